@@ -1,0 +1,1 @@
+"""The ground truth: SymPy derivations, the correctly rounded mpmath oracle, error metrics."""

@@ -1,0 +1,152 @@
+"""Bulk correct rounding to float16, bfloat16 and float32 through float64 with an error bound.
+
+Each quantity is computed in float64 from the stable formula, together with a bound B on its
+absolute error: B = K·u·S + 2**-1000, where u = 2**-53, S is the sum of the magnitudes of the
+terms whose rounding errors enter, and K = 32. Labels must be float32 values, so that y·z and
+p − y of narrow inputs are exact or rounded once. K covers, with room to spare, one rounding per
+arithmetic operation and an error of up to 4 ulps (8u) for each of NumPy's exp, log and log1p
+(their documented accuracy is within 1 ulp); the 2**-1000 covers float64 underflow, far below
+the narrow formats' smallest subnormal (2**-149). The tests check the bound itself against the
+exact values, as well as the final bits.
+
+A value is decided when the whole interval [v − B, v + B] lies strictly inside the rounding cell
+of v's nearest format value; the rest (a few in a million, and every special input) go to the
+mpmath path. A result that rounds to zero also needs the sign of the exact value, which float64
+loses when it underflows (σ(z) − 1 at z = 800 is −e^−800, a negative zero in every format): it is
+proven from the operands instead (the loss and the Hessian are positive for y in [0, 1], p − y has
+the sign of its exact float64 difference, σ(z) − y with y = 1 is negative and with y = 0
+positive), and where no such proof applies the element goes to mpmath too. The result is
+therefore bit-identical to mpmath's, only faster.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from reference.exact import Spec
+from reference.formats import Format
+
+UNIT_ROUNDOFF = 2.0**-53
+SAFETY_FACTOR = 32
+UNDERFLOW_FLOOR = 2.0**-1000
+BLOCK = 1 << 14  # float64 temporaries of 128 KiB stay in cache
+
+
+def supports(spec: Spec, fmt: Format, y: np.ndarray) -> bool:
+    """The fast path covers loss, gradient and Hessian without focal terms or smoothing, for
+    narrow formats and labels that are float32 values."""
+    return (
+        fmt.name != "float64"
+        and spec.gamma is None
+        and spec.smoothing is None
+        and bool(np.all((y.astype(np.float32) == y) | np.isnan(y)))
+    )
+
+
+def _sigmoid_pair(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(σ(z), σ(−z)) = (1/(1 + e^−z), 1/(1 + e^z)): relative error 3 ulps but where e^±z
+    overflows, and there σ is below e^−709 < 2**-1000, the absolute floor of the bound."""
+    return 1.0 / (1.0 + np.exp(-z)), 1.0 / (1.0 + np.exp(z))
+
+
+def values_and_bounds(spec: Spec, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(value, error bound, applicable) for float64 inputs x and float32-valued labels y."""
+    with np.errstate(all="ignore"):
+        if spec.form == "logits":
+            applicable = np.isfinite(x) & np.isfinite(y)
+            value, magnitude = _logits(spec.quantity, x, y)
+        else:
+            applicable = (x > 0) & (x < 1) & np.isfinite(y)
+            value, magnitude = _probs(spec.quantity, x, y)
+        bound = magnitude * (SAFETY_FACTOR * UNIT_ROUNDOFF) + UNDERFLOW_FLOOR
+        applicable &= np.isfinite(value)
+    return value, bound, applicable
+
+
+def proven_sign(spec: Spec, x: np.ndarray, y: np.ndarray, value: np.ndarray, bound: np.ndarray) -> np.ndarray:
+    """+1 or −1 where the sign of the exact value is certain, 0 where it is not."""
+    if spec.quantity == "grad" and spec.form == "probs":
+        return np.sign(x - y)
+    certain = np.where(np.abs(value) > bound, np.sign(value), 0.0)
+    if spec.quantity == "grad":
+        return np.where(y == 0, 1.0, np.where(y == 1, -1.0, certain))
+    return np.where((y >= 0) & (y <= 1), 1.0, certain)
+
+
+def _logits(quantity: str, z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if quantity == "loss":
+        # max(z, 0) − y z + log1p(e^−|z|): the softplus never overflows; y z is exact (24 + 24
+        # bits), so max(z, 0) − y z is rounded once, relative to itself.
+        tail = np.log1p(np.exp(-np.abs(z)))
+        linear = np.maximum(z, 0.0)
+        linear -= y * z
+        magnitude = np.abs(linear)
+        magnitude += tail
+        linear += tail
+        return linear, magnitude
+    s, s_minus = _sigmoid_pair(z)
+    if quantity == "grad":
+        # σ(z) − y = (1 − y) σ(z) − y σ(−z): for y = 1 no cancellation against 1.
+        pos, neg = (1.0 - y) * s, y * s_minus
+        return pos - neg, np.abs(pos) + np.abs(neg)
+    hess = s * s_minus
+    return hess, hess
+
+
+def _probs(quantity: str, p: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    q = 1.0 - p
+    if quantity == "loss":
+        # −y ln p − (1 − y) ln(1 − p), with log1p(−p) for ln(1 − p) so that p ≪ 1 keeps its digits.
+        pos, neg = -y * np.log(p), -(1.0 - y) * np.log1p(-p)
+        return pos + neg, np.abs(pos) + np.abs(neg)
+    if quantity == "grad":
+        grad = (p - y) / (p * q)
+        return grad, np.abs(grad)
+    pos, neg = y / (p * p), (1.0 - y) / (q * q)
+    return pos + neg, np.abs(pos) + np.abs(neg)
+
+
+def decide(value: np.ndarray, bound: np.ndarray, fmt: Format) -> tuple[np.ndarray, np.ndarray]:
+    """(rounded, decided): value rounded to ``fmt`` (as float64), and where the bound proves it.
+
+    With |value| = m 2**e (m in [1/2, 1)) and e' = max(e, emin + 1), s = |value| 2**(p − e') is
+    |value| in units of its spacing and r = rint(s). The cell of r is (r − 1/2, r + 1/2), except
+    at the bottom of a normal binade (r = 2**(p−1), e' > emin + 1), where the spacing below
+    halves and the cell starts at r − 1/4. Past the largest finite value the cell of inf is
+    [overflow threshold, ∞). A zero keeps the sign of value: the caller proves it.
+    """
+    with np.errstate(all="ignore"):
+        _, e = np.frexp(value)
+        np.maximum(e, fmt.emin + 1, out=e)
+        shift = fmt.precision - e
+        s = np.ldexp(np.abs(value), shift)
+        r = np.rint(s)
+        lower = r - np.where((r == 2.0 ** (fmt.precision - 1)) & (e > fmt.emin + 1), 0.25, 0.5)
+        b = np.ldexp(bound, shift)
+        decided = (s - b > lower) & (s + b < r + 0.5)
+        rounded = np.copysign(np.ldexp(r, -shift), value)
+        overflow = np.abs(rounded) > fmt.max_finite
+        if overflow.any():
+            rounded[overflow] = np.copysign(np.inf, value[overflow])
+            decided[overflow] = np.abs(value[overflow]) - bound[overflow] >= fmt.overflow_threshold
+        decided &= np.isfinite(value)
+    return rounded, decided
+
+
+def evaluate(spec: Spec, x: np.ndarray, y: np.ndarray, fmt: Format) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rounded, exact approximation, decided) in blocks that stay in cache."""
+    rounded = np.empty_like(x)
+    approx = np.empty_like(x)
+    decided = np.empty(x.shape, dtype=bool)
+    for start in range(0, x.size, BLOCK):
+        block = slice(start, start + BLOCK)
+        value, bound, applicable = values_and_bounds(spec, x[block], y[block])
+        result, ok = decide(value, bound, fmt)
+        ok &= applicable
+        zero = np.flatnonzero(result == 0)
+        if zero.size:
+            sign = proven_sign(spec, x[block][zero], y[block][zero], value[zero], bound[zero])
+            result[zero] = np.copysign(0.0, sign)
+            ok[zero] &= sign != 0
+        rounded[block], approx[block], decided[block] = result, value, ok
+    return rounded, approx, decided

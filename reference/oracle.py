@@ -1,0 +1,139 @@
+"""The oracle: correctly rounded BCE quantities in float16, bfloat16, float32 and float64.
+
+Correct rounding is made certain by Ziv's strategy. ``exact.interval`` returns a rigorous
+interval around the exact value at a working precision; if both ends round to the same value of
+the target format (round to nearest, ties to even, subnormals and overflow as IEEE 754 says), that
+value is the correctly rounded result. Otherwise the precision doubles. Results that are exactly
+representable (σ(0) = 1/2, a gradient that is exactly 0, the rational derivatives of the
+probability form) come out of ``exact`` as point intervals, rounded as they are. Every other
+result is irrational (Lindemann–Weierstrass: e^z is transcendental for rational z ≠ 0), so it
+lies strictly inside its interval and is never a tie: each end is rounded as a strict bound
+(``round_mpf(..., beside=±1)``). That matters when the value sits astronomically close to a tie:
+the focal loss at z = 32800, y = 0, γ = 2, α = 1/4 in float16 is 24600 − 1.5·24600·e^−32800, just
+below the tie 24600, and is decided at 38 bits instead of the 47,000 it would take to see the
+gap.
+
+Inputs are arrays of the target dtype, taken at their exact binary value. For float16, bfloat16
+and float32 the float64 fast path (``fastpath``) decides almost every element and the mpmath path
+takes the rest, bit for bit the same.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import mpmath
+import numpy as np
+from mpmath.libmp import fnan, fzero, mpf_add, mpf_shift, mpf_sub
+
+from reference import exact, fastpath
+from reference import interval as iv
+from reference.exact import Spec
+from reference.formats import FORMATS, Format, as_dtype, format_of, round_mpf, to_mpf
+
+MAX_PRECISION = 1 << 16
+DOUBLE_DOUBLE_BITS = 120
+
+
+class UndecidedRounding(ArithmeticError):
+    """The interval still straddled a rounding boundary at MAX_PRECISION bits."""
+
+
+def _start_precision(fmt: Format) -> int:
+    """2p + 16 bits: the first try decides all but ~2**-(p+16) of the inputs, and for float64
+    the midpoint then carries a double-double (~106 bits) of the exact value."""
+    return 2 * fmt.precision + 16
+
+
+def _same(a: float, b: float) -> bool:
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
+
+
+def decide_scalar(spec: Spec, x: float, y: float, fmt: Format) -> tuple[float, iv.Interval]:
+    """(correctly rounded value as a float, the deciding interval) for one exact input pair."""
+    prec = _start_precision(fmt)
+    while prec <= MAX_PRECISION:
+        bounds = exact.interval(spec, x, y, prec)
+        if iv.is_point(bounds):
+            return round_mpf(bounds[0], fmt), bounds
+        lo, hi = round_mpf(bounds[0], fmt, beside=+1), round_mpf(bounds[1], fmt, beside=-1)
+        if _same(lo, hi):
+            return lo, bounds
+        prec *= 2
+    raise UndecidedRounding(f"{spec} at x={x!r}, y={y!r}: undecided at {MAX_PRECISION} bits")
+
+
+def exact_value(spec: Spec, x: float, y: float, bits: int = 160) -> mpmath.mpf:
+    """The exact value to ``bits`` bits (relative), as an mpmath number carrying all its bits
+    (made without rounding to the context precision); NaN and ±inf as such."""
+    prec = bits + 16
+    while prec <= MAX_PRECISION:
+        lo, hi = exact.interval(spec, x, y, prec)
+        if lo == fnan or lo == hi:
+            return mpmath.mp.make_mpf(lo)
+        width = mpf_sub(hi, lo, 16, iv.UP)
+        middle = _midpoint((lo, hi), prec)
+        if middle != fzero and iv.mag(width) <= iv.mag(middle) - bits:
+            return mpmath.mp.make_mpf(middle)
+        prec *= 2
+    raise UndecidedRounding(f"{spec} at x={x!r}, y={y!r}: not resolved at {MAX_PRECISION} bits")
+
+
+@dataclass
+class Reference:
+    """The oracle's answer for an array of inputs.
+
+    ``rounded`` has the input's dtype. ``exact`` + ``exact_lo`` (float64, unevaluated sum)
+    approximate the exact value: to about 2**-106 relative for float64 targets, 2**-48 for the
+    narrower ones, which is what error measurement in the target's ULPs needs.
+    ``mpmath_count`` is the number of elements the mpmath path decided.
+    """
+
+    rounded: np.ndarray
+    exact: np.ndarray
+    exact_lo: np.ndarray
+    mpmath_count: int
+
+
+def evaluate(spec: Spec, x, y, *, fast: bool = True) -> Reference:
+    """Correctly rounded ``spec`` at every (x, y); x fixes the dtype, y broadcasts against it."""
+    x = np.asarray(x)
+    fmt = format_of(x.dtype)
+    xs, ys = np.broadcast_arrays(x.astype(np.float64), np.asarray(y, dtype=np.float64))
+    shape = xs.shape
+    xs, ys = xs.ravel(), ys.ravel()
+    rounded = np.empty(xs.size)
+    approx = np.empty(xs.size)
+    approx_lo = np.zeros(xs.size)
+    pending = np.ones(xs.size, dtype=bool)
+    if fast and fastpath.supports(spec, fmt, ys):
+        rounded, approx, decided = fastpath.evaluate(spec, xs, ys, fmt)
+        pending = ~decided
+    for i in np.flatnonzero(pending):
+        rounded[i], bounds = decide_scalar(spec, float(xs[i]), float(ys[i]), fmt)
+        approx[i], approx_lo[i] = _double_double(bounds)
+    return Reference(
+        rounded=as_dtype(rounded, fmt).reshape(shape),
+        exact=approx.reshape(shape),
+        exact_lo=approx_lo.reshape(shape),
+        mpmath_count=int(pending.sum()),
+    )
+
+
+def _midpoint(bounds: iv.Interval, prec: int) -> tuple:
+    """(lo + hi)/2 rounded to ``prec`` bits (an exact sum could need 2**100 bits when the ends
+    differ hugely in scale)."""
+    return mpf_shift(mpf_add(bounds[0], bounds[1], prec, "n"), -1)
+
+
+def _double_double(bounds: iv.Interval) -> tuple[float, float]:
+    """The interval's midpoint as hi + lo, two float64 values."""
+    middle = bounds[0] if iv.is_point(bounds) else _midpoint(bounds, DOUBLE_DOUBLE_BITS)
+    head = round_mpf(middle, FORMATS["float64"])
+    if not math.isfinite(head):
+        return head, 0.0
+    tail = round_mpf(mpf_sub(middle, to_mpf(head), DOUBLE_DOUBLE_BITS, "n"), FORMATS["float64"])
+    return head, tail

@@ -1,0 +1,68 @@
+"""`bcebench oracle` and the command line's error contract: one line, exit 2."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from suite import cli
+
+
+def run_json(*args):
+    return cli.main(["oracle", *args, "--format", "json"])
+
+
+def test_oracle_text_output(capsys):
+    assert cli.main(["oracle", "loss", "--form", "logits", "--dtype", "float32", "-30", "0"]) == 0
+    out = capsys.readouterr().out
+    # bits from data/oracle-cases.tsv, row 1
+    assert "0x29d2b706" in out and "exact" in out and "x = -30.0 [0xc1f00000]" in out
+
+
+def test_negative_x_works_with_and_without_double_dash(capsys):
+    options = ["--form", "logits", "--dtype", "float32", "--format", "json"]
+    for argv in (["grad", "-17.5", "0", *options], ["grad", *options, "--", "-17.5", "0"]):
+        assert cli.main(["oracle", *argv]) == 0
+        assert json.loads(capsys.readouterr().out)["bits"] == "0x32d7b174"  # data/oracle-cases.tsv
+
+
+def test_focal_and_smoothing_options(capsys):
+    assert run_json("loss", "0.5", "1", "--form", "probs", "--dtype", "float64", "--gamma", "0") == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert plain["exact"].startswith("0.693147180559945309417232121458")  # ln 2
+    assert run_json("grad", "100", "1", "--form", "logits", "--dtype", "float32", "--smoothing", "0.1") == 0
+    assert json.loads(capsys.readouterr().out)["exact"].startswith("0.05")  # ε/2, see test_specials
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["oracle", "lose", "--form", "logits", "--dtype", "float32", "1", "0"], "invalid choice"),
+        (["oracle", "loss", "--form", "logits", "--dtype", "float8", "1", "0"], "invalid choice"),
+        (["oracle", "loss", "--form", "logits", "--dtype", "float32", "abc", "0"], "not a decimal"),
+        (["oracle", "loss", "--form", "logits", "--dtype", "float32", "1"], "required"),
+        (["oracle", "loss", "--form", "logits", "--dtype", "float32", "1", "0", "--gamma", "-2"], "gamma"),
+        (["oracle", "hess", "--form", "logits", "--dtype", "float32", "1", "0", "--gamma", "2"], "focal Hessian"),
+        (["oracle", "loss", "--form", "logits", "--dtype", "float32", "1", "0", "--gamma", "x"], "invalid float"),
+        (["nonsense"], "invalid choice"),
+        ([], "required"),
+    ],
+)
+def test_bad_requests_exit_2_with_one_line(argv, message, capsys):
+    assert cli.main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0]
+
+
+def test_module_entry_point_runs():
+    """The console command is `suite.cli:main`; run it as a process, as a user would."""
+    done = subprocess.run(
+        [sys.executable, "-m", "suite.cli", "oracle", "hess", "--form", "probs", "--dtype", "float32", "0.5", "1"],
+        capture_output=True, text=True, check=False,
+    )
+    assert done.returncode == 0 and "0x40800000" in done.stdout  # data/oracle-cases.tsv
+    bad = subprocess.run([sys.executable, "-m", "suite.cli", "oracle"], capture_output=True, text=True, check=False)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr

@@ -1,0 +1,77 @@
+"""ULP and absolute error against the oracle, subnormal-aware, and the special-value rules."""
+
+import math
+
+import numpy as np
+import pytest
+
+from reference import metrics, oracle
+from reference.exact import Spec
+from reference.formats import FORMATS
+
+F32 = FORMATS["float32"]
+
+
+def test_ulp_normal_subnormal_zero_and_beyond_max():
+    values = np.array([1.0, 1.5, 2.0**-126, 2.0**-130, 0.0, 1e39, -3.0])
+    expected = [2.0**-23, 2.0**-23, 2.0**-149, 2.0**-149, 2.0**-149, 2.0**104, 2.0**-22]
+    assert metrics.ulp(values, F32).tolist() == expected
+
+
+def reference_at(spec, x, y):
+    return oracle.evaluate(spec, np.asarray(x, np.float32), np.asarray(y, np.float32))
+
+
+def test_correctly_rounded_result_is_within_half_ulp_and_one_step_is_about_one_ulp():
+    rng = np.random.default_rng(1)
+    z = rng.normal(0, 10, 2000).astype(np.float32)
+    ref = reference_at(Spec("loss", "logits"), z, 1.0)
+    exact_errors = metrics.ulp_error(ref.rounded, ref)
+    assert exact_errors.max() <= 0.5
+    stepped = np.nextafter(ref.rounded, np.float32(np.inf))
+    errors = metrics.ulp_error(stepped, ref)
+    assert np.all((errors >= 0.5) & (errors <= 1.5))
+
+
+def test_error_in_the_subnormal_range_uses_the_subnormal_spacing():
+    """float32 loss at z = 100, y = 1 is e^-100 ≈ 3.72e-44, 26.5 subnormal spacings (1.4e-45):
+    returning 0 (flushing) is an error of 26.5 ULPs, not of ~2**23."""
+    ref = reference_at(Spec("loss", "logits"), [100.0], [1.0])
+    flushed = np.zeros(1, np.float32)
+    error = metrics.ulp_error(flushed, ref)[0]
+    assert error == pytest.approx(math.exp(-100) / 2.0**-149, rel=1e-6)
+    assert metrics.abs_error(flushed, ref)[0] == pytest.approx(math.exp(-100), rel=1e-6)
+
+
+def test_special_value_rules():
+    # exact values: +inf (L(p=0, y=1)), NaN (NaN in), an overflow to inf, a finite 0.6931...
+    spec = Spec("loss", "probs")
+    ref = reference_at(spec, [0.0, np.nan, 2.0**-149, 0.5], [1.0, 1.0, 1.0, 1.0])
+    assert np.isinf(ref.rounded[0]) and np.isnan(ref.rounded[1])
+    got = np.array([np.inf, np.nan, 103.28, 0.6931472], np.float32)
+    errors = metrics.ulp_error(got, ref)
+    assert errors[0] == 0 and errors[1] == 0 and errors[3] <= 0.5
+    assert metrics.mismatch(got, ref).tolist() == ["", "", "", ""]
+    wrong = np.array([-np.inf, 0.0, np.inf, np.nan], np.float32)
+    assert metrics.mismatch(wrong, ref).tolist() == ["inf", "missing-nan", "inf", "nan"]
+    assert np.all(np.isinf(metrics.ulp_error(wrong, ref)))
+    clamped = np.array([100.0, np.nan, 103.28, 0.6931472], np.float32)  # a clamp at 100 hides +inf
+    assert metrics.mismatch(clamped, ref).tolist() == ["finite", "", "", ""]
+
+
+def test_overflowing_exact_value_matched_by_inf():
+    """float32 ∂L/∂p at p = 2**-149, y = 1 is −2**149: it overflows, so −inf is exact."""
+    ref = reference_at(Spec("grad", "probs"), [2.0**-149], [1.0])
+    assert ref.rounded[0] == -np.inf
+    assert metrics.ulp_error(np.array([-np.inf], np.float32), ref)[0] == 0
+    assert metrics.mismatch(np.array([np.finfo(np.float32).min], np.float32), ref)[0] == "finite"
+
+
+def test_signed_zeros_are_equal_unless_asked():
+    """σ(z) − 1 at z = 200 is −e^-200: correctly rounded it is −0 in float32."""
+    ref = reference_at(Spec("grad", "logits"), [200.0], [1.0])
+    assert ref.rounded[0] == 0 and np.signbit(ref.rounded[0])
+    positive_zero = np.zeros(1, np.float32)
+    assert metrics.ulp_error(positive_zero, ref)[0] < 1e-40  # e^-200 / 2**-149
+    assert metrics.mismatch(positive_zero, ref, signed_zeros=True)[0] == "zero-sign"
+    assert np.isinf(metrics.ulp_error(positive_zero, ref, signed_zeros=True)[0])

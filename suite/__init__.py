@@ -1,0 +1,1 @@
+"""The command line and the test suite run against every implementation."""
