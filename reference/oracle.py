@@ -102,7 +102,8 @@ def evaluate(spec: Spec, x, y, *, fast: bool = True) -> Reference:
     """Correctly rounded ``spec`` at every (x, y); x fixes the dtype, y broadcasts against it."""
     x = np.asarray(x)
     fmt = format_of(x.dtype)
-    xs, ys = np.broadcast_arrays(x.astype(np.float64), np.asarray(y, dtype=np.float64))
+    with np.errstate(invalid="ignore"):  # ml_dtypes warns when it widens a NaN
+        xs, ys = np.broadcast_arrays(x.astype(np.float64), np.asarray(y, dtype=np.float64))
     shape = xs.shape
     xs, ys = xs.ravel(), ys.ravel()
     rounded = np.empty(xs.size)

@@ -39,7 +39,8 @@ def random_inputs(dtype: str, form: str, count: int, rng):
     x = from_bits(rng.integers(0, 2**width, count, dtype=np.uint64), fmt)
     if form == "probs":
         x = np.abs(x)
-        x = x[(x > 0) & (x < 1)]
+        with np.errstate(invalid="ignore"):  # NaN patterns are drawn too
+            x = x[(x > 0) & (x < 1)]
     uniform = rng.random(x.size // 2)
     labels = np.concatenate([uniform, rng.choice([0.0, 1.0, 0.1, 0.9, 0.999, 0.5], x.size - uniform.size)])
     return x, labels.astype(fmt.dtype)
