@@ -170,14 +170,6 @@ def _sigmoid_pair(z: tuple, prec: int) -> tuple[iv.Interval, iv.Interval]:
     return (small, big) if z[0] else (big, small)
 
 
-def _softplus_pair(z: tuple, prec: int) -> tuple[iv.Interval, iv.Interval]:
-    """(sp(z), sp(−z)) with sp(t) = max(t, 0) + ln(1 + e^−|z|), sharing one exp and one log1p."""
-    tail = iv.log1p(iv.exp(iv.point(_negate(_abs(z))), prec), prec)
-    positive = iv.add(iv.point(_max0(z)), tail, prec)
-    negative = iv.add(iv.point(_max0(_negate(z))), tail, prec)
-    return positive, negative
-
-
 def _abs(v: tuple) -> tuple:
     return _negate(v) if v[0] else v
 
@@ -218,7 +210,7 @@ def _focal_logits(quantity: str, z: tuple, c_pos: tuple, c_neg: tuple, gamma: tu
     """
     if quantity == "grad" and z == fzero:
         # σ(0)^γ (γ σ(0) sp(0) + σ(0)) = 2^−γ (γ ln 2 + 1) / 2, the same in both terms.
-        ln2 = _softplus_pair(fzero, prec)[0]
+        ln2 = iv.log1p(iv.point(fone), prec)
         core = iv.add(iv.scale(ln2, gamma, prec), iv.point(fone), prec)
         factor = iv.mul(iv.exp(iv.scale(ln2, _negate(gamma), prec), prec), core, prec)
         return iv.scale(iv.scale(factor, HALF, prec), mpf_sub(c_neg, c_pos, 0), prec)
