@@ -14,6 +14,7 @@ from dataclasses import asdict
 import mpmath
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_BROKEN_PIPE = 128 + 13
 
 
 class UsageError(Exception):
@@ -112,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         print(str(error).splitlines()[0], file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # the reader (`| head`) has gone: end as a shell would on SIGPIPE
+        sys.stderr.close()
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":
