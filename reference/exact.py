@@ -7,7 +7,7 @@ softplus sp(z) = ln(1 + e^z), so that ln p = −sp(−z) and ln(1 − p) = −sp
     loss, logits   c₊ σ(−z)^γ sp(−z) + c₋ σ(z)^γ sp(z)         (γ = 0: sp(z) − y z)
     grad, logits   c₋ σ(z)^γ [γ σ(−z) sp(z) + σ(z)] − c₊ σ(−z)^γ [γ σ(z) sp(−z) + σ(−z)]
                                                                 (γ = 0: σ(z) − y)
-    hess, logits   σ(z) σ(−z)
+    hess, logits   (c₊ + c₋) σ(z) σ(−z)
     loss, probs    c₊ (1 − p)^γ (−ln p) + c₋ p^γ (−ln(1 − p))
     grad, probs    c₊ [−γ (1 − p)^(γ−1) (−ln p) − (1 − p)^γ / p] + c₋ [γ p^(γ−1) (−ln(1 − p)) + p^γ / (1 − p)]
                                                                 (γ = 0: (p − y) / (p (1 − p)))
@@ -55,9 +55,11 @@ HALF = mpf_shift(fone, -1)
 
 @dataclass(frozen=True)
 class Spec:
-    """What to compute: quantity and form, focal parameters γ and α, label smoothing ε.
+    """What to compute: quantity and form, focal parameters γ and α, label smoothing ε, and the
+    weights of PyTorch's BCE: ``weight`` w multiplies the loss, ``pos_weight`` w₊ its positive
+    term, so that c₊ = w w₊ y and c₋ = w (1 − y).
 
-    γ, α and ε are parameters, taken at their exact float64 value. The label with smoothing is
+    The parameters are taken at their exact float64 value. The label with smoothing is
     y(1 − ε) + ε/2, exactly. Derivatives are with respect to the form's input (z or p).
     """
 
@@ -66,6 +68,8 @@ class Spec:
     gamma: float | None = None
     alpha: float | None = None
     smoothing: float | None = None
+    weight: float | None = None
+    pos_weight: float | None = None
 
     def __post_init__(self) -> None:
         if self.quantity not in QUANTITIES:
@@ -82,6 +86,10 @@ class Spec:
             raise ValueError(f"smoothing must lie in [0, 1], got {self.smoothing}")
         if self.quantity == "hess" and self.gamma is not None:
             raise ValueError("the oracle has no focal Hessian: hess takes no gamma")
+        for name in ("weight", "pos_weight"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value}")
 
     @property
     def focal(self) -> bool:
@@ -102,6 +110,11 @@ def label_weights(spec: Spec, y: tuple) -> tuple[tuple, tuple]:
         alpha = to_mpf(spec.alpha)
         c_pos = _exact(mpf_mul, alpha, c_pos)
         c_neg = _exact(mpf_mul, mpf_sub(fone, alpha, 0), c_neg)
+    if spec.pos_weight is not None:
+        c_pos = _exact(mpf_mul, to_mpf(spec.pos_weight), c_pos)
+    if spec.weight is not None:
+        weight = to_mpf(spec.weight)
+        c_pos, c_neg = _exact(mpf_mul, weight, c_pos), _exact(mpf_mul, weight, c_neg)
     return c_pos, c_neg
 
 
@@ -183,8 +196,8 @@ def _weighted_difference(c_neg: tuple, neg_term: iv.Interval, c_pos: tuple, pos_
 
 
 def _logits(spec: Spec, z: tuple, c_pos: tuple, c_neg: tuple, gamma: tuple, prec: int) -> iv.Interval:
-    if spec.quantity == "hess":
-        return iv.mul(*_sigmoid_pair(z, prec), prec)
+    if spec.quantity == "hess":  # (c₊ + c₋) σ(z) σ(−z)
+        return iv.scale(iv.mul(*_sigmoid_pair(z, prec), prec), mpf_add(c_pos, c_neg, 0), prec)
     if spec.quantity == "grad" and not spec.focal:
         s_z, s_minus_z = _sigmoid_pair(z, prec)
         return _weighted_difference(c_neg, s_z, c_pos, s_minus_z, prec)

@@ -33,12 +33,14 @@ BLOCK = 1 << 14  # float64 temporaries of 128 KiB stay in cache
 
 
 def supports(spec: Spec, fmt: Format, y: np.ndarray) -> bool:
-    """The fast path covers loss, gradient and Hessian without focal terms or smoothing, for
-    narrow formats and labels that are float32 values."""
+    """The fast path covers loss, gradient and Hessian without focal terms, smoothing or weights,
+    for narrow formats and labels that are float32 values."""
     return (
         fmt.name != "float64"
         and spec.gamma is None
         and spec.smoothing is None
+        and spec.weight is None
+        and spec.pos_weight is None
         and bool(np.all((y.astype(np.float32) == y) | np.isnan(y)))
     )
 

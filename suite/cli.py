@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from dataclasses import asdict
+from pathlib import Path
 
 import mpmath
 
@@ -77,6 +78,113 @@ def _oracle(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _split(values: list[str] | None) -> list[str] | None:
+    """Repeated and comma-separated values, flattened."""
+    if not values:
+        return None
+    return [item for value in values for item in value.split(",") if item]
+
+
+def _check(args: argparse.Namespace) -> int:
+    from adapters import base
+    from suite import gate
+    from suite.policy import PolicyError, load_policy
+
+    frameworks = _split(args.framework) or list(base.REGISTRY)
+    unknown = [f for f in frameworks if f not in base.REGISTRY]
+    if unknown:
+        expected = ", ".join(base.REGISTRY)
+        raise UsageError(f"bcebench check: unknown framework {unknown[0]!r}: expected one of {expected}")
+    user = None
+    if args.impl:
+        if len(frameworks) != 1 or not args.form:
+            raise UsageError("bcebench check: --impl needs one --framework and --form logits|probs")
+        try:
+            base.load_user_function(args.impl)
+        except ValueError as error:
+            raise UsageError(f"bcebench check: {error}") from None
+        user = {"spec": args.impl, "framework": frameworks[0], "form": args.form}
+    single = None
+    if args.input:
+        x, sep, y = args.input.partition(":")
+        try:
+            single = (hex(int(x, 16)), hex(int(y, 16)))
+        except ValueError:
+            raise UsageError(f"bcebench check: --input {args.input!r}: expected X:Y as hex bit patterns") from None
+        if not sep or not args.dtype:
+            raise UsageError("bcebench check: --input X:Y needs --dtype")
+    try:
+        load_policy(args.policy)
+        selection = gate.Selection(frameworks, _split(args.device), _split(args.implementation), _split(args.dtype),
+                                   _split(args.quantity), _split(args.check), user, single, args.policy)
+        results = gate.run(selection, progress=_progress if args.verbose else lambda record: None)
+    except PolicyError as error:
+        raise UsageError(f"bcebench check: {error}") from None
+    if not results["checks"]:
+        reasons = "; ".join(f"{k}: {v}" for k, v in selection.unavailable.items()) or "the filters match nothing"
+        print(f"bcebench check: no check ran ({reasons})", file=sys.stderr)
+        return EXIT_FAILED
+    for path, text in ((args.json, json.dumps(results, indent=1)), (args.junit, gate.junit_xml(results) if args.junit
+                                                                     else "")):
+        if path:
+            gate.write_atomically(Path(path), text)
+    _print_summary(results)
+    return EXIT_OK if results["passed"] else EXIT_FAILED
+
+
+def _progress(record: dict) -> None:
+    print(f"{record['verdict']:16} {record['id']}", file=sys.stderr)
+
+
+def _print_summary(results: dict) -> None:
+    counts: dict = {}
+    for r in results["checks"]:
+        key = (r["framework"], r["device"], r["implementation"], r["dtype"])
+        counts.setdefault(key, {}).setdefault(r["verdict"], 0)
+        counts[key][r["verdict"]] += 1
+    for (framework, device, impl, dtype), verdicts in counts.items():
+        text = ", ".join(f"{n} {v}" for v, n in sorted(verdicts.items()))
+        print(f"{framework:6} {device:5} {dtype:9} {impl:55} {text}")
+    for r in results["checks"]:
+        if r["verdict"] in ("fail", "crashed"):
+            gating = "" if r.get("gating", True) else " (not gating)"
+            print(f"\n{r['verdict'].upper()}{gating} {r['id']}: {r.get('message') or _worst_line(r)}")
+            if r.get("repro"):
+                print(f"  repro: {r['repro']}")
+    for stale in results["stale_deviations"]:
+        print(f"\nknown deviation no longer reproduces: {stale['implementation']}: {stale['what']}")
+    for name, reason in results["metadata"]["unavailable"].items():
+        print(f"{name}: unavailable ({reason})")
+    summary = ", ".join(f"{n} {v}" for v, n in sorted(results["summary"].items()))
+    print(f"\n{len(results['checks'])} checks: {summary}. Gate {'passed' if results['passed'] else 'FAILED'}.")
+
+
+def _worst_line(record: dict) -> str:
+    worst = (record.get("worst") or [{}])[0]
+    if not worst:
+        return ""
+    return (f"{record.get('failures', 0)} of {record.get('count', 0)} elements out of bound; worst "
+            f"x={worst['x']['value']} [{worst['x']['hex']}] y={worst['y']['value']} got={worst['got']['value']} "
+            f"exact={worst['exact']} error={worst['error']:.3g} ({record['bound']['scale']} bound "
+            f"{record['bound']['limit']:g})")
+
+
+def _frameworks(args: argparse.Namespace) -> int:
+    from adapters import base
+
+    for name in base.REGISTRY:
+        adapter, reason = base.load(name)
+        if adapter is None:
+            print(f"{name:6} unavailable: {reason}")
+            continue
+        devices = adapter.devices()
+        print(f"{name:6} {adapter.version()}  devices: {', '.join(devices)}  dtypes: "
+              f"{', '.join(adapter.dtypes(devices[0]))}  implementations: {len(adapter.implementations())}")
+        for impl in adapter.implementations():
+            print(f"         {impl.id} ({impl.form}{'' if impl.gating else ', not gating'})")
+    return EXIT_OK
+
+
 def _hex(bits) -> str:
     return hex(int(bits))
 
@@ -103,6 +211,26 @@ def build_parser() -> argparse.ArgumentParser:
     oracle.add_argument("--smoothing", type=float, help="label smoothing ε: y(1 − ε) + ε/2")
     oracle.add_argument("--format", choices=("text", "json"), default="text")
     oracle.set_defaults(run=_oracle)
+
+    check = commands.add_parser("check", help="the CI gate: every implementation against the oracle")
+    check.add_argument("--framework", action="append", help="numpy, torch, jax (default: all)")
+    check.add_argument("--device", action="append", help="cpu, cuda, gpu")
+    check.add_argument("--implementation", action="append", help="implementation id glob, e.g. 'torch.binary*'")
+    check.add_argument("--dtype", action="append", help="float16, bfloat16, float32, float64")
+    check.add_argument("--quantity", action="append", help="loss, grad, hess")
+    check.add_argument("--check", action="append",
+                       help="accuracy, special, domain, reduction, unchanged-inputs, shapes")
+    check.add_argument("--policy", default="strict", help="strict, relaxed, or a policy file")
+    check.add_argument("--impl", help="your implementation: path/to/file.py:fn or package.module:fn")
+    check.add_argument("--form", choices=FORMS, help="the form of --impl")
+    check.add_argument("--input", help="X:Y bit patterns (hex): run the accuracy checks on that input alone")
+    check.add_argument("--json", help="write the results here")
+    check.add_argument("--junit", help="write JUnit XML here")
+    check.add_argument("--verbose", action="store_true", help="print each check as it ends")
+    check.set_defaults(run=_check)
+
+    frameworks = commands.add_parser("frameworks", help="which frameworks are available, with what")
+    frameworks.set_defaults(run=_frameworks)
     return parser
 
 

@@ -1,0 +1,131 @@
+"""The interface every framework adapter implements, and how adapters are found.
+
+Rules, after einops' backends: an adapter imports its framework only when it is loaded, and a
+framework that is not installed is normal, reported as unavailable with the reason, never a
+crash. Arrays cross the boundary as NumPy arrays of the same dtype, bit for bit (bfloat16
+through ml_dtypes). Gradients and Hessians come from the framework's own autodiff; an
+implementation's loss is elementwise, so ∂/∂x of sum(loss) is the elementwise gradient and the
+same again gives the Hessian's diagonal.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+REGISTRY = {
+    "numpy": "adapters.numpy_adapter:NumpyAdapter",
+    "torch": "adapters.torch_adapter:TorchAdapter",
+    "jax": "adapters.jax_adapter:JaxAdapter",
+}
+QUANTITIES = ("loss", "grad", "hess")
+
+
+class Unsupported(Exception):
+    """The implementation rejects this dtype, input or quantity by design."""
+
+
+@dataclass(frozen=True)
+class Implementation:
+    """One implementation of BCE under test.
+
+    ``call(x, y)`` takes framework arrays and returns the loss: elementwise for reduction
+    "none", a scalar for "mean" and "sum". ``oracle`` holds the oracle parameters that define
+    what it computes (gamma, alpha, weight, pos_weight). ``hard_labels_only`` marks a function
+    whose definition equals BCE's only for labels 0 and 1 (optax's focal loss uses (1 − p_t)^γ).
+    A non-gating implementation is reported but never fails the gate.
+    """
+
+    id: str
+    framework: str
+    form: str
+    call: Callable
+    reduction: str = "none"
+    oracle: dict = field(default_factory=dict)
+    gating: bool = True
+    hard_labels_only: bool = False
+    derivatives: bool = True
+    compile_seconds: Callable[[], float] | None = None
+
+
+class Adapter:
+    """What the suite needs from a framework. Subclasses set ``name`` and implement the rest."""
+
+    name = ""
+
+    def version(self) -> str:
+        raise NotImplementedError
+
+    def devices(self) -> list[str]:
+        return ["cpu"]
+
+    def dtypes(self, device: str) -> list[str]:
+        return ["float16", "bfloat16", "float32", "float64"]
+
+    def implementations(self) -> list[Implementation]:
+        raise NotImplementedError
+
+    def from_numpy(self, array: np.ndarray, device: str):
+        raise NotImplementedError
+
+    def to_numpy(self, value) -> np.ndarray:
+        raise NotImplementedError
+
+    def evaluate(self, impl: Implementation, quantity: str, x, y, device: str):
+        """The loss, or its elementwise gradient or Hessian diagonal by autodiff, as a framework
+        array; x and y are framework arrays on ``device``."""
+        raise NotImplementedError
+
+    def synchronize(self, device: str) -> None:
+        """Wait until the device has finished its queued work (for timing)."""
+
+    def run(self, impl: Implementation, quantity: str, x: np.ndarray, y: np.ndarray, device: str) -> np.ndarray:
+        """Evaluate with NumPy arrays in and out (the inputs are copied onto the device)."""
+        fx, fy = self.from_numpy(x, device), self.from_numpy(y, device)
+        return self.to_numpy(self.evaluate(impl, quantity, fx, fy, device))
+
+
+def load(name: str) -> tuple[Adapter | None, str]:
+    """(adapter, '') when its framework imports, else (None, why not)."""
+    if name not in REGISTRY:
+        raise KeyError(f"unknown framework {name!r}: expected one of {', '.join(REGISTRY)}")
+    module_name, class_name = REGISTRY[name].split(":")
+    try:
+        module = importlib.import_module(module_name)
+        return getattr(module, class_name)(), ""
+    except ImportError as error:
+        return None, f"{error.name or error}: not installed"
+
+
+def load_user_function(spec: str) -> Callable:
+    """``path/to/file.py:fn`` or ``package.module:fn`` -> the function; ValueError if it is not there."""
+    target, _, function_name = spec.rpartition(":")
+    if not target or not function_name:
+        raise ValueError(f"--impl {spec!r}: expected path/to/file.py:function or package.module:function")
+    if target.endswith(".py"):
+        location = importlib.util.spec_from_file_location(f"bcebench_user_{abs(hash(target))}", target)
+        if location is None or location.loader is None:
+            raise ValueError(f"--impl {spec!r}: cannot load {target}")
+        module = importlib.util.module_from_spec(location)
+        try:
+            location.loader.exec_module(module)
+        except FileNotFoundError:
+            raise ValueError(f"--impl {spec!r}: no such file {target}") from None
+    else:
+        try:
+            module = importlib.import_module(target)
+        except ImportError as error:
+            raise ValueError(f"--impl {spec!r}: cannot import {target} ({error})") from None
+    function = getattr(module, function_name, None)
+    if not callable(function):
+        raise ValueError(f"--impl {spec!r}: {target} has no function {function_name!r}")
+    return function
+
+
+def user_implementation(spec: str, framework: str, form: str) -> Implementation:
+    """A user's elementwise ``fn(x, y)``, checked through ``framework``'s adapter like the others."""
+    return Implementation(id=f"user:{spec}", framework=framework, form=form, call=load_user_function(spec))

@@ -1,0 +1,86 @@
+"""JAX: optax's BCE and focal loss and the ``jax.nn.log_sigmoid`` composition, jitted and not.
+
+float64 needs JAX's x64 mode, which is switched on here (process-wide: it changes only the
+default dtype of new arrays, and every array here has an explicit dtype). Gradients and
+Hessians come from ``jax.grad`` of the summed loss, and ``jax.grad`` of that again. Devices are
+JAX's CPU and, when present, its GPU.
+"""
+
+from __future__ import annotations
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import jax.numpy as jnp  # noqa: E402  (x64 must be set before arrays exist)
+import numpy as np  # noqa: E402
+import optax  # noqa: E402
+
+from adapters.base import Adapter, Implementation  # noqa: E402
+
+FOCAL_ALPHA = 0.25
+FOCAL_GAMMA = 2.0
+
+
+def log_sigmoid_composition(z, y):
+    """−[y log σ(z) + (1 − y) log σ(−z)]: log(1 − σ(z)) written as log_sigmoid(−z)."""
+    return -(y * jax.nn.log_sigmoid(z) + (1 - y) * jax.nn.log_sigmoid(-z))
+
+
+def focal(z, y):
+    return optax.sigmoid_focal_loss(z, y, alpha=FOCAL_ALPHA, gamma=FOCAL_GAMMA)
+
+
+class JaxAdapter(Adapter):
+    name = "jax"
+
+    def __init__(self) -> None:
+        self._derivatives: dict = {}
+
+    def version(self) -> str:
+        return f"{jax.__version__} (optax {optax.__version__})"
+
+    def devices(self) -> list[str]:
+        return ["cpu"] + (["gpu"] if any(d.platform == "gpu" for d in jax.devices()) else [])
+
+    def implementations(self) -> list[Implementation]:
+        plain = [
+            ("optax.sigmoid_binary_cross_entropy", optax.sigmoid_binary_cross_entropy, {}, False),
+            ("jax.nn.log_sigmoid composition", log_sigmoid_composition, {}, False),
+            ("optax.sigmoid_focal_loss(alpha=0.25, gamma=2)", focal,
+             {"alpha": FOCAL_ALPHA, "gamma": FOCAL_GAMMA}, True),
+        ]
+        impls = []
+        for name, function, oracle, hard in plain:
+            impls.append(Implementation(name, "jax", "logits", function, oracle=oracle, hard_labels_only=hard))
+            impls.append(Implementation(f"jit({name})", "jax", "logits", jax.jit(function), oracle=oracle,
+                                        hard_labels_only=hard))
+        return impls
+
+    def _device(self, device: str):
+        return jax.devices("cpu" if device == "cpu" else "gpu")[0]
+
+    def from_numpy(self, array: np.ndarray, device: str):
+        return jax.device_put(jnp.asarray(array), self._device(device))
+
+    def to_numpy(self, value) -> np.ndarray:
+        return np.asarray(value)
+
+    def evaluate(self, impl: Implementation, quantity: str, x, y, device: str):
+        if quantity == "loss":
+            return impl.call(x, y)
+        key = (impl.id, quantity)
+        if key not in self._derivatives:
+            self._derivatives[key] = self._derivative(impl, quantity)
+        return self._derivatives[key](x, y)
+
+    @staticmethod
+    def _derivative(impl: Implementation, quantity: str):
+        """∂/∂z of sum(loss), or ∂/∂z of the sum of that: the elementwise gradient and Hessian
+        diagonal. Built once per implementation; jitted where the implementation is."""
+        grad = jax.grad(lambda z, y: impl.call(z, y).sum())
+        function = grad if quantity == "grad" else jax.grad(lambda z, y: grad(z, y).sum())
+        return jax.jit(function) if impl.id.startswith("jit(") else function
+
+    def synchronize(self, device: str) -> None:
+        jax.effects_barrier()

@@ -1,0 +1,86 @@
+"""NumPy: no built-in BCE, so two written out, each with its gradient and Hessian in closed form.
+
+- ``numpy.textbook_probs``: −[y ln p + (1 − y) ln(1 − p)] exactly as written, the baseline that
+  most hand-written code follows. Reported with its verdicts, never gating.
+- ``numpy.stable_logits``: the careful logit form, every term non-negative so nothing cancels:
+  (1 − y)·z for z > 0 or −y·z for z <= 0 (a zero weight times an infinite z counts as 0), plus
+  log1p(e^−|z|); gradient (1 − y)σ(z) − yσ(−z), Hessian σ(z)σ(−z), with σ(±z) from one
+  e = e^−|z| as 1/(1 + e) and e/(1 + e), so that nothing overflows and 1 − σ never cancels.
+
+Everything is computed in the input's dtype (NumPy and ml_dtypes evaluate float16 and bfloat16
+ufuncs through float32 and round each result). A user's NumPy function carries its derivatives
+as ``fn.grad(x, y)`` and ``fn.hess(x, y)``; without them those quantities are unsupported.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from adapters.base import Adapter, Implementation, Unsupported
+
+
+def textbook_probs(p, y):
+    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
+
+
+textbook_probs.grad = lambda p, y: (p - y) / (p * (1 - p))
+textbook_probs.hess = lambda p, y: y / (p * p) + (1 - y) / ((1 - p) * (1 - p))
+
+
+def _sigmoid_pair(z):
+    """(σ(z), σ(−z))."""
+    e = np.exp(-np.abs(z))
+    big = np.ones_like(z) / (np.ones_like(z) + e)
+    small = e * big
+    return np.where(z >= 0, big, small), np.where(z >= 0, small, big)
+
+
+def _weighted(weight, z):
+    """weight·z, with 0·∞ = 0: a term whose weight is zero is absent."""
+    return np.where(weight == 0, np.zeros_like(z), weight * z)
+
+
+def stable_logits(z, y):
+    one = np.ones_like(z)
+    linear = np.where(z > 0, _weighted(one - y, z), _weighted(-y, z))
+    return linear + np.log1p(np.exp(-np.abs(z)))
+
+
+def _stable_grad(z, y):
+    s, s_minus = _sigmoid_pair(z)
+    return (np.ones_like(y) - y) * s - y * s_minus
+
+
+def _stable_hess(z, y):
+    s, s_minus = _sigmoid_pair(z)
+    return s * s_minus
+
+
+stable_logits.grad = _stable_grad
+stable_logits.hess = _stable_hess
+
+
+class NumpyAdapter(Adapter):
+    name = "numpy"
+
+    def version(self) -> str:
+        return np.__version__
+
+    def implementations(self) -> list[Implementation]:
+        return [
+            Implementation("numpy.textbook_probs", "numpy", "probs", textbook_probs, gating=False),
+            Implementation("numpy.stable_logits", "numpy", "logits", stable_logits),
+        ]
+
+    def from_numpy(self, array: np.ndarray, device: str):
+        return array.copy()
+
+    def to_numpy(self, value) -> np.ndarray:
+        return np.asarray(value)
+
+    def evaluate(self, impl: Implementation, quantity: str, x, y, device: str):
+        function = impl.call if quantity == "loss" else getattr(impl.call, quantity, None)
+        if function is None:
+            raise Unsupported(f"{impl.id} gives no {quantity} (a NumPy function carries fn.{quantity})")
+        with np.errstate(all="ignore"):
+            return function(x, y)

@@ -1,0 +1,140 @@
+"""PyTorch: the functional and module forms of BCE, on the CPU and on CUDA when present.
+
+Implementations: ``F.binary_cross_entropy`` (probabilities) and
+``F.binary_cross_entropy_with_logits`` (logits, also with ``weight`` = 0.75 and
+``pos_weight`` = 3), ``nn.BCELoss`` and ``nn.BCEWithLogitsLoss``, each with reduction none,
+mean and sum, and ``torch.compile`` of the logit form. Gradients and Hessians come from
+autograd (double backward). bfloat16 crosses to and from NumPy as its 16-bit pattern.
+TF32 is switched off so that CUDA float32 is float32.
+"""
+
+from __future__ import annotations
+
+import time
+
+import ml_dtypes
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from adapters.base import Adapter, Implementation, Unsupported
+
+WEIGHT = 0.75
+POS_WEIGHT = 3.0
+TORCH_DTYPES = {
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "float32": torch.float32,
+    "float64": torch.float64,
+}
+
+torch.backends.cuda.matmul.allow_tf32 = False
+torch.backends.cudnn.allow_tf32 = False
+# Each dtype and grad mode is a graph of its own; past the default limit (8) dynamo would fall
+# back to eager without a word and the "compiled" implementation would not be compiled.
+torch._dynamo.config.recompile_limit = 64
+
+
+def _with_weight(z, y):
+    return F.binary_cross_entropy_with_logits(z, y, weight=torch.full_like(z, WEIGHT), reduction="none")
+
+
+def _with_pos_weight(z, y):
+    return F.binary_cross_entropy_with_logits(z, y, pos_weight=torch.full_like(z, POS_WEIGHT), reduction="none")
+
+
+class _Compiled:
+    """torch.compile of the logit form: one compiled function per dtype, device and grad mode
+    (each a graph of its own), compiled on a one-element warm-up whose time is kept apart."""
+
+    def __init__(self) -> None:
+        self.functions: dict = {}
+        self.seconds = 0.0
+
+    def __call__(self, z, y):
+        key = (z.dtype, z.device.type, torch.is_grad_enabled())
+        if key not in self.functions:
+            function = torch.compile(F.binary_cross_entropy_with_logits, dynamic=True)
+            start = time.perf_counter()
+            function(z[:1].detach().requires_grad_(key[2]), y[:1], reduction="none")
+            self.seconds += time.perf_counter() - start
+            self.functions[key] = function
+        return self.functions[key](z, y, reduction="none")
+
+
+class TorchAdapter(Adapter):
+    name = "torch"
+
+    def __init__(self) -> None:
+        self._compiled = _Compiled()
+
+    def version(self) -> str:
+        return torch.__version__
+
+    def devices(self) -> list[str]:
+        return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+    def implementations(self) -> list[Implementation]:
+        impls = []
+        for reduction in ("none", "mean", "sum"):
+            suffix = "" if reduction == "none" else f"[{reduction}]"
+            derivatives = reduction == "none"
+            impls += [
+                Implementation(f"torch.binary_cross_entropy{suffix}", "torch", "probs",
+                               lambda p, y, r=reduction: F.binary_cross_entropy(p, y, reduction=r),
+                               reduction=reduction, derivatives=derivatives),
+                Implementation(f"torch.binary_cross_entropy_with_logits{suffix}", "torch", "logits",
+                               lambda z, y, r=reduction: F.binary_cross_entropy_with_logits(z, y, reduction=r),
+                               reduction=reduction, derivatives=derivatives),
+                Implementation(f"torch.nn.BCELoss{suffix}", "torch", "probs",
+                               torch.nn.BCELoss(reduction=reduction), reduction=reduction, derivatives=derivatives),
+                Implementation(f"torch.nn.BCEWithLogitsLoss{suffix}", "torch", "logits",
+                               torch.nn.BCEWithLogitsLoss(reduction=reduction), reduction=reduction,
+                               derivatives=derivatives),
+            ]
+        impls += [
+            Implementation("torch.binary_cross_entropy_with_logits[weight]", "torch", "logits", _with_weight,
+                           oracle={"weight": WEIGHT}),
+            Implementation("torch.binary_cross_entropy_with_logits[pos_weight]", "torch", "logits",
+                           _with_pos_weight, oracle={"pos_weight": POS_WEIGHT}),
+            Implementation("torch.compile(binary_cross_entropy_with_logits)", "torch", "logits", self._compiled,
+                           compile_seconds=lambda: self._compiled.seconds),
+        ]
+        return impls
+
+    def from_numpy(self, array: np.ndarray, device: str):
+        if array.dtype == ml_dtypes.bfloat16:
+            tensor = torch.from_numpy(array.view(np.int16).copy()).view(torch.bfloat16)
+        else:
+            tensor = torch.from_numpy(array.copy())
+        return tensor.to(device)
+
+    def to_numpy(self, value) -> np.ndarray:
+        value = value.detach().cpu()
+        if value.dtype == torch.bfloat16:
+            return value.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
+        return value.numpy()
+
+    def evaluate(self, impl: Implementation, quantity: str, x, y, device: str):
+        try:
+            if quantity == "loss":
+                with torch.no_grad():
+                    return impl.call(x, y)
+            z = x.detach().clone().requires_grad_(True)
+            loss = impl.call(z, y)
+            (grad,) = torch.autograd.grad(loss.sum(), z, create_graph=quantity == "hess")
+            if quantity == "grad":
+                return grad
+            (hess,) = torch.autograd.grad(grad.sum(), z)
+            return hess
+        except (RuntimeError, NotImplementedError) as error:
+            message = str(error).splitlines()[0]
+            if "not implemented for" in message:
+                raise Unsupported(message) from None
+            if quantity == "hess" and "donated buffers" in message:
+                raise Unsupported("torch.compile gives no double backward: " + message) from None
+            raise
+
+    def synchronize(self, device: str) -> None:
+        if device == "cuda":
+            torch.cuda.synchronize()

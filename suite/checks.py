@@ -1,0 +1,252 @@
+"""The checks: the same functions for every implementation, judged against the oracle.
+
+Each check runs an implementation through its adapter on a case's inputs and returns a record
+(a dict, the results file's unit) with a measured verdict: pass, fail, unsupported (the
+implementation rejects the dtype or input by design) or crashed (it raised, or returned the
+wrong shape or dtype). Known deviations are applied afterwards by the gate. Nothing here knows
+which framework it is looking at.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from functools import cache
+
+import mpmath
+import numpy as np
+
+from adapters.base import Adapter, Implementation, Unsupported
+from reference import oracle
+from reference.exact import Spec
+from reference.formats import FORMATS, bits_of, from_bits, round_mpf
+from reference.oracle import Reference
+from suite import cases
+from suite.policy import Policy
+
+WORST_SHOWN = 8
+LARGE_MEAN = {"float16": 100_000, "bfloat16": 100_000, "float32": 4096, "float64": 4096}
+
+
+def spec_for(impl: Implementation, quantity: str) -> Spec:
+    return Spec(quantity, impl.form, **impl.oracle)
+
+
+@cache
+def _cached_case(kind: str, form: str, dtype: str, regime: str, labels: str) -> cases.Case:
+    if kind == "special":
+        return cases.special_case(form, dtype)
+    if kind == "domain":
+        return cases.out_of_domain_case(dtype)
+    return cases.make_case(form, dtype, regime, labels)
+
+
+_references: dict = {}
+
+
+def reference(spec: Spec, case: cases.Case) -> Reference:
+    """The oracle's answer for a case, computed once per run and shared by implementations."""
+    key = (spec, case.dtype, case.regime, case.labels, case.x.size)
+    if key not in _references:
+        _references[key] = oracle.evaluate(spec, case.x, case.y)
+    return _references[key]
+
+
+def _hex(value: np.ndarray) -> str:
+    return hex(int(bits_of(np.asarray(value).reshape(1))[0]))
+
+
+def _element(array: np.ndarray, i: int) -> dict:
+    value = array.reshape(-1)[i : i + 1]
+    return {"value": repr(float(value[0])), "hex": _hex(value)}
+
+
+def _call(adapter: Adapter, impl: Implementation, quantity: str, x: np.ndarray, y: np.ndarray, device: str):
+    """(result, None) or (None, (verdict, message)) for one evaluation."""
+    try:
+        result = adapter.run(impl, quantity, x, y, device)
+    except Unsupported as error:
+        return None, ("unsupported", str(error))
+    except Exception as error:  # a crash is a finding, and the run goes on
+        return None, ("crashed", f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}")
+    expected_shape = np.broadcast_shapes(x.shape, y.shape) if impl.reduction == "none" else ()
+    if result.shape != expected_shape or result.dtype != x.dtype:
+        return None, ("crashed", f"returned shape {result.shape} {result.dtype}, expected {expected_shape} {x.dtype}")
+    return result, None
+
+
+def judge(record: dict, got: np.ndarray, ref: Reference, x: np.ndarray, y: np.ndarray, spec: Spec,
+          policy: Policy) -> dict:
+    """Fill in errors, verdict and worst input of a record from per-element results."""
+    fmt = FORMATS[str(got.dtype)]
+    bound = policy.bound_for(record)
+    errors = bound.errors(got, ref, fmt, x, y, spec).reshape(-1)
+    failing = np.flatnonzero(~(errors <= bound.limit))
+    finite = errors[np.isfinite(errors)]
+    absolute = np.abs(got.astype(np.float64) - ref.exact).reshape(-1)
+    record.update(
+        count=int(errors.size),
+        bound={"scale": bound.scale, "limit": bound.limit, "reason": bound.reason},
+        errors={
+            "max": float(errors.max()) if errors.size else 0.0,
+            "median": float(np.median(finite)) if finite.size else 0.0,
+            "p99": float(np.percentile(finite, 99)) if finite.size else 0.0,
+            "max_abs": float(np.nanmax(absolute)) if absolute.size and not np.all(np.isnan(absolute)) else 0.0,
+        },
+        failures=int(failing.size),
+        verdict="fail" if failing.size else "pass",
+    )
+    if errors.size:
+        order = failing[np.argsort(-errors[failing], kind="stable")] if failing.size else [int(np.argmax(errors))]
+        xs, ys = np.broadcast_arrays(x, y)
+        record["worst"] = [
+            {"x": _element(xs, i), "y": _element(ys, i), "got": _element(got, i),
+             "exact": mpmath.nstr(mpmath.mpf(float(ref.exact.reshape(-1)[i])) + float(ref.exact_lo.reshape(-1)[i]), 17),
+             "rounded": _element(ref.rounded, i), "error": float(errors[i])}
+            for i in list(order)[:WORST_SHOWN]
+        ]
+    return record
+
+
+def accuracy(adapter, impl, device, case: cases.Case, quantity: str, policy: Policy, record: dict) -> dict:
+    got, problem = _call(adapter, impl, quantity, case.x, case.y, device)
+    if problem:
+        return {**record, "verdict": problem[0], "message": problem[1]}
+    spec = spec_for(impl, quantity)
+    return judge(record, got, reference(spec, case), case.x, case.y, spec, policy)
+
+
+def special(adapter, impl, device, case: cases.Case, quantity: str, policy: Policy, record: dict) -> dict:
+    """Each special input on its own, so that one the implementation rejects hides no other."""
+    values, rejected = [], []
+    for i in range(case.x.size):
+        got, problem = _call(adapter, impl, quantity, case.x[i : i + 1], case.y[i : i + 1], device)
+        if problem and problem[0] == "crashed" and "returned shape" not in problem[1]:
+            problem = ("rejected", problem[1])
+        if problem:
+            rejected.append({"x": _element(case.x, i), "y": _element(case.y, i), "message": problem[1]})
+        else:
+            values.append(i)
+    record["rejected"] = rejected
+    if not values:
+        return {**record, "verdict": "unsupported", "message": f"rejects every special input: {rejected[0]['message']}"}
+    keep = np.array(values)
+    x, y = case.x[keep], case.y[keep]
+    got, _ = _call(adapter, impl, quantity, x, y, device)
+    if got is None:  # element by element they ran; together they did not
+        got = np.concatenate([_call(adapter, impl, quantity, x[i : i + 1], y[i : i + 1], device)[0]
+                              for i in range(x.size)])
+    spec = spec_for(impl, quantity)
+    kept = cases.Case(case.form, case.dtype, "special-kept", str(keep.tolist()), x, y)
+    return judge(record, got, reference(spec, kept), x, y, spec, policy)
+
+
+def domain(adapter, impl, device, case: cases.Case, quantity: str, policy: Policy, record: dict) -> dict:
+    """p outside [0, 1]: raising or returning NaN is right; returning a number is a finding."""
+    behaviour = []
+    for i in range(case.x.size):
+        got, problem = _call(adapter, impl, quantity, case.x[i : i + 1], case.y[i : i + 1], device)
+        kind = "raises" if problem else ("nan" if np.isnan(got.astype(np.float64)[0]) else f"returns {float(got[0])!r}")
+        behaviour.append({"x": _element(case.x, i), "y": _element(case.y, i), "behaviour": kind,
+                          "message": problem[1] if problem else ""})
+    numbers = [b for b in behaviour if b["behaviour"].startswith("returns")]
+    record.update(behaviour=behaviour, count=len(behaviour), failures=len(numbers),
+                  verdict="fail" if numbers else "pass")
+    if numbers:
+        record["message"] = f"returns a number for p = {numbers[0]['x']['value']}: {numbers[0]['behaviour']}"
+    return record
+
+
+def _exact_reduction(spec: Spec, case: cases.Case, reduction: str) -> Reference:
+    """The exact mean or sum of the exact elementwise values, rounded once to the dtype."""
+    ref = reference(spec, case)
+    fmt = FORMATS[case.dtype]
+    with mpmath.workprec(2200):  # exact: every float64 term fits in 2200 bits of fixed point
+        total = mpmath.fsum([mpmath.mpf(v) for v in ref.exact] + [mpmath.mpf(v) for v in ref.exact_lo])
+        if case.x.size == 0:
+            value = mpmath.mpf("nan") if reduction == "mean" else mpmath.mpf(0)
+        else:
+            value = total / case.x.size if reduction == "mean" else total
+        head = float(value)
+        tail = float(value - head) if math.isfinite(head) else 0.0
+        rounded = round_mpf(value._mpf_, fmt)
+    return Reference(np.array([rounded], dtype=fmt.dtype), np.array([head]), np.array([tail]), 0)
+
+
+def reduction(adapter, impl, device, case: cases.Case, quantity: str, policy: Policy, record: dict) -> dict:
+    got, problem = _call(adapter, impl, quantity, case.x, case.y, device)
+    if problem:
+        return {**record, "verdict": problem[0], "message": problem[1]}
+    spec = spec_for(impl, "loss")
+    ref = _exact_reduction(spec, case, impl.reduction)
+    return judge(record, got.reshape(1), ref, case.x[:1], case.y[:1], spec, policy)
+
+
+def unchanged_inputs(adapter, impl, device, case: cases.Case, quantity: str, policy: Policy, record: dict) -> dict:
+    """The implementation must not write into its inputs."""
+    fx, fy = adapter.from_numpy(case.x, device), adapter.from_numpy(case.y, device)
+    try:
+        adapter.evaluate(impl, quantity, fx, fy, device)
+    except Unsupported as error:
+        return {**record, "verdict": "unsupported", "message": str(error)}
+    except Exception as error:
+        return {**record, "verdict": "crashed", "message": f"{type(error).__name__}: {error}"}
+    after = {"x": adapter.to_numpy(fx), "y": adapter.to_numpy(fy)}
+    changed = [name for name, before in (("x", case.x), ("y", case.y))
+               if not np.array_equal(bits_of(before), bits_of(after[name]))]
+    record.update(count=case.x.size, failures=len(changed), verdict="fail" if changed else "pass")
+    if changed:
+        record["message"] = f"wrote into its input {' and '.join(changed)}"
+    return record
+
+
+def shapes(adapter, impl, device, case: cases.Case, quantity: str, policy: Policy, record: dict) -> dict:
+    """An empty input, and labels broadcast along a leading axis (rejecting that is allowed)."""
+    fmt = FORMATS[case.dtype]
+    empty = np.zeros(0, fmt.dtype)
+    got, problem = _call(adapter, impl, "loss", empty, empty, device)
+    if problem:
+        return {**record, "verdict": "crashed" if problem[0] == "crashed" else problem[0],
+                "message": f"empty input: {problem[1]}"}
+    expected = {"none": 0, "sum": 0.0, "mean": math.nan}[impl.reduction]
+    if impl.reduction != "none" and not (got == expected or (np.isnan(expected) and np.isnan(got))):
+        message = f"empty input: {impl.reduction} is {got!r}, expected {expected}"
+        return {**record, "verdict": "fail", "message": message}
+    x = case.x[:12].reshape(3, 4)
+    y = case.y[:4]
+    got, problem = _call(adapter, impl, "loss", x, y, device)
+    if problem:
+        verdict = "unsupported" if problem[0] == "crashed" else problem[0]
+        return {**record, "verdict": verdict, "message": f"broadcast labels rejected: {problem[1]}"}
+    if impl.reduction != "none":
+        return {**record, "verdict": "pass", "count": 12, "failures": 0}
+    spec = spec_for(impl, "loss")
+    return judge(record, got, oracle.evaluate(spec, x, y), x, np.broadcast_to(y, x.shape), spec, policy)
+
+
+CHECKS = {"accuracy": accuracy, "special": special, "domain": domain, "reduction": reduction,
+          "unchanged-inputs": unchanged_inputs, "shapes": shapes}
+
+
+def run_check(adapter, impl, device, task: dict, policy: Policy) -> dict:
+    """Run one planned check; the record carries its identity, verdict, figures and time."""
+    if task["kind"] == "large-mean":
+        case = cases.make_case(impl.form, task["dtype"], cases.REGIMES[impl.form][-1 if impl.form == "probs" else 1],
+                               "random", count=LARGE_MEAN[task["dtype"]])
+    else:
+        case = _cached_case(task["kind"], impl.form, task["dtype"], task["regime"], task["labels"])
+    record = {k: task[k] for k in task if k != "kind"}
+    start = time.perf_counter()
+    result = CHECKS[task["check"]](adapter, impl, device, case, task["quantity"], policy, record)
+    result["seconds"] = round(time.perf_counter() - start, 4)
+    return result
+
+
+
+def single_input(adapter, impl, task: dict, bits: tuple[str, str], policy: Policy) -> dict:
+    """The accuracy check on one (x, y) given as bit patterns: what a repro line runs."""
+    fmt = FORMATS[task["dtype"]]
+    x, y = (from_bits([int(b, 16)], fmt) for b in bits)
+    case = cases.Case(impl.form, task["dtype"], "input", "given", x, y)
+    record = {k: task[k] for k in task if k != "kind"}
+    return accuracy(adapter, impl, task["device"], case, task["quantity"], policy, record)

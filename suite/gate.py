@@ -1,0 +1,329 @@
+"""The gate: plan the checks over framework × device × implementation × dtype, run them, apply
+the known deviations, and write the results.
+
+Each framework runs in a worker process of its own (``python -m suite.gate --worker``), which
+reports each check as it starts and ends. A worker that dies, or spends longer than the time
+limit on one check, is ended; that check is recorded as crashed and a fresh worker goes on
+with the rest, so one framework's crash can take neither the others nor the run down.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import selectors
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from xml.sax.saxutils import escape, quoteattr
+
+from adapters import base
+from suite import cases
+from suite.policy import Deviation, Policy, glob_match, load_deviations, load_policy
+
+SCHEMA_VERSION = 1
+CHECK_TIMEOUT_SECONDS = 300
+PASSING = ("pass", "known-deviation", "unsupported")
+
+
+@dataclass
+class Selection:
+    """What to run: frameworks, devices, implementation globs, dtypes, quantities, a user's
+    implementation, one replayed input."""
+
+    frameworks: list[str]
+    devices: list[str] | None = None
+    implementations: list[str] | None = None
+    dtypes: list[str] | None = None
+    quantities: list[str] | None = None
+    checks: list[str] | None = None
+    user_impl: dict | None = None
+    single_input: tuple[str, str] | None = None
+    policy: str = "strict"
+    unavailable: dict = field(default_factory=dict)
+
+    def as_json(self) -> str:
+        return json.dumps(self.__dict__)
+
+
+def implementations(adapter: base.Adapter, selection: Selection) -> list[base.Implementation]:
+    impls = list(adapter.implementations())
+    user = selection.user_impl
+    if user and user["framework"] == adapter.name:
+        impls.append(base.user_implementation(user["spec"], adapter.name, user["form"]))
+    if selection.implementations:
+        impls = [i for i in impls if any(glob_match(pattern, i.id) for pattern in selection.implementations)]
+    return impls
+
+
+def plan(adapter: base.Adapter, selection: Selection) -> list[dict]:
+    """Every check for one framework, in a fixed order, each a dict with a unique id."""
+    tasks = []
+    for device in adapter.devices():
+        if selection.devices and device not in selection.devices:
+            continue
+        for impl in implementations(adapter, selection):
+            for dtype in adapter.dtypes(device):
+                if selection.dtypes and dtype not in selection.dtypes:
+                    continue
+                tasks += _tasks_for(adapter.name, device, impl, dtype, selection)
+    return tasks
+
+
+def _tasks_for(framework: str, device: str, impl: base.Implementation, dtype: str, selection: Selection) -> list[dict]:
+    common = {"framework": framework, "device": device, "implementation": impl.id, "form": impl.form,
+              "dtype": dtype, "gating": impl.gating}
+    quantities = ("loss", "grad", "hess") if impl.derivatives and impl.reduction == "none" else ("loss",)
+    quantities = [q for q in quantities if (not selection.quantities or q in selection.quantities)
+                  and _oracle_has(impl, q)]
+    tasks = []
+    if selection.single_input:
+        tasks = [{"kind": "single", "check": "accuracy", "quantity": q, "regime": "input", "labels": "given"}
+                 for q in quantities]
+    elif impl.reduction == "none":
+        label_kinds = ("hard",) if impl.hard_labels_only else cases.LABELS
+        for quantity in quantities:
+            tasks += [{"kind": "accuracy", "check": "accuracy", "quantity": quantity, "regime": regime,
+                       "labels": labels} for regime in cases.REGIMES[impl.form] for labels in label_kinds]
+            if quantity != "hess" and not impl.hard_labels_only:
+                tasks.append({"kind": "special", "check": "special", "quantity": quantity, "regime": "special",
+                              "labels": "special"})
+        if impl.form == "probs":
+            tasks.append({"kind": "domain", "check": "domain", "quantity": "loss", "regime": "out-of-domain",
+                          "labels": "mixed"})
+        tasks.append({"kind": "accuracy", "check": "unchanged-inputs", "quantity": quantities[-1],
+                      "regime": cases.REGIMES[impl.form][0], "labels": "random"})
+        tasks.append({"kind": "accuracy", "check": "shapes", "quantity": "loss", "regime": "moderate"
+                      if impl.form == "logits" else "uniform", "labels": label_kinds[-1]})
+    else:
+        regime = "moderate" if impl.form == "logits" else "uniform"
+        tasks = [{"kind": "accuracy", "check": "reduction", "quantity": "loss", "regime": regime, "labels": "random"},
+                 {"kind": "large-mean", "check": "reduction", "quantity": "loss", "regime": f"{regime}-large",
+                  "labels": "random"},
+                 {"kind": "accuracy", "check": "shapes", "quantity": "loss", "regime": regime, "labels": "random"}]
+    if selection.checks:
+        tasks = [t for t in tasks if t["check"] in selection.checks]
+    for task in tasks:
+        task.update(common)
+        task["id"] = "/".join([framework, device, impl.id, dtype, task["check"], task["quantity"],
+                               f"{task['regime']}-{task['labels']}"])
+    return tasks
+
+
+def _oracle_has(impl: base.Implementation, quantity: str) -> bool:
+    """Whether the oracle defines this quantity for the implementation (it has no focal Hessian)."""
+    from reference.exact import Spec
+
+    try:
+        Spec(quantity, impl.form, **impl.oracle)
+    except ValueError:
+        return False
+    return True
+
+
+def apply_deviations(records: list[dict], deviations: tuple[Deviation, ...]) -> list[dict]:
+    """fail -> known-deviation where a deviation matches (the first entry that matches explains
+    it). A deviation that ran against checks but explains none of them no longer reproduces."""
+    stale = []
+    for deviation in deviations:
+        matched = [r for r in records if deviation.matches(r)]
+        explained = 0
+        for record in matched:
+            if record["verdict"] == "fail":
+                record["verdict"] = "known-deviation"
+                record["deviation"] = deviation.as_record()
+                explained += 1
+        if matched and not explained:
+            stale.append({**deviation.as_record(), "checks": len(matched),
+                          "message": f"no longer reproduces: none of its {len(matched)} checks fails"})
+    return stale
+
+
+def repro(record: dict, selection: Selection) -> str:
+    """A one-line command that runs this check on its worst input alone."""
+    worst = record.get("worst") or []
+    if not worst:
+        return ""
+    x, y = worst[0]["x"]["hex"], worst[0]["y"]["hex"]
+    command = (f"bcebench check --framework {record['framework']} --device {record['device']}"
+               f" --implementation '{record['implementation']}' --dtype {record['dtype']}"
+               f" --quantity {record['quantity']} --input {x}:{y}")
+    if selection.user_impl:
+        user = selection.user_impl
+        command += f" --impl {user['spec']} --form {user['form']}"
+    return command
+
+
+# --- the worker: one framework, in its own process -------------------------------------------
+
+def worker_main(request: dict) -> None:
+    """Run the planned checks of one framework; report 'start' and 'result' lines on stdout."""
+    from suite import checks
+
+    selection = Selection(**{k: v for k, v in request["selection"].items()})
+    adapter, _ = base.load(request["framework"])
+    policy = load_policy(selection.policy)
+    skip = set(request.get("skip", []))
+    by_id = {i.id: i for i in implementations(adapter, selection)}
+    for task in plan(adapter, selection):
+        if task["id"] in skip:
+            continue
+        print("start\t" + task["id"], flush=True)
+        impl = by_id[task["implementation"]]
+        if task["kind"] == "single":
+            result = checks.single_input(adapter, impl, task, selection.single_input, policy)
+        else:
+            result = checks.run_check(adapter, impl, task["device"], task, policy)
+        if impl.compile_seconds is not None:
+            result["compile_seconds"] = round(impl.compile_seconds(), 3)
+        print("result\t" + json.dumps(result), flush=True)
+
+
+def _run_worker(framework: str, selection: Selection, skip: list[str], progress) -> tuple[list[dict], str | None]:
+    """(records, id of the check that was running when the worker died or hung, or None)."""
+    request = json.dumps({"framework": framework, "selection": selection.__dict__, "skip": skip})
+    process = subprocess.Popen([sys.executable, "-m", "suite.gate", "--worker"], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               cwd=Path(__file__).resolve().parent.parent)
+    process.stdin.write(request)
+    process.stdin.close()
+    records, current = [], None
+    selector = selectors.DefaultSelector()
+    selector.register(process.stdout, selectors.EVENT_READ)
+    while True:
+        if not selector.select(timeout=CHECK_TIMEOUT_SECONDS):
+            process.kill()
+            process.wait()
+            return records, current and f"{current}\tran past {CHECK_TIMEOUT_SECONDS} s"
+        line = process.stdout.readline()
+        if not line:
+            break
+        kind, _, payload = line.rstrip("\n").partition("\t")
+        if kind == "start":
+            current = payload
+        elif kind == "result":
+            records.append(json.loads(payload))
+            progress(records[-1])
+            current = None
+    code = process.wait()
+    if current is not None:
+        stderr = process.stderr.read().strip().splitlines()
+        return records, f"{current}\tthe process died (exit {code}): {stderr[-1] if stderr else 'no message'}"
+    if code != 0:
+        stderr = process.stderr.read().strip().splitlines()
+        raise RuntimeError(f"{framework} worker failed (exit {code}): {stderr[-1] if stderr else ''}")
+    return records, None
+
+
+def run_framework(framework: str, selection: Selection, progress=lambda record: None) -> list[dict]:
+    records: list[dict] = []
+    while True:
+        done = [r["id"] for r in records]
+        new, crashed = _run_worker(framework, selection, done, progress)
+        records += new
+        if crashed is None:
+            return records
+        task_id, _, message = crashed.partition("\t")
+        record = {"id": task_id, "framework": framework, "verdict": "crashed", "message": message}
+        record.update(dict(zip(("framework", "device", "implementation", "dtype", "check", "quantity"),
+                               task_id.split("/"), strict=False)))
+        records.append(record)
+        progress(record)
+
+
+def metadata(selection: Selection, policy: Policy, versions: dict) -> dict:
+    return {
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "frameworks": versions,
+        "unavailable": selection.unavailable,
+        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                    "python": platform.python_version(), "cpus": os.cpu_count()},
+        "seed": cases.SEED,
+        "case_size": cases.CASE_SIZE,
+        "policy": {"name": policy.name, "description": policy.description, "source": policy.source},
+        "selection": {k: v for k, v in selection.__dict__.items() if k != "unavailable"},
+    }
+
+
+def gate_passes(records: list[dict]) -> bool:
+    return all(r["verdict"] in PASSING or not r.get("gating", True) for r in records)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write a whole file or nothing: a temporary file beside it, then one rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "w") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def junit_xml(results: dict) -> str:
+    """One testsuite per framework, one testcase per check: fail and crashed are failures,
+    unsupported is skipped, a known deviation passes with its explanation in system-out."""
+    suites = {}
+    for record in results["checks"]:
+        suites.setdefault(record["framework"], []).append(record)
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>', "<testsuites>"]
+    for framework, records in suites.items():
+        failures = sum(r["verdict"] in ("fail", "crashed") and r.get("gating", True) for r in records)
+        skipped = sum(r["verdict"] == "unsupported" for r in records)
+        lines.append(f'  <testsuite name={quoteattr(framework)} tests="{len(records)}" failures="{failures}"'
+                     f' skipped="{skipped}">')
+        for r in records:
+            lines.append(f'    <testcase classname={quoteattr(framework)} name={quoteattr(r["id"])}'
+                         f' time="{r.get("seconds", 0)}">')
+            message = r.get("message") or (f"max error {r['errors']['max']:.3g}" if "errors" in r else "")
+            if r["verdict"] in ("fail", "crashed"):
+                tag = "failure" if r.get("gating", True) else "system-out"
+                lines.append(f"      <{tag} message={quoteattr(r['verdict'] + ': ' + message)}>"
+                             f"{escape(r.get('repro', ''))}</{tag}>" if tag == "failure" else
+                             f"      <system-out>{escape('non-gating ' + r['verdict'] + ': ' + message)}</system-out>")
+            elif r["verdict"] == "unsupported":
+                lines.append(f"      <skipped message={quoteattr(message)}/>")
+            elif r["verdict"] == "known-deviation":
+                lines.append(f"      <system-out>{escape('known deviation: ' + r['deviation']['what'])}</system-out>")
+            lines.append("    </testcase>")
+        lines.append("  </testsuite>")
+    lines.append("</testsuites>")
+    return "\n".join(lines) + "\n"
+
+
+def run(selection: Selection, deviations_path: Path | None = None, progress=lambda record: None) -> dict:
+    """Run the selected checks of every available framework; the results document."""
+    policy = load_policy(selection.policy)
+    deviations = load_deviations(deviations_path) if deviations_path else load_deviations()
+    versions = {}
+    for framework in selection.frameworks:
+        adapter, reason = base.load(framework)
+        if adapter is None:
+            selection.unavailable[framework] = reason
+        else:
+            versions[framework] = {"version": adapter.version(), "devices": adapter.devices()}
+    # One worker process per framework, all at once: they share nothing but the machine.
+    with ThreadPoolExecutor(max_workers=max(1, len(versions))) as pool:
+        batches = pool.map(lambda name: run_framework(name, selection, progress), list(versions))
+        records = [record for batch in batches for record in batch]
+    stale = apply_deviations(records, deviations)
+    for record in records:
+        record["repro"] = repro(record, selection)
+    summary = {}
+    for record in records:
+        summary[record["verdict"]] = summary.get(record["verdict"], 0) + 1
+    return {"schema_version": SCHEMA_VERSION, "metadata": metadata(selection, policy, versions),
+            "summary": summary, "passed": gate_passes(records) and bool(records),
+            "stale_deviations": stale, "checks": records}
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--worker"]:
+        worker_main(json.loads(sys.stdin.read()))
