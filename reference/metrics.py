@@ -60,7 +60,8 @@ def mismatch(got: np.ndarray, ref: Reference, *, signed_zeros: bool = False) -> 
 def ulp_error(got: np.ndarray, ref: Reference, *, signed_zeros: bool = False) -> np.ndarray:
     """|got − exact| / ulp(exact) per element; 0 or inf where the special-value rules decide."""
     fmt = format_of(np.asarray(got).dtype)
-    error = np.abs(_finite_difference(got, ref)) / ulp(ref.exact, fmt)
+    with np.errstate(over="ignore", invalid="ignore"):  # the special-value rules settle inf and NaN
+        error = np.abs(_finite_difference(got, ref)) / ulp(ref.exact, fmt)
     return _apply_special_rules(error, got, ref, signed_zeros)
 
 

@@ -46,7 +46,7 @@ class Case:
         return f"{self.regime}-{self.labels}"
 
 
-def _exact_cast(values: np.ndarray, fmt: Format) -> np.ndarray:
+def exact_cast(values: np.ndarray, fmt: Format) -> np.ndarray:
     """float64 values correctly rounded to the format (never ml_dtypes' double-rounding cast)."""
     return round_float64(values, fmt).astype(fmt.dtype)
 
@@ -92,10 +92,10 @@ def labels(kind: str, rng, count: int) -> np.ndarray:
 def make_case(form: str, dtype: str, regime: str, label_kind: str, count: int = CASE_SIZE, seed: int = SEED) -> Case:
     fmt = FORMATS[dtype]
     rng = np.random.default_rng([seed, list(REGIMES[form]).index(regime), LABELS.index(label_kind), fmt.precision])
-    x = _exact_cast(inputs(form, regime, fmt, rng, count), fmt)
+    x = exact_cast(inputs(form, regime, fmt, rng, count), fmt)
     if form == "probs":  # keep p inside (0, 1) after rounding: p = 0 and 1 are special values
         x = x[(x.astype(np.float64) > 0) & (x.astype(np.float64) < 1)]
-    y = _exact_cast(labels(label_kind, rng, x.size), fmt)
+    y = exact_cast(labels(label_kind, rng, x.size), fmt)
     return Case(form, dtype, regime, label_kind, x, y)
 
 
@@ -118,10 +118,10 @@ OUT_OF_DOMAIN = [(-0.25, 1.0), (1.5, 0.0), (-math.inf, 0.0), (math.inf, 1.0)]
 def special_case(form: str, dtype: str) -> Case:
     pairs = np.array(SPECIAL_INPUTS[form], dtype=np.float64)
     fmt = FORMATS[dtype]
-    return Case(form, dtype, "special", "special", _exact_cast(pairs[:, 0], fmt), _exact_cast(pairs[:, 1], fmt))
+    return Case(form, dtype, "special", "special", exact_cast(pairs[:, 0], fmt), exact_cast(pairs[:, 1], fmt))
 
 
 def out_of_domain_case(dtype: str) -> Case:
     pairs = np.array(OUT_OF_DOMAIN, dtype=np.float64)
     fmt = FORMATS[dtype]
-    return Case("probs", dtype, "out-of-domain", "mixed", _exact_cast(pairs[:, 0], fmt), _exact_cast(pairs[:, 1], fmt))
+    return Case("probs", dtype, "out-of-domain", "mixed", exact_cast(pairs[:, 0], fmt), exact_cast(pairs[:, 1], fmt))

@@ -116,7 +116,8 @@ def _check(args: argparse.Namespace) -> int:
     try:
         load_policy(args.policy)
         selection = gate.Selection(frameworks, _split(args.device), _split(args.implementation), _split(args.dtype),
-                                   _split(args.quantity), _split(args.check), user, single, args.policy)
+                                   _split(args.quantity), _split(args.check), user, single, args.policy,
+                                   args.timeout)
         results = gate.run(selection, progress=_progress if args.verbose else lambda record: None)
     except PolicyError as error:
         raise UsageError(f"bcebench check: {error}") from None
@@ -192,6 +193,7 @@ def _hex(bits) -> str:
 def build_parser() -> argparse.ArgumentParser:
     from reference.exact import FORMS, QUANTITIES
     from reference.formats import DTYPE_NAMES
+    from suite.gate import CHECK_TIMEOUT_SECONDS
 
     parser = OneLineParser(prog="bcebench", description="Verification and benchmarks for binary cross-entropy.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
@@ -224,6 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--impl", help="your implementation: path/to/file.py:fn or package.module:fn")
     check.add_argument("--form", choices=FORMS, help="the form of --impl")
     check.add_argument("--input", help="X:Y bit patterns (hex): run the accuracy checks on that input alone")
+    check.add_argument("--timeout", type=float, default=CHECK_TIMEOUT_SECONDS,
+                       help="seconds one check may run before it is ended and recorded as crashed")
     check.add_argument("--json", help="write the results here")
     check.add_argument("--junit", help="write JUnit XML here")
     check.add_argument("--verbose", action="store_true", help="print each check as it ends")

@@ -45,6 +45,7 @@ class Selection:
     user_impl: dict | None = None
     single_input: tuple[str, str] | None = None
     policy: str = "strict"
+    timeout: float = CHECK_TIMEOUT_SECONDS
     unavailable: dict = field(default_factory=dict)
 
     def as_json(self) -> str:
@@ -71,11 +72,11 @@ def plan(adapter: base.Adapter, selection: Selection) -> list[dict]:
             for dtype in adapter.dtypes(device):
                 if selection.dtypes and dtype not in selection.dtypes:
                     continue
-                tasks += _tasks_for(adapter.name, device, impl, dtype, selection)
+                tasks += tasks_for(adapter.name, device, impl, dtype, selection)
     return tasks
 
 
-def _tasks_for(framework: str, device: str, impl: base.Implementation, dtype: str, selection: Selection) -> list[dict]:
+def tasks_for(framework: str, device: str, impl: base.Implementation, dtype: str, selection: Selection) -> list[dict]:
     common = {"framework": framework, "device": device, "implementation": impl.id, "form": impl.form,
               "dtype": dtype, "gating": impl.gating}
     quantities = ("loss", "grad", "hess") if impl.derivatives and impl.reduction == "none" else ("loss",)
@@ -113,6 +114,32 @@ def _tasks_for(framework: str, device: str, impl: base.Implementation, dtype: st
         task["id"] = "/".join([framework, device, impl.id, dtype, task["check"], task["quantity"],
                                f"{task['regime']}-{task['labels']}"])
     return tasks
+
+
+def run_in_process(adapter: base.Adapter, impl: base.Implementation, device: str, dtype: str,
+                   selection: Selection, policy: Policy, deviations: tuple[Deviation, ...]) -> list[dict]:
+    """Every check of one implementation and dtype in this process, deviations applied: what the
+    pytest suite and the meta-tests run (the gate itself uses worker processes)."""
+    from suite import checks
+
+    records = [checks.run_check(adapter, impl, device, task, policy)
+               for task in tasks_for(adapter.name, device, impl, dtype, selection)]
+    apply_deviations(records, deviations)
+    return records
+
+
+def failures(records: list[dict]) -> list[str]:
+    """One line per gating check that failed or crashed: id, what went wrong, the worst input."""
+    lines = []
+    for r in records:
+        if r["verdict"] in PASSING or not r.get("gating", True):
+            continue
+        worst = (r.get("worst") or [{}])[0]
+        detail = r.get("message") or (f"{r['failures']} of {r['count']} out of bound; worst x={worst['x']['value']} "
+                                      f"[{worst['x']['hex']}] y={worst['y']['value']} got={worst['got']['value']} "
+                                      f"exact={worst['exact']} error={worst['error']:.3g}" if worst else "")
+        lines.append(f"{r['verdict']}: {r['id']}: {detail}")
+    return lines
 
 
 def _oracle_has(impl: base.Implementation, quantity: str) -> bool:
@@ -196,10 +223,10 @@ def _run_worker(framework: str, selection: Selection, skip: list[str], progress)
     selector = selectors.DefaultSelector()
     selector.register(process.stdout, selectors.EVENT_READ)
     while True:
-        if not selector.select(timeout=CHECK_TIMEOUT_SECONDS):
+        if not selector.select(timeout=selection.timeout):
             process.kill()
             process.wait()
-            return records, current and f"{current}\tran past {CHECK_TIMEOUT_SECONDS} s"
+            return records, current and f"{current}\tran past the time limit of {selection.timeout:g} s"
         line = process.stdout.readline()
         if not line:
             break

@@ -1,0 +1,7 @@
+"""The suite's tests use the project's fixed Hypothesis profile."""
+
+from suite import hypothesis_profile
+
+
+def pytest_report_header(config):
+    return hypothesis_profile.header()

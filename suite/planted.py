@@ -1,0 +1,81 @@
+"""Deliberately wrong NumPy implementations of BCE (logit form, with their derivatives), and one
+right one: the gate must fail each wrong one and pass the right one. They are user
+implementations like any other: ``bcebench check --framework numpy --impl suite.planted:NAME
+--form logits``."""
+
+import os
+import time
+
+import numpy as np
+
+from adapters.numpy_adapter import stable_logits
+
+
+def _with_derivatives(loss, grad=stable_logits.grad, hess=stable_logits.hess):
+    loss.grad, loss.hess = grad, hess
+    return loss
+
+
+def correct(z, y):
+    return stable_logits(z, y)
+
+
+def naive_sigmoid_then_log(z, y):
+    p = 1 / (1 + np.exp(-z))
+    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
+
+
+def gradient_off_by_one_part_in_a_thousand(z, y):
+    return stable_logits(z, y)
+
+
+def float64_through_float32(z, y):
+    return stable_logits(z.astype(np.float32), y.astype(np.float32)).astype(z.dtype)
+
+
+def logits_clamped_to_15(z, y):
+    return stable_logits(np.clip(z, -15, 15).astype(z.dtype), y)  # exact: ±15 and z are representable
+
+
+def soft_labels_rounded_to_hard(z, y):
+    return stable_logits(z, np.round(y))
+
+
+def nan_replaced_by_zero(z, y):
+    return np.nan_to_num(stable_logits(z, y), nan=0.0)
+
+
+def writes_into_its_input(z, y):
+    loss = stable_logits(z, y)
+    z *= 0
+    return loss
+
+
+def mean_divided_by_n_minus_1(z, y):
+    """A reduction: Σ loss / (n − 1) instead of / n."""
+    return np.sum(stable_logits(z, y)) / max(z.size - 1, 1)
+
+
+def kills_its_process(z, y):
+    if z.size > 4:
+        os._exit(13)
+    return stable_logits(z, y)
+
+
+def hangs(z, y):
+    if z.size > 4:
+        time.sleep(3600)
+    return stable_logits(z, y)
+
+
+_with_derivatives(correct)
+_with_derivatives(naive_sigmoid_then_log)
+_with_derivatives(gradient_off_by_one_part_in_a_thousand,
+                  grad=lambda z, y: z.dtype.type(1.001) * stable_logits.grad(z, y))
+_with_derivatives(float64_through_float32)
+_with_derivatives(logits_clamped_to_15)
+_with_derivatives(soft_labels_rounded_to_hard)
+_with_derivatives(nan_replaced_by_zero)
+_with_derivatives(writes_into_its_input)
+_with_derivatives(kills_its_process)
+_with_derivatives(hangs)

@@ -1,0 +1,171 @@
+"""The gate itself: it catches planted faults, passes a correct implementation, survives crashes
+and hangs, writes its results, and keeps the `bcebench check` contract (exit 0 / 1 / 2)."""
+
+import json
+import shlex
+import subprocess
+import sys
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+import pytest
+
+from adapters import base
+from adapters.numpy_adapter import NumpyAdapter
+from suite import cli, gate, planted
+from suite.policy import PolicyError, load_deviations, load_policy
+
+POLICY = load_policy("strict")
+ADAPTER = NumpyAdapter()
+DTYPES = ("float16", "bfloat16", "float32", "float64")
+
+
+def run_planted(name: str, reduction: str = "none") -> list[dict]:
+    impl = base.Implementation(f"user:suite.planted:{name}", "numpy", "logits", getattr(planted, name),
+                               reduction=reduction)
+    selection = gate.Selection(["numpy"])
+    return [r for dtype in DTYPES for r in gate.run_in_process(ADAPTER, impl, "cpu", dtype, selection, POLICY, ())]
+
+
+# (planted fault, the check that must catch it, its quantity)
+FAULTS = [
+    ("naive_sigmoid_then_log", "accuracy", "loss"),
+    ("gradient_off_by_one_part_in_a_thousand", "accuracy", "grad"),
+    ("float64_through_float32", "accuracy", "loss"),
+    ("logits_clamped_to_15", "accuracy", "loss"),
+    ("soft_labels_rounded_to_hard", "accuracy", "loss"),
+    ("nan_replaced_by_zero", "special", "loss"),
+    ("writes_into_its_input", "unchanged-inputs", "hess"),
+]
+
+
+@pytest.mark.parametrize("name, check, quantity", FAULTS)
+def test_planted_fault_is_caught(name, check, quantity):
+    records = run_planted(name)
+    caught = [r for r in records if r["verdict"] == "fail" and r["check"] == check and r["quantity"] == quantity]
+    assert caught, f"{name} was not caught by {check}/{quantity}"
+    assert not gate.gate_passes(records)
+
+
+def test_mean_over_n_minus_1_is_caught():
+    records = run_planted("mean_divided_by_n_minus_1", reduction="mean")
+    assert any(r["verdict"] == "fail" and r["check"] == "reduction" for r in records)
+
+
+def test_float64_through_float32_fails_only_in_float64():
+    failing = {r["dtype"] for r in run_planted("float64_through_float32") if r["verdict"] == "fail"}
+    assert failing == {"float64"}
+
+
+def test_correct_implementation_passes_every_check():
+    records = run_planted("correct")
+    assert len(records) > 100
+    assert gate.failures(records) == []
+    assert {r["verdict"] for r in records} == {"pass"}
+
+
+def check_command(*args, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "suite.cli", "check", *args], capture_output=True, text=True,
+                          cwd=cwd or Path(__file__).resolve().parent.parent, check=False)
+
+
+def test_user_file_implementation_plugs_in_and_writes_results(tmp_path):
+    """A user's function in a file, through the command line; results as JSON and JUnit XML."""
+    module = tmp_path / "mine.py"
+    module.write_text("from adapters.numpy_adapter import stable_logits as mine\n")
+    results, junit = tmp_path / "out" / "results.json", tmp_path / "junit.xml"
+    done = check_command("--framework", "numpy", "--impl", f"{module}:mine", "--form", "logits",
+                         "--dtype", "float32", "--json", str(results), "--junit", str(junit))
+    assert done.returncode == 0, done.stdout + done.stderr
+    document = json.loads(results.read_text())
+    assert document["schema_version"] == gate.SCHEMA_VERSION and document["passed"]
+    assert document["metadata"]["frameworks"]["numpy"]["version"]
+    assert document["metadata"]["policy"]["name"] == "strict"
+    ids = {r["implementation"] for r in document["checks"]}
+    assert f"user:{module}:mine" in ids and "numpy.stable_logits" in ids  # beside the built-ins
+    suites = ElementTree.parse(junit).getroot().findall("testsuite")
+    assert int(suites[0].get("tests")) == len(document["checks"])
+    assert not list(tmp_path.glob("out/.results.json.*"))  # no temporary file left behind
+
+
+def test_failing_gate_exits_1_and_prints_a_repro():
+    done = check_command("--framework", "numpy", "--impl", "suite.planted:logits_clamped_to_15", "--form", "logits",
+                         "--implementation", "user:*", "--dtype", "float32")
+    assert done.returncode == 1
+    assert "Gate FAILED" in done.stdout and "repro: bcebench check" in done.stdout
+    repro = next(line for line in done.stdout.splitlines() if "repro:" in line).split("repro: ")[1]
+    replay = check_command(*shlex.split(repro)[2:])  # the repro line, run as written
+    assert replay.returncode == 1 and "1 checks: 1 fail" in replay.stdout
+
+
+def test_repro_input_runs_one_element(tmp_path):
+    """--input X:Y runs the accuracy checks on that one input: z = 20 (0x41a00000), y = 0."""
+    results = tmp_path / "results.json"
+    check_command("--framework", "numpy", "--implementation", "numpy.stable_logits", "--dtype", "float32",
+                  "--input", "0x41a00000:0x0", "--json", str(results))
+    document = json.loads(results.read_text())
+    assert {r["count"] for r in document["checks"]} == {1} and document["passed"]
+
+
+def test_a_crash_and_a_hang_are_recorded_and_the_run_goes_on(tmp_path):
+    results = tmp_path / "results.json"
+    done = check_command("--framework", "numpy", "--impl", "suite.planted:kills_its_process", "--form", "logits",
+                         "--implementation", "user:*", "--dtype", "float32", "--check", "accuracy",
+                         "--quantity", "loss", "--json", str(results))
+    assert done.returncode == 1
+    checks = json.loads(results.read_text())["checks"]
+    assert [r["verdict"] for r in checks] == ["crashed"] * 9  # every accuracy case, each in a fresh worker
+    assert "the process died (exit 13)" in checks[0]["message"]
+    check_command("--framework", "numpy", "--impl", "suite.planted:hangs", "--form", "logits",
+                  "--implementation", "user:*", "--dtype", "float32", "--check", "accuracy", "--quantity",
+                  "loss", "--timeout", "3", "--json", str(results))
+    checks = json.loads(results.read_text())["checks"]
+    assert "ran past the time limit of 3 s" in checks[0]["message"] and len(checks) == 9
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--framework", "tensorflow"], "unknown framework 'tensorflow'"),
+        (["--framework", "numpy", "--policy", "no/such/policy.toml"], "no such file"),
+        (["--framework", "numpy", "--impl", "nowhere.py:fn", "--form", "logits"], "no such file"),
+        (["--framework", "numpy", "--impl", "suite.planted:absent", "--form", "logits"], "no function 'absent'"),
+        (["--framework", "numpy", "--impl", "suite.planted:correct"], "--impl needs one --framework and --form"),
+        (["--framework", "numpy", "--input", "zz:0", "--dtype", "float32"], "expected X:Y as hex"),
+    ],
+)
+def test_bad_requests_exit_2_with_one_line(args, message, capsys):
+    assert cli.main(["check", *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+
+
+def test_a_run_that_executes_no_check_fails(capsys):
+    assert cli.main(["check", "--framework", "numpy", "--implementation", "nothing-matches"]) == 1
+    assert "no check ran" in capsys.readouterr().err
+
+
+def test_policy_files_are_validated(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[bound]]\nquantity = "loss"\nmax_ulp = 1\nreason = "x"\n')
+    with pytest.raises(PolicyError, match="last bound must match everything"):
+        load_policy(str(bad))
+    bad.write_text("[[bound]\n")
+    with pytest.raises(PolicyError, match="not valid TOML"):
+        load_policy(str(bad))
+    assert load_policy("relaxed").bounds[0].scale == "absolute"
+
+
+def test_deviation_that_no_longer_reproduces_is_reported(tmp_path):
+    stale = tmp_path / "deviations.toml"
+    stale.write_text('[[deviation]]\nimplementation = "numpy.stable_logits"\nquantity = "loss"\n'
+                     'what = "pretends the careful form fails"\nwhy = "a test"\n')
+    selection = gate.Selection(["numpy"], implementations=["numpy.stable_logits"], dtypes=["float32"])
+    results = gate.run(selection, deviations_path=stale)
+    assert results["passed"]
+    assert results["stale_deviations"][0]["message"].startswith("no longer reproduces")
+
+
+def test_every_known_deviation_has_an_explanation_and_a_link():
+    for deviation in load_deviations():
+        assert deviation.what and deviation.why and deviation.link.startswith("https://")
