@@ -67,10 +67,14 @@ class Bound:
             return metrics.ulp_error(got, ref)
         absolute = metrics.abs_error(got, ref)
         exact = np.abs(ref.exact)
-        if self.scale == "absolute":
-            eps = 2.0 ** (1 - fmt.precision)
-            return absolute / (eps * np.maximum(1.0, exact))
-        return absolute / metrics.ulp(np.maximum(exact, operand_size(spec, x, y)), fmt)
+        with np.errstate(all="ignore"):
+            if self.scale == "absolute":
+                unit = 2.0 ** (1 - fmt.precision) * np.fmax(1.0, exact)
+            else:
+                unit = metrics.ulp(np.fmax(exact, operand_size(spec, x, y)), fmt)
+            ratio = absolute / unit
+        # the special-value rules have already settled agreement (0) and disagreement (inf)
+        return np.where(absolute == 0, 0.0, np.where(np.isinf(absolute), np.inf, ratio))
 
 
 def operand_size(spec: Spec, x: np.ndarray, y: np.ndarray) -> np.ndarray:

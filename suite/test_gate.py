@@ -169,3 +169,12 @@ def test_deviation_that_no_longer_reproduces_is_reported(tmp_path):
 def test_every_known_deviation_has_an_explanation_and_a_link():
     for deviation in load_deviations():
         assert deviation.what and deviation.why and deviation.link.startswith("https://")
+
+
+def test_relaxed_policy_passes_careful_code_and_still_catches_gross_faults():
+    relaxed = load_policy("relaxed")
+    selection = gate.Selection(["numpy"])
+    for name, should_pass in (("correct", True), ("naive_sigmoid_then_log", False)):
+        impl = base.Implementation(f"user:{name}", "numpy", "logits", getattr(planted, name))
+        records = gate.run_in_process(ADAPTER, impl, "cpu", "float32", selection, relaxed, ())
+        assert gate.gate_passes(records) is should_pass, name
