@@ -72,3 +72,21 @@ def test_sigmoid_at_zero_is_exactly_half():
     value = oracle.exact_value(Spec("grad", "logits"), 0.0, 0.0)
     assert value == mpmath.mpf(0.5)
     assert np.all(oracle.evaluate(Spec("grad", "logits"), np.zeros(3, np.float32), 0.0).rounded == 0.5)
+
+
+@pytest.mark.parametrize("quantity, order", [("loss", 0), ("grad", 1), ("hess", 2)])
+def test_weight_and_pos_weight_follow_pytorchs_definition(quantity, order):
+    """PyTorch documents −w[w₊ y ln σ(z) + (1 − y) ln(1 − σ(z))]; the oracle's c₊ = w w₊ y and
+    c₋ = w(1 − y) must give that loss and, by mpmath's numerical differentiation at 60 digits, its
+    derivatives (an independent route to the closed forms)."""
+    spec = Spec(quantity, "logits", weight=0.75, pos_weight=3.0)
+    for z, y in ((2.5, 0.25), (-7.0, 1.0), (0.125, 0.5)):
+        with mpmath.workdps(DIGITS):
+            def documented(t, y=y):
+                s = 1 / (1 + mpmath.exp(-t))
+                return -mpmath.mpf(0.75) * (3 * y * mpmath.log(s) + (1 - y) * mpmath.log(1 - s))
+
+            expected = mpmath.diff(documented, mpmath.mpf(z), order)
+        got = oracle.exact_value(spec, z, y)
+        with mpmath.workdps(DIGITS):
+            assert abs(got - expected) <= abs(expected) * mpmath.mpf(10) ** -40
