@@ -125,10 +125,10 @@ def _check(args: argparse.Namespace) -> int:
         reasons = "; ".join(f"{k}: {v}" for k, v in selection.unavailable.items()) or "the filters match nothing"
         print(f"bcebench check: no check ran ({reasons})", file=sys.stderr)
         return EXIT_FAILED
-    for path, text in ((args.json, json.dumps(results, indent=1)), (args.junit, gate.junit_xml(results) if args.junit
-                                                                     else "")):
-        if path:
-            gate.write_atomically(Path(path), text)
+    if args.json:
+        gate.write_atomically(Path(args.json), json.dumps(results, indent=1))
+    if args.junit:
+        gate.write_atomically(Path(args.junit), gate.junit_xml(results))
     _print_summary(results)
     return EXIT_OK if results["passed"] else EXIT_FAILED
 

@@ -310,11 +310,11 @@ def junit_xml(results: dict) -> str:
             lines.append(f'    <testcase classname={quoteattr(framework)} name={quoteattr(r["id"])}'
                          f' time="{r.get("seconds", 0)}">')
             message = r.get("message") or (f"max error {r['errors']['max']:.3g}" if "errors" in r else "")
-            if r["verdict"] in ("fail", "crashed"):
-                tag = "failure" if r.get("gating", True) else "system-out"
-                lines.append(f"      <{tag} message={quoteattr(r['verdict'] + ': ' + message)}>"
-                             f"{escape(r.get('repro', ''))}</{tag}>" if tag == "failure" else
-                             f"      <system-out>{escape('non-gating ' + r['verdict'] + ': ' + message)}</system-out>")
+            if r["verdict"] in ("fail", "crashed") and r.get("gating", True):
+                lines.append(f"      <failure message={quoteattr(r['verdict'] + ': ' + message)}>"
+                             f"{escape(r.get('repro', ''))}</failure>")
+            elif r["verdict"] in ("fail", "crashed"):
+                lines.append(f"      <system-out>{escape('non-gating ' + r['verdict'] + ': ' + message)}</system-out>")
             elif r["verdict"] == "unsupported":
                 lines.append(f"      <skipped message={quoteattr(message)}/>")
             elif r["verdict"] == "known-deviation":
