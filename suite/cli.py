@@ -134,7 +134,8 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _progress(record: dict) -> None:
-    print(f"{record['verdict']:16} {record['id']}", file=sys.stderr)
+    if "verdict" in record:
+        print(f"{record['verdict']:16} {record['id']}", file=sys.stderr)
 
 
 def _print_summary(results: dict) -> None:

@@ -193,13 +193,17 @@ def worker_main(request: dict) -> None:
     from suite import checks
 
     selection = Selection(**{k: v for k, v in request["selection"].items()})
-    adapter, _ = base.load(request["framework"])
+    adapter, reason = base.load(request["framework"])
+    if adapter is None:
+        print("unavailable\t" + reason, flush=True)
+        return
     policy = load_policy(selection.policy)
     skip = set(request.get("skip", []))
     by_id = {i.id: i for i in implementations(adapter, selection)}
-    for task in plan(adapter, selection):
-        if task["id"] in skip:
-            continue
+    tasks = [task for task in plan(adapter, selection) if task["id"] not in skip]
+    about = {"version": adapter.version(), "devices": adapter.devices(), "checks": len(tasks)}
+    print("about\t" + json.dumps(about), flush=True)
+    for task in tasks:
         print("start\t" + task["id"], flush=True)
         impl = by_id[task["implementation"]]
         if task["kind"] == "single":
@@ -211,51 +215,79 @@ def worker_main(request: dict) -> None:
         print("result\t" + json.dumps(result), flush=True)
 
 
-def _run_worker(framework: str, selection: Selection, skip: list[str], progress) -> tuple[list[dict], str | None]:
-    """(records, id of the check that was running when the worker died or hung, or None)."""
-    request = json.dumps({"framework": framework, "selection": selection.__dict__, "skip": skip})
-    process = subprocess.Popen([sys.executable, "-m", "suite.gate", "--worker"], stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               cwd=Path(__file__).resolve().parent.parent)
-    process.stdin.write(request)
-    process.stdin.close()
-    records, current = [], None
+def _lines(stream, timeout: float):
+    """Lines from a pipe as they arrive; None when nothing arrived for ``timeout`` seconds. Reads
+    the file descriptor itself: a buffered readline could hold a line that select() never sees."""
     selector = selectors.DefaultSelector()
-    selector.register(process.stdout, selectors.EVENT_READ)
+    selector.register(stream, selectors.EVENT_READ)
+    pending = b""
     while True:
-        if not selector.select(timeout=selection.timeout):
-            process.kill()
-            process.wait()
-            return records, current and f"{current}\tran past the time limit of {selection.timeout:g} s"
-        line = process.stdout.readline()
-        if not line:
-            break
-        kind, _, payload = line.rstrip("\n").partition("\t")
-        if kind == "start":
-            current = payload
-        elif kind == "result":
-            records.append(json.loads(payload))
-            progress(records[-1])
-            current = None
-    code = process.wait()
+        if not selector.select(timeout=timeout):
+            yield None
+            return
+        chunk = os.read(stream.fileno(), 1 << 16)
+        if not chunk:
+            return
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        yield from (line.decode() for line in complete)
+
+
+def _run_worker(framework: str, selection: Selection, skip: list[str], progress,
+                about: dict) -> tuple[list[dict], tuple[str | None, str] | None]:
+    """(records, crash): crash is None when the worker finished, else (id of the check that was
+    running, or None before the first, and what happened) when it died or hung. The
+    worker's first line, what it is and how many checks it plans (or why it is unavailable), goes
+    into ``about``."""
+    request = json.dumps({"framework": framework, "selection": selection.__dict__, "skip": skip})
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen([sys.executable, "-m", "suite.gate", "--worker"], stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, stderr=errors, cwd=Path(__file__).resolve().parent.parent)
+        process.stdin.write(request.encode())
+        process.stdin.close()
+        records, current = [], None
+        for line in _lines(process.stdout, selection.timeout):
+            if line is None:
+                process.kill()
+                process.wait()
+                return records, (current, f"ran past the time limit of {selection.timeout:g} s")
+            kind, _, payload = line.partition("\t")
+            if kind == "about":
+                about.setdefault("info", json.loads(payload))
+                progress({"planned": about["info"]["checks"], "framework": framework})
+            elif kind == "unavailable":
+                about["unavailable"] = payload
+            elif kind == "start":
+                current = payload
+            elif kind == "result":
+                records.append(json.loads(payload))
+                progress(records[-1])
+                current = None
+        code = process.wait()
+        errors.seek(0)
+        last = (errors.read().decode(errors="replace").strip().splitlines() or ["no message"])[-1]
     if current is not None:
-        stderr = process.stderr.read().strip().splitlines()
-        return records, f"{current}\tthe process died (exit {code}): {stderr[-1] if stderr else 'no message'}"
+        return records, (current, f"the process died (exit {code}): {last}")
     if code != 0:
-        stderr = process.stderr.read().strip().splitlines()
-        raise RuntimeError(f"{framework} worker failed (exit {code}): {stderr[-1] if stderr else ''}")
+        raise RuntimeError(f"{framework} worker failed (exit {code}): {last}")
     return records, None
 
 
-def run_framework(framework: str, selection: Selection, progress=lambda record: None) -> list[dict]:
+def run_framework(framework: str, selection: Selection, progress=lambda record: None) -> tuple[list[dict], dict]:
+    """All checks of one framework: (records, about) where about holds the framework's version and
+    devices ('info') or why it is unavailable ('unavailable')."""
     records: list[dict] = []
+    about: dict = {}
     while True:
         done = [r["id"] for r in records]
-        new, crashed = _run_worker(framework, selection, done, progress)
+        new, crash = _run_worker(framework, selection, done, progress, about)
         records += new
-        if crashed is None:
-            return records
-        task_id, _, message = crashed.partition("\t")
+        if crash is None:
+            return records, about
+        task_id, message = crash
+        if task_id is None:  # stalled before its first check: nothing to skip and retry
+            about["unavailable"] = f"the worker stalled before its first check: {message}"
+            return records, about
         record = {"id": task_id, "framework": framework, "verdict": "crashed", "message": message}
         record.update(dict(zip(("framework", "device", "implementation", "dtype", "check", "quantity"),
                                task_id.split("/"), strict=False)))
@@ -329,17 +361,17 @@ def run(selection: Selection, deviations_path: Path | None = None, progress=lamb
     """Run the selected checks of every available framework; the results document."""
     policy = load_policy(selection.policy)
     deviations = load_deviations(deviations_path) if deviations_path else load_deviations()
-    versions = {}
-    for framework in selection.frameworks:
-        adapter, reason = base.load(framework)
-        if adapter is None:
-            selection.unavailable[framework] = reason
+    # One worker process per framework, all at once: they share nothing but the machine, and this
+    # process imports no framework, so none can take the run down.
+    with ThreadPoolExecutor(max_workers=max(1, len(selection.frameworks))) as pool:
+        batches = list(pool.map(lambda name: run_framework(name, selection, progress), selection.frameworks))
+    versions, records = {}, []
+    for framework, (batch, about) in zip(selection.frameworks, batches, strict=True):
+        if "unavailable" in about:
+            selection.unavailable[framework] = about["unavailable"]
         else:
-            versions[framework] = {"version": adapter.version(), "devices": adapter.devices()}
-    # One worker process per framework, all at once: they share nothing but the machine.
-    with ThreadPoolExecutor(max_workers=max(1, len(versions))) as pool:
-        batches = pool.map(lambda name: run_framework(name, selection, progress), list(versions))
-        records = [record for batch in batches for record in batch]
+            versions[framework] = {"version": about["info"]["version"], "devices": about["info"]["devices"]}
+        records += batch
     stale = apply_deviations(records, deviations)
     for record in records:
         record["repro"] = repro(record, selection)
