@@ -115,10 +115,19 @@ SPECIAL_INPUTS = {
 OUT_OF_DOMAIN = [(-0.25, 1.0), (1.5, 0.0), (-math.inf, 0.0), (math.inf, 1.0)]
 
 
+def overflow_inputs(fmt: Format) -> list[tuple[float, float]]:
+    """Logits where e^|z| overflows in the format, just below and past ln(max), and its maximum."""
+    edge = math.log(fmt.max_finite)
+    return [(sign * z, y) for z in (0.99 * edge, 1.01 * edge, fmt.max_finite) for sign in (1.0, -1.0)
+            for y in (0.0, 1.0)]
+
+
 def special_case(form: str, dtype: str) -> Case:
-    pairs = np.array(SPECIAL_INPUTS[form], dtype=np.float64)
     fmt = FORMATS[dtype]
+    extra = overflow_inputs(fmt) if form == "logits" else []
+    pairs = np.array(SPECIAL_INPUTS[form] + extra, dtype=np.float64)
     return Case(form, dtype, "special", "special", exact_cast(pairs[:, 0], fmt), exact_cast(pairs[:, 1], fmt))
+
 
 
 def out_of_domain_case(dtype: str) -> Case:

@@ -25,6 +25,7 @@ from suite import cases
 from suite.policy import Policy
 
 WORST_SHOWN = 8
+PROFILE_POINTS = 64
 LARGE_MEAN = {"float16": 100_000, "bfloat16": 100_000, "float32": 4096, "float64": 4096}
 
 
@@ -76,8 +77,9 @@ def _call(adapter: Adapter, impl: Implementation, quantity: str, x: np.ndarray, 
 
 
 def judge(record: dict, got: np.ndarray, ref: Reference, x: np.ndarray, y: np.ndarray, spec: Spec,
-          policy: Policy) -> dict:
-    """Fill in errors, verdict and worst input of a record from per-element results."""
+          policy: Policy) -> tuple[dict, np.ndarray]:
+    """Fill in error figures, verdict and worst inputs of a record from per-element results;
+    (the record, the per-element errors in the bound's unit)."""
     fmt = FORMATS[str(got.dtype)]
     bound = policy.bound_for(record)
     errors = bound.errors(got, ref, fmt, x, y, spec).reshape(-1)
@@ -106,7 +108,21 @@ def judge(record: dict, got: np.ndarray, ref: Reference, x: np.ndarray, y: np.nd
              "rounded": _element(ref.rounded, i), "error": float(errors[i])}
             for i in list(order)[:WORST_SHOWN]
         ]
-    return record
+    return record, errors
+
+
+def error_profile(x: np.ndarray, errors: np.ndarray) -> list[list[float]]:
+    """The error against the input in at most PROFILE_POINTS points, for plots: the inputs sorted
+    and cut into equal runs, each run giving its largest error and where it occurs."""
+    x64 = x.astype(np.float64).reshape(-1)
+    keep = np.isfinite(x64)
+    x64, errors = x64[keep], errors[keep]
+    order = np.argsort(x64, kind="stable")
+    points = []
+    for run in np.array_split(order, min(PROFILE_POINTS, order.size)) if order.size else []:
+        worst = run[int(np.argmax(errors[run]))]
+        points.append([float(x64[worst]), float(errors[worst])])
+    return points
 
 
 def accuracy(adapter, impl, device, case: cases.Case, quantity: str, policy: Policy, record: dict) -> dict:
@@ -114,7 +130,9 @@ def accuracy(adapter, impl, device, case: cases.Case, quantity: str, policy: Pol
     if problem:
         return {**record, "verdict": problem[0], "message": problem[1]}
     spec = spec_for(impl, quantity)
-    return judge(record, got, reference(spec, case), case.x, case.y, spec, policy)
+    record, errors = judge(record, got, reference(spec, case), case.x, case.y, spec, policy)
+    record["profile"] = error_profile(case.x, errors)
+    return record
 
 
 def special(adapter, impl, device, case: cases.Case, quantity: str, policy: Policy, record: dict) -> dict:
@@ -139,7 +157,13 @@ def special(adapter, impl, device, case: cases.Case, quantity: str, policy: Poli
                               for i in range(x.size)])
     spec = spec_for(impl, quantity)
     kept = cases.Case(case.form, case.dtype, "special-kept", str(keep.tolist()), x, y)
-    return judge(record, got, reference(spec, kept), x, y, spec, policy)
+    ref = reference(spec, kept)
+    record, errors = judge(record, got, ref, x, y, spec, policy)
+    record["elements"] = [
+        {"x": _element(x, i), "y": _element(y, i), "got": _element(got, i), "rounded": _element(ref.rounded, i),
+         "ok": bool(errors[i] <= record["bound"]["limit"])} for i in range(x.size)
+    ]
+    return record
 
 
 def domain(adapter, impl, device, case: cases.Case, quantity: str, policy: Policy, record: dict) -> dict:
@@ -180,7 +204,7 @@ def reduction(adapter, impl, device, case: cases.Case, quantity: str, policy: Po
         return {**record, "verdict": problem[0], "message": problem[1]}
     spec = spec_for(impl, "loss")
     ref = _exact_reduction(spec, case, impl.reduction)
-    return judge(record, got.reshape(1), ref, case.x[:1], case.y[:1], spec, policy)
+    return judge(record, got.reshape(1), ref, case.x[:1], case.y[:1], spec, policy)[0]
 
 
 def unchanged_inputs(adapter, impl, device, case: cases.Case, quantity: str, policy: Policy, record: dict) -> dict:
@@ -227,7 +251,7 @@ def shapes(adapter, impl, device, case: cases.Case, quantity: str, policy: Polic
     if impl.reduction != "none":
         return {**record, "verdict": "pass", "count": 12, "failures": 0}
     spec = spec_for(impl, "loss")
-    return judge(record, got, oracle.evaluate(spec, x, y), x, np.broadcast_to(y, x.shape), spec, policy)
+    return judge(record, got, oracle.evaluate(spec, x, y), x, np.broadcast_to(y, x.shape), spec, policy)[0]
 
 
 CHECKS = {"accuracy": accuracy, "special": special, "domain": domain, "reduction": reduction,
