@@ -133,6 +133,49 @@ def _check(args: argparse.Namespace) -> int:
     return EXIT_OK if results["passed"] else EXIT_FAILED
 
 
+def _report(args: argparse.Namespace) -> int:
+    try:
+        from tqdm import tqdm
+
+        from reports import build
+    except ImportError as error:
+        raise UsageError(f"bcebench report: {error.name} is missing: pip install 'bcebench[report]'") from None
+    from adapters import base
+    from suite import gate
+
+    frameworks = _split(args.framework) or list(base.REGISTRY)
+    selection = gate.Selection(frameworks, dtypes=_split(args.dtype), policy=args.policy)
+    with tqdm(total=0, unit="check", desc="bcebench report", dynamic_ncols=True) as bar:
+        def progress(record: dict) -> None:
+            if "planned" in record:
+                bar.total += record["planned"]
+            else:
+                bar.set_postfix_str(f"{record['framework']}: {record.get('implementation', '')}"[:60])
+                bar.update(1)
+            bar.refresh()
+
+        results = gate.run(selection, progress=progress)
+    if not results["checks"]:
+        print("bcebench report: no check ran", file=sys.stderr)
+        return EXIT_FAILED
+    folder = build.write(results, build.certificate_records(), Path(args.out))
+    _print_summary(results)
+    print(f"\nreport: {folder / 'report.html'}\n        {folder / 'report.md'}")
+    return EXIT_OK
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from reports import compare
+
+    try:
+        old, new = compare.load(args.old), compare.load(args.new)
+    except compare.ResultsError as error:
+        raise UsageError(f"bcebench compare: {error}") from None
+    changes = compare.compare(old, new, args.threshold)
+    print(compare.summary(changes))
+    return EXIT_FAILED if changes["regressions"] else EXIT_OK
+
+
 def _progress(record: dict) -> None:
     if "verdict" in record:
         print(f"{record['verdict']:16} {record['id']}", file=sys.stderr)
@@ -233,6 +276,20 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--junit", help="write JUnit XML here")
     check.add_argument("--verbose", action="store_true", help="print each check as it ends")
     check.set_defaults(run=_check)
+
+    report = commands.add_parser("report", help="run the gate and write the comparison report")
+    report.add_argument("--framework", action="append", help="numpy, torch, jax (default: all available)")
+    report.add_argument("--dtype", action="append", help="float16, bfloat16, float32, float64 (default: all)")
+    report.add_argument("--policy", default="strict", help="strict, relaxed, or a policy file")
+    report.add_argument("--out", default="reports/out", help="folder for the report folders (default reports/out)")
+    report.set_defaults(run=_report)
+
+    compare = commands.add_parser("compare", help="regressions and improvements between two results")
+    compare.add_argument("old", help="results.json or a report folder")
+    compare.add_argument("new", help="results.json or a report folder")
+    compare.add_argument("--threshold", type=float, default=2.0,
+                         help="an error that grew by more than this factor is a regression (default 2)")
+    compare.set_defaults(run=_compare)
 
     frameworks = commands.add_parser("frameworks", help="which frameworks are available, with what")
     frameworks.set_defaults(run=_frameworks)

@@ -1,0 +1,59 @@
+"""``bcebench report``: run the gate, then write a report folder atomically.
+
+reports/out/<run-id>/ holds results.json, report.md, report.html and plots/*.png; reports/out/latest
+points at the newest. The folder is written under a temporary name and renamed into place, and
+``latest`` is replaced by renaming a new link over it, so an interrupted run leaves no half-written
+report and ``latest`` always names a whole one.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+
+from reports import html_page, markdown, plots
+from reports.render import anchor
+
+
+def run_id(results: dict) -> str:
+    stamp = datetime.datetime.fromisoformat(results["metadata"]["date"]).strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{'-'.join(results['metadata']['frameworks']) or 'none'}"
+
+
+def write(results: dict, certificate: list[dict], out: Path) -> Path:
+    """Write the report folder for ``results`` under ``out``; the folder's path."""
+    out.mkdir(parents=True, exist_ok=True)
+    final = out / run_id(results)
+    building = out / f".building-{final.name}-{os.getpid()}"
+    shutil.rmtree(building, ignore_errors=True)
+    try:
+        (building / "plots").mkdir(parents=True)
+        images = plots.error_plots(results["checks"])
+        files = {}
+        for key, png in images.items():
+            files[key] = f"plots/{anchor(*key)}.png"
+            (building / files[key]).write_bytes(png)
+        (building / "results.json").write_text(json.dumps(results, indent=1))
+        (building / "report.md").write_text(markdown.report(results, certificate, files))
+        (building / "report.html").write_text(html_page.page(results, certificate, images))
+        if final.exists():
+            shutil.rmtree(final)
+        os.rename(building, final)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    link = out / f".latest-{os.getpid()}"
+    link.unlink(missing_ok=True)
+    link.symlink_to(final.name)
+    os.replace(link, out / "latest")
+    return final
+
+
+def certificate_records() -> list[dict]:
+    from reference.derive import certificate
+
+    return [asdict(v) for v in certificate()]

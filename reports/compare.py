@@ -1,0 +1,84 @@
+"""``bcebench compare OLD NEW``: what changed between two results files (or report folders).
+
+Regressions: a check that passed (pass, known deviation, unsupported) and now fails or crashes,
+and a check whose largest error grew by more than the threshold factor and now exceeds the
+policy bound's half (small errors moving around inside the bound are noise, not regressions).
+Improvements are the reverse. Checks present in only one run are listed as new or missing.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from reports.markdown import table
+from suite.gate import PASSING, SCHEMA_VERSION
+
+
+class ResultsError(ValueError):
+    """A results file that cannot be read as bcebench results."""
+
+
+def load(path: str) -> dict:
+    target = Path(path)
+    if target.is_dir():
+        target = target / "results.json"
+    try:
+        document = json.loads(target.read_text())
+    except FileNotFoundError:
+        raise ResultsError(f"{path}: no such results file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ResultsError(f"{path}: not JSON ({error})") from None
+    if not isinstance(document, dict) or "schema_version" not in document or "checks" not in document:
+        raise ResultsError(f"{path}: not a bcebench results file (no schema_version or checks)")
+    if document["schema_version"] != SCHEMA_VERSION:
+        raise ResultsError(f"{path}: schema version {document['schema_version']!r}, this bcebench reads "
+                           f"{SCHEMA_VERSION}")
+    return document
+
+
+def _max_error(record: dict) -> float | None:
+    return (record.get("errors") or {}).get("max")
+
+
+def compare(old: dict, new: dict, threshold: float = 2.0) -> dict:
+    """{'regressions', 'improvements', 'new', 'missing'}: lists of (id, before, after) rows."""
+    before = {r["id"]: r for r in old["checks"]}
+    after = {r["id"]: r for r in new["checks"]}
+    changes: dict = {"regressions": [], "improvements": [], "new": sorted(after.keys() - before.keys()),
+                     "missing": sorted(before.keys() - after.keys())}
+    for check_id in sorted(before.keys() & after.keys()):
+        a, b = before[check_id], after[check_id]
+        was_ok, is_ok = a["verdict"] in PASSING, b["verdict"] in PASSING
+        gating = b.get("gating", True)
+        if was_ok and not is_ok and gating:
+            changes["regressions"].append((check_id, a["verdict"], b["verdict"]))
+            continue
+        if is_ok and not was_ok:
+            changes["improvements"].append((check_id, a["verdict"], b["verdict"]))
+            continue
+        old_error, new_error = _max_error(a), _max_error(b)
+        if old_error is None or new_error is None:
+            continue
+        half_bound = 0.5 * (b.get("bound") or {}).get("limit", 0.0)
+        if new_error > threshold * max(old_error, 1e-300) and new_error > half_bound and gating:
+            changes["regressions"].append((check_id, f"max {old_error:.3g}", f"max {new_error:.3g}"))
+        elif old_error > threshold * max(new_error, 1e-300) and old_error > half_bound:
+            changes["improvements"].append((check_id, f"max {old_error:.3g}", f"max {new_error:.3g}"))
+    return changes
+
+
+def summary(changes: dict) -> str:
+    lines = ["# bcebench compare", ""]
+    for title in ("regressions", "improvements"):
+        rows = changes[title]
+        lines += [f"## {title.capitalize()}: {len(rows)}", ""]
+        if rows:
+            lines += [*table(["check", "before", "after"], [list(row) for row in rows]), ""]
+    for title in ("new", "missing"):
+        ids = changes[title]
+        lines += [f"## {title.capitalize()} checks: {len(ids)}", ""] + [f"- {i}" for i in ids[:50]]
+        if len(ids) > 50:
+            lines.append(f"- … and {len(ids) - 50} more")
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,147 @@
+"""The HTML report: one self-contained file (plots inline as base64 PNG, styles inline, no scripts,
+no network), readable at desktop and phone widths (wide tables scroll sideways)."""
+
+from __future__ import annotations
+
+import base64
+
+from reports import render
+from reports.render import escape
+
+STYLE = """
+body { font: 15px/1.45 system-ui, sans-serif; margin: 0 auto; max-width: 1200px; padding: 0 12px; color: #222; }
+h1 { font-size: 1.5em; } h2 { margin-top: 1.6em; border-bottom: 1px solid #ccc; }
+.scroll { overflow-x: auto; margin: 0.5em 0; }
+table { border-collapse: collapse; font-size: 12px; }
+th, td { border: 1px solid #ccc; padding: 2px 5px; text-align: left; vertical-align: top; }
+th { background: #f2f2f2; position: sticky; top: 0; }
+td.v { white-space: nowrap; text-align: right; }
+figure { margin: 0; }
+.plot img { width: 100%; height: auto; }
+.plots { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(100%, 560px), 1fr)); gap: 8px; }
+code { font-size: 11px; word-break: break-all; }
+h3, li, p { overflow-wrap: anywhere; }
+.gate-passed { color: #1a7f1a; } .gate-failed { color: #b00020; }
+"""
+
+
+def _verdict_cell(verdict: str, text: str, link: str = "") -> str:
+    body = escape(text)
+    if link:
+        body = f'<a href="#{link}">{body}</a>'
+    return f'<td class="v" style="background:{render.COLOUR[verdict]}" title="{verdict}">{body}</td>'
+
+
+def page(results: dict, certificate: list[dict], plots: dict) -> str:
+    meta = results["metadata"]
+    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+           '<meta name="viewport" content="width=device-width, initial-scale=1">',
+           "<title>bcebench report</title>", f"<style>{STYLE}</style></head><body>",
+           "<h1>BCE implementations against the exact reference</h1>"]
+    state = "passed" if results["passed"] else "failed"
+    summary = ", ".join(f"{n} {v}" for v, n in sorted(results["summary"].items()))
+    out.append(f'<p class="gate-{state}"><strong>{len(results["checks"])} checks: {escape(summary)}. '
+               f"Gate {state}.</strong></p>")
+    out += ["<h2>Environment</h2><ul>", f"<li>Date: {escape(meta['date'])}</li>"]
+    for name, info in meta["frameworks"].items():
+        out.append(f"<li>{escape(name)} {escape(info['version'])}: {escape(', '.join(info['devices']))}</li>")
+    for name, reason in meta.get("unavailable", {}).items():
+        out.append(f"<li>{escape(name)}: unavailable ({escape(reason)})</li>")
+    machine = meta["machine"]
+    out += [f"<li>Machine: {escape(machine['platform'])}, {escape(machine['processor'])}, {machine['cpus']} CPUs, "
+            f"Python {escape(machine['python'])}</li>",
+            f"<li>Policy: {escape(meta['policy']['name'])} ({escape(meta['policy']['description'])}); "
+            f"seed {meta['seed']}</li></ul>"]
+    out += _summary(results["checks"]), _plots(plots), _specials(results["checks"])
+    out += [_deviations(results), _details(results["checks"]), _certificate(certificate), "</body></html>"]
+    return "\n".join(out) + "\n"
+
+
+def _summary(records: list[dict]) -> str:
+    columns, rows = render.summary_matrix(records)
+    head = "".join(f"<th>{escape(c)}</th>" for c in columns)
+    body = []
+    for row in rows:
+        cells = [f"<th>{escape(row[0]['label'])} ({escape(row[0]['device'])})</th>"]
+        for cell in row[1:]:
+            cells.append("<td></td>" if cell is None else _verdict_cell(
+                cell["verdict"], f"{render.MARK[cell['verdict']]} {render.format_error(cell['max'])}", cell["link"]))
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    legend = ("<p>Each cell: the worst verdict of its checks (✓ pass, ≈ known deviation, – unsupported, ✗ fail, "
+              "✗✗ crashed) and the largest accuracy error in ULPs. A cell links to its detail.</p>")
+    return (f'<h2 id="summary">Summary</h2>{legend}<div class="scroll"><table id="summary-matrix">'
+            f"<tr><th>implementation</th>{head}</tr>{''.join(body)}</table></div>")
+
+
+def _plots(plots: dict) -> str:
+    figures = [f'<figure class="plot" id="plot-{render.anchor(*key)}"><img alt="{escape(" ".join(key))}" '
+               f'src="data:image/png;base64,{base64.b64encode(png).decode()}"></figure>'
+               for key, png in sorted(plots.items())]
+    return "<h2>Error against input</h2><div class=\"plots\">" + "".join(figures) + "</div>"
+
+
+def _specials(records: list[dict]) -> str:
+    parts = ["<h2>Special values and overflow</h2>"]
+    for (form, dtype, quantity), table in sorted(render.special_tables(records).items()):
+        names = list(table["columns"])
+        head = "".join(f"<th>{escape(n)}</th>" for n in names)
+        rows = []
+        for key in table["inputs"]:
+            cells = [f"<td>{escape(key[0])}</td><td>{escape(key[1])}</td>"]
+            exact = next((c[key]["exact"] for c in table["columns"].values() if key in c and c[key]["exact"]), "")
+            cells.append(f"<td>{escape(exact)}</td>")
+            for name in names:
+                cell = table["columns"][name].get(key)
+                cells.append("<td></td>" if cell is None else
+                             _verdict_cell(cell["verdict"], f"{render.MARK[cell['verdict']]} {cell['got']}"))
+            rows.append("<tr>" + "".join(cells) + "</tr>")
+        parts.append(f"<h3>{escape(quantity)}, {escape(form)} form, {escape(dtype)}</h3><div class=\"scroll\"><table>"
+                     f"<tr><th>x</th><th>y</th><th>exact</th>{head}</tr>{''.join(rows)}</table></div>")
+    return "".join(parts)
+
+
+def _deviations(results: dict) -> str:
+    items = []
+    for d in render.deviations_used(results["checks"]):
+        names = d["implementation"] if isinstance(d["implementation"], list) else [d["implementation"]]
+        items.append(f"<li><strong>{escape(', '.join(names))}</strong> ({d['count']} checks): {escape(d['what'])} "
+                     f"<em>Why:</em> {escape(d['why'])} <a href=\"{escape(d['link'])}\">{escape(d['link'])}</a></li>")
+    for stale in results.get("stale_deviations", []):
+        items.append(f"<li>No longer reproduces: {escape(stale['what'])}</li>")
+    return "<h2>Known deviations</h2><ul>" + "".join(items) + "</ul>"
+
+
+def _details(records: list[dict]) -> str:
+    parts = ["<h2>Details</h2>"]
+    groups: dict = {}
+    for r in records:
+        groups.setdefault(render.anchor(r["framework"], r["device"], r["implementation"], r.get("dtype", "")),
+                          []).append(r)
+    for link, group in groups.items():
+        first = group[0]
+        rows = []
+        for r in sorted(group, key=lambda r: render.SEVERITY.index(r["verdict"])):
+            worst = (r.get("worst") or [{}])[0]
+            where = (f"x={worst['x']['value']} ({worst['x']['hex']}), y={worst['y']['value']}: got "
+                     f"{worst['got']['value']}, exact {worst['exact']}") if worst else ""
+            note = r.get("message") or (r.get("deviation") or {}).get("what", "")
+            repro = f"<code>{escape(r['repro'])}</code>" if r.get("repro") and r["verdict"] != "pass" else ""
+            rows.append("<tr>" + _verdict_cell(r["verdict"], f"{render.MARK[r['verdict']]} {r['verdict']}")
+                        + f"<td>{escape(r.get('check', ''))}</td><td>{escape(r.get('quantity', ''))}"
+                        f"</td><td>{escape(r.get('regime', ''))}-{escape(r.get('labels', ''))}</td>"
+                        f"<td class=\"v\">{render.format_error((r.get('errors') or {}).get('max'))}</td>"
+                        f"<td>{escape(where)} {escape(note)} {repro}</td></tr>")
+        parts.append(f"<h3 id=\"{link}\">{escape(first['implementation'])} — {escape(first.get('dtype', ''))} "
+                     f"({escape(first['framework'])}, {escape(first['device'])})</h3><div class=\"scroll\"><table>"
+                     "<tr><th>verdict</th><th>check</th><th>quantity</th><th>inputs</th><th>max error</th>"
+                     f"<th>worst input, explanation, repro</th></tr>{''.join(rows)}</table></div>")
+    return "".join(parts)
+
+
+def _certificate(certificate: list[dict]) -> str:
+    rows = "".join(f"<tr><td>{escape(c['id'])}</td>"
+                   f"{_verdict_cell('pass' if c['status'] == 'proved' else 'fail', c['status'])}"
+                   f"<td>{escape(c['statement'])}</td><td>{escape('; '.join(c['methods']))}</td>"
+                   f"<td class=\"v\">{c['numeric_residual']:.1e}</td></tr>" for c in certificate)
+    return ("<h2>Derivation certificate</h2><div class=\"scroll\"><table><tr><th>identity</th><th>status</th>"
+            f"<th>statement</th><th>method</th><th>numeric residual</th></tr>{rows}</table></div>")

@@ -1,0 +1,100 @@
+"""The report's content, shared by its Markdown and HTML forms.
+
+Sections: the environment; the summary matrix (implementation × dtype × quantity, each cell the
+worst verdict of its checks and the largest error, linking to the detail); the error plots;
+special values and overflow (rows the inputs, columns the implementations, cells the value
+returned and whether it is right); the known deviations with their explanation and link; the
+worst cases with exact inputs, got, exact and a repro line; the derivation certificate.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+QUANTITIES = ("loss", "grad", "hess")
+SEVERITY = ("crashed", "fail", "known-deviation", "unsupported", "pass")
+MARK = {"pass": "✓", "known-deviation": "≈", "unsupported": "–", "fail": "✗", "crashed": "✗✗"}
+COLOUR = {"pass": "#d8f0d8", "known-deviation": "#fff0c2", "unsupported": "#e6e6e6", "fail": "#f7c6c6",
+          "crashed": "#e89a9a"}
+
+
+def anchor(*parts: str) -> str:
+    return re.sub(r"[^a-zA-Z0-9]+", "-", "-".join(parts)).strip("-").lower()
+
+
+def summary_matrix(records: list[dict]) -> tuple[list[str], list[list[dict]]]:
+    """(column labels, rows): one row per implementation, one cell per dtype × quantity with the
+    worst verdict among its checks and the largest accuracy error in ULPs."""
+    dtypes = [d for d in ("float16", "bfloat16", "float32", "float64") if any(r.get("dtype") == d for r in records)]
+    columns = [(d, q) for d in dtypes for q in QUANTITIES]
+    cells: dict = {}
+    for r in records:
+        key = (r["framework"], r["device"], r["implementation"])
+        cell = cells.setdefault(key, {}).setdefault((r.get("dtype"), r.get("quantity")), {"verdicts": [], "max": None})
+        cell["verdicts"].append(r["verdict"])
+        if r.get("check") == "accuracy" and "errors" in r:
+            cell["max"] = max(cell["max"] or 0.0, r["errors"]["max"])
+    rows = []
+    for (framework, device, impl), by_column in cells.items():
+        row = [{"label": impl, "framework": framework, "device": device}]
+        for dtype, quantity in columns:
+            cell = by_column.get((dtype, quantity))
+            if cell is None:
+                row.append(None)
+                continue
+            verdict = min(cell["verdicts"], key=SEVERITY.index)
+            row.append({"verdict": verdict, "max": cell["max"], "link": anchor(framework, device, impl, dtype)})
+        rows.append(row)
+    return [f"{d} {q}" for d, q in columns], rows
+
+
+def format_error(value: float | None) -> str:
+    if value is None:
+        return ""
+    if value == float("inf"):
+        return "∞"
+    return f"{value:.3g}"
+
+
+def special_tables(records: list[dict]) -> dict[tuple[str, str, str], dict]:
+    """{(form, dtype, quantity): {"inputs": [(x, y)], "columns": {impl: [cell or None]}}}."""
+    tables: dict = {}
+    for r in records:
+        if r.get("check") != "special" or "elements" not in r:
+            continue
+        table = tables.setdefault((r["form"], r["dtype"], r["quantity"]), {"inputs": [], "columns": {}})
+        column = {}
+        for element in r["elements"]:
+            key = (element["x"]["value"], element["y"]["value"])
+            if key not in table["inputs"]:
+                table["inputs"].append(key)
+            verdict = "pass" if element["ok"] else ("known-deviation" if r["verdict"] == "known-deviation" else "fail")
+            column[key] = {"got": element["got"]["value"], "exact": element["rounded"]["value"], "verdict": verdict}
+        for rejected in r.get("rejected", []):
+            key = (rejected["x"]["value"], rejected["y"]["value"])
+            if key not in table["inputs"]:
+                table["inputs"].append(key)
+            column[key] = {"got": "raises", "exact": "", "verdict": "unsupported"}
+        table["columns"][f"{r['implementation']} ({r['device']})"] = column
+    return tables
+
+
+def deviations_used(records: list[dict]) -> list[dict]:
+    """Each known deviation that explained checks, with the number it explained."""
+    seen: dict = {}
+    for r in records:
+        if r["verdict"] == "known-deviation":
+            key = r["deviation"]["what"]
+            seen.setdefault(key, {**r["deviation"], "count": 0})["count"] += 1
+    return list(seen.values())
+
+
+def worst_cases(records: list[dict], limit: int = 40) -> list[dict]:
+    """Failed, crashed and known-deviation checks, largest error first."""
+    bad = [r for r in records if r["verdict"] in ("fail", "crashed", "known-deviation")]
+    return sorted(bad, key=lambda r: (SEVERITY.index(r["verdict"]), -(r.get("errors") or {}).get("max", 0.0)))[:limit]
+
+
+def escape(text) -> str:
+    return html.escape(str(text), quote=True)

@@ -1,0 +1,170 @@
+"""The report, built from a real (small) run: its files, its HTML and Markdown, its atomicity;
+and `bcebench compare` on constructed pairs of runs."""
+
+import copy
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+pytest.importorskip("matplotlib", reason="the report needs matplotlib: pip install 'bcebench[report]'")
+
+from reports import build, compare, html_page
+from suite import cli, gate
+
+
+@pytest.fixture(scope="module")
+def results():
+    """numpy in float32: the two NumPy implementations, one failing (the non-gating textbook one)."""
+    return gate.run(gate.Selection(["numpy"], dtypes=["float32"]))
+
+
+@pytest.fixture(scope="module")
+def certificate():
+    return build.certificate_records()
+
+
+@pytest.fixture(scope="module")
+def folder(results, certificate, tmp_path_factory):
+    return build.write(results, certificate, tmp_path_factory.mktemp("out"))
+
+
+class Collector(HTMLParser):
+    """Every start tag with its attributes, and whether the nesting closes properly."""
+
+    VOID: ClassVar[set] = {"meta", "br", "img", "input", "link", "hr", "path", "use", "rect", "line", "circle"}
+
+    def __init__(self):
+        super().__init__()
+        self.tags, self.stack, self.errors = [], [], []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_startendtag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_endtag(self, tag):
+        if tag in self.VOID:
+            return
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"</{tag}> closes {self.stack[-1] if self.stack else 'nothing'}")
+            return
+        self.stack.pop()
+
+
+def test_report_folder_holds_every_file_and_latest_points_at_it(folder):
+    assert {p.name for p in folder.iterdir()} == {"results.json", "report.md", "report.html", "plots"}
+    assert (folder.parent / "latest").resolve() == folder.resolve()
+    assert not list(folder.parent.glob(".building-*")) and not list(folder.parent.glob(".latest-*"))
+    document = json.loads((folder / "results.json").read_text())
+    assert document["schema_version"] == gate.SCHEMA_VERSION
+
+
+def test_html_parses_is_self_contained_and_holds_the_matrix_and_every_plot(folder, results):
+    text = (folder / "report.html").read_text()
+    parser = Collector()
+    parser.feed(text)
+    assert parser.errors == [] and parser.stack == []
+    tags = parser.tags
+    assert any(tag == "table" and attrs.get("id") == "summary-matrix" for tag, attrs in tags)
+    plots = {p.stem for p in (folder / "plots").iterdir()}
+    figures = {attrs["id"][len("plot-"):] for tag, attrs in tags if tag == "figure"}
+    assert figures == plots and len(plots) == 6  # float32: 2 forms × 3 quantities
+    images = [attrs["src"] for tag, attrs in tags if tag == "img"]
+    assert len(images) == len(plots) and all(src.startswith("data:image/png;base64,") for src in images)
+    for tag, attrs in tags:  # nothing is fetched: no scripts, stylesheets, frames, or sources outside the file
+        assert tag not in ("script", "link", "iframe", "object", "embed")
+        assert attrs.get("src", "data:").startswith("data:")
+        href = attrs.get("href") or attrs.get("xlink:href") or ""
+        assert not href or href.startswith("#") or tag == "a"
+    assert "@import" not in text and not re.search(r"url\((?!#)", text)
+    for implementation in {r["implementation"] for r in results["checks"]}:
+        assert implementation in text
+
+
+def test_markdown_tables_are_well_formed(folder):
+    lines = (folder / "report.md").read_text().splitlines()
+    tables, current = [], []
+    for line in [*lines, ""]:
+        if line.startswith("|"):
+            current.append(line)
+        elif current:
+            tables.append(current)
+            current = []
+    assert len(tables) >= 4  # summary, special values, worst cases, certificate
+    for table in tables:
+        widths = {len(re.split(r"(?<!\\)\|", row)) for row in table}
+        assert len(widths) == 1, table[0]
+        assert re.fullmatch(r"\|(---\|)+", table[1])
+    assert "![logits float32 loss](plots/logits-float32-loss.png)" in lines
+
+
+def test_an_interrupted_report_leaves_nothing_half_written(results, certificate, tmp_path, monkeypatch):
+    first = build.write(results, certificate, tmp_path)
+    later = copy.deepcopy(results)
+    later["metadata"]["date"] = "2030-01-01T00:00:00+00:00"
+
+    def broken(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(html_page, "page", broken)
+    with pytest.raises(KeyboardInterrupt):
+        build.write(later, certificate, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([first.name, "latest"])
+    assert (tmp_path / "latest").resolve() == first.resolve()
+
+
+def _write(path: Path, document) -> str:
+    path.write_text(json.dumps(document) if not isinstance(document, str) else document)
+    return str(path)
+
+
+def test_compare_identical_runs_exits_0(results, tmp_path, capsys):
+    old = _write(tmp_path / "old.json", results)
+    assert cli.main(["compare", old, old]) == 0
+    assert "Regressions: 0" in capsys.readouterr().out
+
+
+def test_compare_finds_a_regression_and_an_improvement(results, tmp_path, capsys):
+    new = copy.deepcopy(results)
+    accuracy = [r for r in new["checks"] if r["check"] == "accuracy" and r["verdict"] == "pass" and r["gating"]]
+    accuracy[0]["verdict"] = "fail"  # a pass that now fails
+    accuracy[1]["errors"]["max"] = 50 * max(accuracy[1]["errors"]["max"], 0.5)  # an error that grew
+    improved = next(r for r in new["checks"] if r["verdict"] == "fail" and not r["gating"])
+    improved["verdict"] = "pass"
+    new["checks"].append({**accuracy[2], "id": "numpy/cpu/new-check"})
+    old_path, new_path = _write(tmp_path / "old.json", results), _write(tmp_path / "new.json", new)
+    assert cli.main(["compare", old_path, new_path]) == 1
+    out = capsys.readouterr().out
+    assert "Regressions: 2" in out and accuracy[0]["id"] in out and accuracy[1]["id"] in out
+    assert "Improvements: 1" in out and improved["id"] in out
+    assert "New checks: 1" in out
+    changes = compare.compare(results, new)
+    assert len(changes["regressions"]) == 2 and changes["new"] == ["numpy/cpu/new-check"]
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ('{"checks": [', "not JSON"),
+        ('{"hello": 1}', "not a bcebench results file"),
+        ('{"schema_version": 99, "checks": []}', "schema version 99"),
+    ],
+)
+def test_compare_rejects_bad_input_with_exit_2(results, tmp_path, capsys, content, message):
+    good = _write(tmp_path / "good.json", results)
+    bad = _write(tmp_path / "bad.json", content)
+    assert cli.main(["compare", good, bad]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert cli.main(["compare", good, str(tmp_path / "missing.json")]) == 2
+
+
+def test_compare_reads_report_folders(folder, capsys):
+    assert cli.main(["compare", str(folder), str(folder.parent / "latest")]) == 0
