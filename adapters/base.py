@@ -23,6 +23,7 @@ REGISTRY = {
     "jax": "adapters.jax_adapter:JaxAdapter",
 }
 QUANTITIES = ("loss", "grad", "hess")
+BENCH_MODES = ("forward", "forward-mean", "backward", "forward+backward")
 
 
 class Unsupported(Exception):
@@ -82,6 +83,17 @@ class Adapter:
 
     def synchronize(self, device: str) -> None:
         """Wait until the device has finished its queued work (for timing)."""
+
+    def timed(self, impl: Implementation, mode: str, x, y, device: str) -> Callable[[], object]:
+        """A call that does one unit of ``mode`` work on framework arrays and returns only when the
+        device has finished it: forward (elementwise loss), forward-mean (its mean), backward (the
+        gradient from a forward pass done beforehand) or forward+backward."""
+        raise NotImplementedError
+
+    def elementary(self, x, device: str) -> Callable[[], object]:
+        """A call that computes log1p(exp(−|x|)) — one exp and one log1p per element, the
+        transcendental core of BCE — in this framework's fastest form, waiting for the device."""
+        raise NotImplementedError
 
     def run(self, impl: Implementation, quantity: str, x: np.ndarray, y: np.ndarray, device: str) -> np.ndarray:
         """Evaluate with NumPy arrays in and out (the inputs are copied onto the device)."""

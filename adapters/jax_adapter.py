@@ -84,3 +84,19 @@ class JaxAdapter(Adapter):
 
     def synchronize(self, device: str) -> None:
         jax.effects_barrier()
+
+    def elementary(self, x, device: str):
+        core = jax.jit(lambda v: jnp.log1p(jnp.exp(-jnp.abs(v))))
+        return lambda: core(x).block_until_ready()
+
+    def timed(self, impl: Implementation, mode: str, x, y, device: str):
+        """Every call ends in block_until_ready: JAX dispatches asynchronously."""
+        if mode == "forward":
+            return lambda: impl.call(x, y).block_until_ready()
+        if mode == "forward-mean":
+            return lambda: jnp.mean(impl.call(x, y)).block_until_ready()
+        if mode == "forward+backward":
+            return lambda: self.evaluate(impl, "grad", x, y, device).block_until_ready()
+        _, pullback = jax.vjp(lambda z: impl.call(z, y).sum(), x)
+        one = jnp.ones((), x.dtype)
+        return lambda: pullback(one)[0].block_until_ready()

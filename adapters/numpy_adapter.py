@@ -78,6 +78,21 @@ class NumpyAdapter(Adapter):
     def to_numpy(self, value) -> np.ndarray:
         return np.asarray(value)
 
+    def elementary(self, x, device: str):
+        return lambda: np.log1p(np.exp(-np.abs(x)))
+
+    def timed(self, impl: Implementation, mode: str, x, y, device: str):
+        grad = getattr(impl.call, "grad", None)
+        if mode in ("backward", "forward+backward") and grad is None:
+            raise Unsupported(f"{impl.id} gives no gradient (fn.grad)")
+        calls = {
+            "forward": lambda: impl.call(x, y),
+            "forward-mean": lambda: impl.call(x, y).mean(),
+            "backward": lambda: grad(x, y),
+            "forward+backward": lambda: (impl.call(x, y), grad(x, y)),
+        }
+        return calls[mode]
+
     def evaluate(self, impl: Implementation, quantity: str, x, y, device: str):
         function = impl.call if quantity == "loss" else getattr(impl.call, quantity, None)
         if function is None:

@@ -138,3 +138,43 @@ class TorchAdapter(Adapter):
     def synchronize(self, device: str) -> None:
         if device == "cuda":
             torch.cuda.synchronize()
+
+    def elementary(self, x, device: str):
+        def core():
+            out = torch.log1p(torch.exp(-x.abs()))
+            self.synchronize(device)
+            return out
+
+        return core
+
+    def timed(self, impl: Implementation, mode: str, x, y, device: str):
+        """CUDA work is waited for with torch.cuda.synchronize after each call."""
+        sync = self.synchronize
+
+        def forward():
+            with torch.no_grad():
+                out = impl.call(x, y)
+                if mode == "forward-mean":
+                    out = out.mean()
+            sync(device)
+            return out
+
+        if mode in ("forward", "forward-mean"):
+            return forward
+        z = x.detach().clone().requires_grad_(True)
+        if mode == "backward":
+            loss = impl.call(z, y).sum()
+
+            def backward():
+                out = torch.autograd.grad(loss, z, retain_graph=True)[0]
+                sync(device)
+                return out
+
+            return backward
+
+        def forward_backward():
+            out = torch.autograd.grad(impl.call(z, y).sum(), z)[0]
+            sync(device)
+            return out
+
+        return forward_backward

@@ -133,6 +133,78 @@ def _check(args: argparse.Namespace) -> int:
     return EXIT_OK if results["passed"] else EXIT_FAILED
 
 
+def _bench(args: argparse.Namespace) -> int:
+    import importlib.util
+
+    from adapters import base
+    from suite import bench
+
+    if importlib.util.find_spec("pytest_benchmark") is None:
+        raise UsageError("bcebench bench: pytest-benchmark is missing: pip install 'bcebench[bench]'")
+    frameworks = _split(args.framework) or list(base.REGISTRY)
+    unknown = [f for f in frameworks if f not in base.REGISTRY]
+    if unknown:
+        raise UsageError(f"bcebench bench: unknown framework {unknown[0]!r}")
+    try:
+        sizes = [int(float(s)) for s in _split(args.size)] if args.size else list(bench.SIZES)
+    except ValueError:
+        raise UsageError(f"bcebench bench: --size {args.size}: expected numbers such as 1e6") from None
+    modes = _split(args.mode) or list(base.BENCH_MODES)
+    if any(m not in base.BENCH_MODES for m in modes):
+        raise UsageError(f"bcebench bench: --mode: expected {', '.join(base.BENCH_MODES)}")
+    user = None
+    if args.impl:
+        if len(frameworks) != 1 or not args.form:
+            raise UsageError("bcebench bench: --impl needs one --framework and --form logits|probs")
+        try:
+            base.load_user_function(args.impl)
+        except ValueError as error:
+            raise UsageError(f"bcebench bench: {error}") from None
+        user = {"spec": args.impl, "framework": frameworks[0], "form": args.form}
+    baseline = None
+    if args.compare:
+        try:
+            baseline = bench.load_saved(args.compare)
+        except (OSError, ValueError) as error:
+            raise UsageError(f"bcebench bench: --compare {args.compare}: {error}") from None
+    document = bench.run(frameworks, _split(args.implementation), _split(args.dtype) or ["float32"], modes, sizes,
+                         user, progress=lambda name: print(f"timing {name} ...", file=sys.stderr))
+    if not document["cases"]:
+        print("bcebench bench: nothing was timed", file=sys.stderr)
+        return EXIT_FAILED
+    _print_speed(document)
+    if args.json:
+        from suite.gate import write_atomically
+
+        write_atomically(Path(args.json), json.dumps(document, indent=1))
+    if args.save:
+        print(f"saved as {bench.save(document, args.save)}")
+    if baseline is None:
+        return EXIT_OK
+    changes = bench.regressions(baseline, document, args.fail_over)
+    _print_speed_changes(changes, args.fail_over)
+    return EXIT_FAILED if changes["slower"] else EXIT_OK
+
+
+def _print_speed(document: dict) -> None:
+    print(f"{'case':90} {'median':>10} {'IQR':>6} {'ns/elem':>8} {'GB/s':>6} {'÷fastest':>8} {'wall':>7} {'eff.':>5}")
+    for c in document["cases"]:
+        extra = (f" {c['vs_fastest']:8.2f} {c['wall']:>7} {c['efficiency']:5.2f}" if c["kind"] == "implementation"
+                 else "")
+        print(f"{c['id']:90} {c['median'] * 1e6:8.1f}us {c['iqr'] / c['median']:6.1%} {c['ns_per_element']:8.2f}"
+              f" {c['gb_per_s']:6.2f}{extra}")
+    for name, reason in document["unavailable"].items():
+        print(f"{name}: unavailable ({reason})")
+
+
+def _print_speed_changes(changes: dict, fail_over: float) -> None:
+    print(f"\nagainst the baseline (threshold {fail_over:g}% and outside the interquartile ranges):")
+    for title in ("slower", "faster"):
+        for case_id, old, new, change in changes[title]:
+            print(f"  {title.upper():7} {case_id}: {old * 1e6:.1f}us -> {new * 1e6:.1f}us ({change:+.1%})")
+    print(f"  {len(changes['slower'])} slower, {len(changes['faster'])} faster, {len(changes['unchanged'])} unchanged")
+
+
 def _report(args: argparse.Namespace) -> int:
     try:
         from tqdm import tqdm
@@ -276,6 +348,21 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--junit", help="write JUnit XML here")
     check.add_argument("--verbose", action="store_true", help="print each check as it ends")
     check.set_defaults(run=_check)
+
+    bench = commands.add_parser("bench", help="time every implementation (pytest-benchmark), compare runs")
+    bench.add_argument("--framework", action="append", help="numpy, torch, jax (default: all available)")
+    bench.add_argument("--implementation", action="append", help="implementation id glob")
+    bench.add_argument("--dtype", action="append", help="default float32")
+    bench.add_argument("--mode", action="append", help="forward, forward-mean, backward, forward+backward")
+    bench.add_argument("--size", action="append", help="elements, e.g. 1e6 (default 1e3 to 1e7)")
+    bench.add_argument("--impl", help="your implementation: path/to/file.py:fn or package.module:fn")
+    bench.add_argument("--form", choices=FORMS, help="the form of --impl")
+    bench.add_argument("--save", help="save this run under .benchmarks/bcebench/NAME.json")
+    bench.add_argument("--compare", help="a saved run (NAME or a .json path) to compare against")
+    bench.add_argument("--fail-over", type=float, default=10.0,
+                       help="percent slowdown that fails --compare when beyond the noise (default 10)")
+    bench.add_argument("--json", help="write the timings here")
+    bench.set_defaults(run=_bench)
 
     report = commands.add_parser("report", help="run the gate and write the comparison report")
     report.add_argument("--framework", action="append", help="numpy, torch, jax (default: all available)")

@@ -56,6 +56,11 @@ def mean_divided_by_n_minus_1(z, y):
     return np.sum(stable_logits(z, y)) / max(z.size - 1, 1)
 
 
+def does_nothing(z, y):
+    """Returns its input: timing it measures the benchmark harness itself."""
+    return z
+
+
 def kills_its_process(z, y):
     if z.size > 4:
         os._exit(13)

@@ -1,0 +1,175 @@
+"""``bcebench bench``: the same implementations as the gate, timed with pytest-benchmark, and
+regressions between two runs.
+
+Each framework runs ``pytest suite/bench_cases.py --benchmark-json`` in a process of its own. The
+run also times two walls on the same machine in the same run: a memory copy of the input
+(NumPy's copyto: the roofline) and log1p(exp(−|x|)), one exp and one log1p per element, in every
+framework (the compute ceiling: the fastest of them). Each case then gets: median time and
+interquartile range, ns per element, bytes moved per second (inputs read and the output written),
+the ratio to the fastest implementation of the same case, and the wall it is closest to:
+memory (the copy time of its bytes) or compute (the exp + log1p time), whichever is the larger
+lower bound; ``efficiency`` is that bound over the median.
+
+A regression is a case whose median slowed by more than ``fail_over`` percent and whose
+interquartile ranges in the two runs do not overlap (old q3 < new q1): slower beyond the
+threshold and beyond the run's own noise.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from adapters import base
+from reference.formats import FORMATS
+from suite.gate import write_atomically
+from suite.policy import glob_match
+
+SIZES = (1_000, 10_000, 100_000, 1_000_000, 10_000_000)
+SAVED = Path(".benchmarks") / "bcebench"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def expand(adapter: base.Adapter, requests: list[dict], user_impl: dict | None = None) -> list[dict]:
+    """The concrete cases of one framework: its implementations (and a user's) × modes, and the
+    two walls, for each requested dtype and size."""
+    impls = list(adapter.implementations())
+    if user_impl and user_impl["framework"] == adapter.name:
+        impls.append(base.user_implementation(user_impl["spec"], adapter.name, user_impl["form"]))
+    cases = []
+    for request in requests:
+        for device in adapter.devices():
+            common = {"framework": adapter.name, "device": device, "dtype": request["dtype"], "size": request["size"]}
+            cases.append({**common, "kind": "exp+log1p", "implementation": f"{adapter.name}.exp+log1p",
+                          "mode": "forward"})
+            if adapter.name == "numpy":
+                cases.append({**common, "kind": "memcpy", "implementation": "memcpy", "mode": "forward"})
+            for impl in impls:
+                if impl.reduction != "none" or not any(glob_match(p, impl.id) for p in request["patterns"]):
+                    continue
+                for mode in request["modes"]:
+                    if mode in ("backward", "forward+backward") and not impl.derivatives:
+                        continue
+                    cases.append({**common, "kind": "implementation", "implementation": impl.id, "mode": mode,
+                                  "user_impl": user_impl if impl.id.startswith("user:") else None})
+    for case in cases:
+        case["id"] = "/".join([case["framework"], case["device"], case["implementation"], case["dtype"],
+                               case["mode"], str(case["size"])])
+    return cases
+
+
+def _run_framework(framework: str, requests: list[dict], user_impl: dict | None) -> tuple[list[dict], dict, str]:
+    """(cases with pytest-benchmark stats, machine info, why unavailable or '')."""
+    adapter, reason = base.load(framework)
+    if adapter is None:
+        return [], {}, reason
+    cases = expand(adapter, requests, user_impl)
+    with tempfile.TemporaryDirectory() as folder:
+        plan_file, out = Path(folder) / "plan.json", Path(folder) / "bench.json"
+        plan_file.write_text(json.dumps(cases))
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", str(ROOT / "suite" / "bench_cases.py"), "-q", "-p", "no:cacheprovider",
+             "--benchmark-only", f"--benchmark-json={out}", "--benchmark-disable-gc"],
+            cwd=ROOT, env={**os.environ, "BCEBENCH_BENCH_PLAN": str(plan_file)}, capture_output=True, text=True,
+            check=False)
+        if not out.exists():
+            lines = (done.stdout + done.stderr).strip().splitlines()
+            raise RuntimeError(f"{framework} benchmarks did not run: {lines[-1] if lines else done.returncode}")
+        document = json.loads(out.read_text())
+    results = []
+    for entry in document["benchmarks"]:
+        stats = entry["stats"]
+        results.append({**entry["extra_info"], **{k: stats[k] for k in ("median", "iqr", "q1", "q3", "min",
+                                                                          "mean", "stddev", "rounds")}})
+    return results, document["machine_info"], ""
+
+
+def _bytes_moved(case: dict) -> int:
+    itemsize = FORMATS[case["dtype"]].dtype.itemsize
+    reads_writes = {"forward": 3, "forward-mean": 2, "backward": 3, "forward+backward": 3}[case["mode"]]
+    return (2 if case["kind"] == "memcpy" else reads_writes) * itemsize * case["size"]
+
+
+def analyse(cases: list[dict]) -> list[dict]:
+    """Add ns per element, GB/s, the ratio to the fastest, the two walls and the efficiency."""
+    copy = {(c["dtype"], c["size"]): c["median"] for c in cases if c["kind"] == "memcpy"}
+    compute: dict = {}
+    for c in cases:
+        if c["kind"] == "exp+log1p":
+            key = (c["dtype"], c["size"])
+            compute[key] = min(compute.get(key, float("inf")), c["median"])
+    fastest: dict = {}
+    for c in cases:
+        if c["kind"] == "implementation":
+            key = (c["dtype"], c["size"], c["mode"])
+            fastest[key] = min(fastest.get(key, float("inf")), c["median"])
+    for c in cases:
+        key = (c["dtype"], c["size"])
+        c["ns_per_element"] = c["median"] / c["size"] * 1e9
+        c["bytes"] = _bytes_moved(c)
+        c["gb_per_s"] = c["bytes"] / c["median"] / 1e9
+        if c["kind"] != "implementation":
+            continue
+        c["vs_fastest"] = c["median"] / fastest[(c["dtype"], c["size"], c["mode"])]
+        memory_bound = copy[key] * c["bytes"] / (2 * FORMATS[c["dtype"]].dtype.itemsize * c["size"]) \
+            if key in copy else 0.0
+        compute_bound = compute.get(key, 0.0)
+        c["memory_wall_s"], c["compute_wall_s"] = memory_bound, compute_bound
+        c["wall"] = "memory" if memory_bound >= compute_bound else "compute"
+        c["efficiency"] = max(memory_bound, compute_bound) / c["median"]
+    return cases
+
+
+def run(frameworks: list[str], implementations: list[str] | None, dtypes: list[str], modes: list[str],
+        sizes: list[int], user_impl: dict | None = None, progress=lambda framework: None) -> dict:
+    """The speed document: metadata and one record per case. Frameworks run one after another, so
+    that they do not compete for the cores while timed; the walls are timed in the same run."""
+    requests = [{"dtype": d, "size": n, "patterns": implementations or ["*"], "modes": modes}
+                for d in dtypes for n in sizes]
+    cases, machine, unavailable = [], {}, {}
+    for framework in frameworks:
+        progress(framework)
+        found, info, reason = _run_framework(framework, requests, user_impl)
+        if reason:
+            unavailable[framework] = reason
+        cases += found
+        machine = machine or info
+    return {"schema_version": 1, "kind": "bcebench-speed",
+            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "machine": machine, "unavailable": unavailable, "cases": analyse(cases)}
+
+
+def save(document: dict, name: str) -> Path:
+    path = SAVED / f"{name}.json"
+    write_atomically(path, json.dumps(document, indent=1))
+    return path
+
+
+def load_saved(name: str) -> dict:
+    path = Path(name) if name.endswith(".json") else SAVED / f"{name}.json"
+    return json.loads(path.read_text())
+
+
+def regressions(old: dict, new: dict, fail_over: float) -> dict:
+    """{'slower', 'faster', 'unchanged'}: slower beyond fail_over % and beyond the noise (the
+    interquartile ranges do not overlap), faster the same way, the rest unchanged."""
+    before = {c["id"]: c for c in old["cases"] if c["kind"] == "implementation"}
+    result: dict = {"slower": [], "faster": [], "unchanged": []}
+    for case in new["cases"]:
+        if case["kind"] != "implementation" or case["id"] not in before:
+            continue
+        a = before[case["id"]]
+        change = case["median"] / a["median"] - 1
+        row = (case["id"], a["median"], case["median"], change)
+        if change > fail_over / 100 and case["q1"] > a["q3"]:
+            result["slower"].append(row)
+        elif -change > fail_over / 100 and case["q3"] < a["q1"]:
+            result["faster"].append(row)
+        else:
+            result["unchanged"].append(row)
+    return result

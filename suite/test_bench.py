@@ -1,0 +1,90 @@
+"""`bcebench bench`: a real (tiny) run through pytest-benchmark, the figures derived from it, the
+regression rule, and the command's contract. Timings themselves are measured by the harness, not
+asserted here, except where a difference is made five times larger than any noise."""
+
+import copy
+import json
+
+import pytest
+
+from suite import bench, cli
+
+pytest.importorskip("pytest_benchmark")
+
+
+@pytest.fixture(scope="module")
+def document():
+    return bench.run(["numpy"], ["numpy.stable_logits"], ["float32"], ["forward", "forward+backward"], [1000])
+
+
+def test_a_run_times_every_case_and_both_walls(document):
+    kinds = {c["kind"] for c in document["cases"]}
+    assert kinds == {"implementation", "memcpy", "exp+log1p"}
+    modes = {c["mode"] for c in document["cases"] if c["kind"] == "implementation"}
+    assert modes == {"forward", "forward+backward"}
+    for case in document["cases"]:
+        assert case["median"] > 0 and case["rounds"] >= 5 and case["first_call_seconds"] > 0
+        assert case["ns_per_element"] == pytest.approx(case["median"] / 1000 * 1e9)
+    implementation = next(c for c in document["cases"] if c["kind"] == "implementation")
+    assert implementation["vs_fastest"] >= 1.0 and implementation["wall"] in ("memory", "compute")
+    assert implementation["efficiency"] > 0
+    assert document["machine"]["cpu"]  # pytest-benchmark's machine information
+
+
+def _stats(median, spread):
+    return {"median": median, "q1": median * (1 - spread), "q3": median * (1 + spread), "iqr": 2 * spread * median}
+
+
+def _pair(change, old_spread, new_spread):
+    old = {"cases": [{"id": "c", "kind": "implementation", **_stats(1.0, old_spread)}]}
+    new = {"cases": [{"id": "c", "kind": "implementation", **_stats(1.0 + change, new_spread)}]}
+    return old, new
+
+
+@pytest.mark.parametrize(
+    "change, spread, fail_over, verdict",
+    [
+        (0.20, 0.02, 10, "slower"),     # 20 % slower, quartiles apart: flagged
+        (0.20, 0.15, 10, "unchanged"),  # 20 % slower but within the run's own noise: not flagged
+        (0.05, 0.01, 10, "unchanged"),  # beyond the noise but under the threshold
+        (-0.30, 0.02, 10, "faster"),
+    ],
+)
+def test_regression_needs_the_threshold_and_to_clear_the_noise(change, spread, fail_over, verdict):
+    old, new = _pair(change, spread, spread)
+    result = bench.regressions(old, new, fail_over)
+    assert [name for name, rows in result.items() if rows] == [verdict]
+
+
+def test_save_and_compare_through_the_command(document, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(bench, "SAVED", tmp_path)
+    fast = copy.deepcopy(document)
+    for case in fast["cases"]:  # a baseline five times faster than anything this run can measure
+        for key in ("median", "q1", "q3"):
+            case[key] = case[key] / 5
+    (tmp_path / "fast.json").write_text(json.dumps(fast))
+    args = ["bench", "--framework", "numpy", "--implementation", "numpy.stable_logits", "--mode", "forward",
+            "--size", "1e3"]
+    assert cli.main([*args, "--compare", "fast", "--save", "now"]) == 1
+    assert "SLOWER" in capsys.readouterr().out
+    assert (tmp_path / "now.json").exists()
+    slow = copy.deepcopy(fast)
+    for case in slow["cases"]:
+        for key in ("median", "q1", "q3"):
+            case[key] = case[key] * 25
+    (tmp_path / "slow.json").write_text(json.dumps(slow))
+    assert cli.main([*args, "--compare", "slow"]) == 0
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--framework", "tensorflow"], "unknown framework"),
+        (["--framework", "numpy", "--size", "big"], "expected numbers"),
+        (["--framework", "numpy", "--mode", "sideways"], "--mode"),
+        (["--framework", "numpy", "--compare", "no-such-run"], "--compare no-such-run"),
+    ],
+)
+def test_bad_requests_exit_2(args, message, capsys):
+    assert cli.main(["bench", *args]) == 2
+    assert message in capsys.readouterr().err
