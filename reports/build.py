@@ -33,6 +33,8 @@ def write(results: dict, certificate: list[dict], out: Path) -> Path:
     try:
         (building / "plots").mkdir(parents=True)
         images = plots.error_plots(results["checks"])
+        if results.get("speed"):
+            images.update(plots.speed_plots(results["speed"]["cases"]))
         files = {}
         for key, png in images.items():
             files[key] = f"plots/{anchor(*key)}.png"

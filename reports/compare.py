@@ -41,8 +41,10 @@ def _max_error(record: dict) -> float | None:
     return (record.get("errors") or {}).get("max")
 
 
-def compare(old: dict, new: dict, threshold: float = 2.0) -> dict:
-    """{'regressions', 'improvements', 'new', 'missing'}: lists of (id, before, after) rows."""
+def compare(old: dict, new: dict, threshold: float = 2.0, fail_over: float = 10.0) -> dict:
+    """{'regressions', 'improvements', 'new', 'missing'}: lists of (id, before, after) rows. When
+    both runs carry a speed section, a case slower by more than ``fail_over`` percent and beyond
+    its noise is a regression too (suite.bench.regressions)."""
     before = {r["id"]: r for r in old["checks"]}
     after = {r["id"]: r for r in new["checks"]}
     changes: dict = {"regressions": [], "improvements": [], "new": sorted(after.keys() - before.keys()),
@@ -65,6 +67,13 @@ def compare(old: dict, new: dict, threshold: float = 2.0) -> dict:
             changes["regressions"].append((check_id, f"max {old_error:.3g}", f"max {new_error:.3g}"))
         elif old_error > threshold * max(new_error, 1e-300) and old_error > half_bound:
             changes["improvements"].append((check_id, f"max {old_error:.3g}", f"max {new_error:.3g}"))
+    if old.get("speed") and new.get("speed"):
+        from suite.bench import regressions
+
+        speed = regressions(old["speed"], new["speed"], fail_over)
+        for title, key in (("slower", "regressions"), ("faster", "improvements")):
+            changes[key] += [(case_id, f"{a * 1e6:.1f} µs", f"{b * 1e6:.1f} µs ({change:+.1%})")
+                             for case_id, a, b, change in speed[title]]
     return changes
 
 

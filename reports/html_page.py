@@ -52,7 +52,12 @@ def page(results: dict, certificate: list[dict], plots: dict) -> str:
             f"Python {escape(machine['python'])}</li>",
             f"<li>Policy: {escape(meta['policy']['name'])} ({escape(meta['policy']['description'])}); "
             f"seed {meta['seed']}</li></ul>"]
-    out += _summary(results["checks"]), _plots(plots), _specials(results["checks"])
+    error_plots = {k: v for k, v in plots.items() if k[0] != "speed"}
+    speed_plots = {k: v for k, v in plots.items() if k[0] == "speed"}
+    out += _summary(results["checks"]), _plots(error_plots, "Error against input")
+    if results.get("speed"):
+        out += _speed(results["speed"]), _plots(speed_plots, "Time per element against size")
+    out.append(_specials(results["checks"]))
     out += [_deviations(results), _details(results["checks"]), _certificate(certificate), "</body></html>"]
     return "\n".join(out) + "\n"
 
@@ -73,11 +78,20 @@ def _summary(records: list[dict]) -> str:
             f"<tr><th>implementation</th>{head}</tr>{''.join(body)}</table></div>")
 
 
-def _plots(plots: dict) -> str:
+def _speed(speed: dict) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in render.SPEED_HEADER)
+    rows = "".join("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>"
+                   for row in render.speed_rows(speed))
+    return ("<h2>Speed</h2><p>Median of pytest-benchmark rounds; efficiency is the nearer wall's time (a memory "
+            "copy of the same bytes, or one exp and one log1p per element) over the median.</p>"
+            f'<div class="scroll"><table id="speed"><tr>{head}</tr>{rows}</table></div>')
+
+
+def _plots(plots: dict, title: str) -> str:
     figures = [f'<figure class="plot" id="plot-{render.anchor(*key)}"><img alt="{escape(" ".join(key))}" '
                f'src="data:image/png;base64,{base64.b64encode(png).decode()}"></figure>'
                for key, png in sorted(plots.items())]
-    return "<h2>Error against input</h2><div class=\"plots\">" + "".join(figures) + "</div>"
+    return f"<h2>{escape(title)}</h2><div class=\"plots\">" + "".join(figures) + "</div>"
 
 
 def _specials(records: list[dict]) -> str:

@@ -40,6 +40,10 @@ def report(results: dict, certificate: list[dict], plot_files: dict) -> str:
     if plot_files:
         lines += ["", "## Error against input", ""]
         lines += [f"![{' '.join(key)}]({path})" for key, path in sorted(plot_files.items())]
+    if results.get("speed"):
+        lines += ["", "## Speed", "", "Median of pytest-benchmark rounds; efficiency is the nearer wall's time (a "
+                  "memory copy of the same bytes, or one exp and one log1p per element) over the median.", ""]
+        lines += table(render.SPEED_HEADER, render.speed_rows(results["speed"]))
     lines += ["", "## Special values and overflow", ""]
     for (form, dtype, quantity), special in sorted(render.special_tables(results["checks"]).items()):
         names = list(special["columns"])

@@ -72,3 +72,35 @@ def _figure(key: tuple[str, str, str], lines: dict, bound: float | None) -> byte
     figure.savefig(buffer, format="png", dpi=110)
     plt.close(figure)
     return buffer.getvalue()
+
+
+def speed_plots(cases: list[dict]) -> dict[tuple[str, str, str], bytes]:
+    """{("speed", dtype, mode): PNG}: time per element against size, log-log, one line per
+    implementation, with the memory copy and exp + log1p walls dashed."""
+    groups: dict = {}
+    for case in cases:
+        modes = [case["mode"]] if case["kind"] == "implementation" else None
+        for mode in modes or sorted({c["mode"] for c in cases if c["kind"] == "implementation"}):
+            name = case["implementation"] if case["kind"] == "implementation" else f"wall: {case['implementation']}"
+            line = groups.setdefault((case["dtype"], mode), {}).setdefault(name, [])
+            line.append((case["size"], case["ns_per_element"]))
+    images = {}
+    for (dtype, mode), lines in sorted(groups.items()):
+        figure, axes = plt.subplots(figsize=(9, 4.6))
+        for name, points in sorted(lines.items()):
+            points.sort()
+            style = "--" if name.startswith("wall:") else "-"
+            axes.plot([p[0] for p in points], [p[1] for p in points], style, marker="o", markersize=3, label=name)
+        axes.set_xscale("log")
+        axes.set_yscale("log")
+        axes.set_xlabel("elements")
+        axes.set_ylabel("ns per element (median)")
+        axes.set_title(f"time per element, {mode}, {dtype}")
+        axes.grid(True, which="major", alpha=0.3)
+        axes.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+        figure.tight_layout()
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=110)
+        plt.close(figure)
+        images[("speed", dtype, mode)] = buffer.getvalue()
+    return images

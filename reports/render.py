@@ -98,3 +98,20 @@ def worst_cases(records: list[dict], limit: int = 40) -> list[dict]:
 
 def escape(text) -> str:
     return html.escape(str(text), quote=True)
+
+
+def speed_rows(speed: dict) -> list[list]:
+    """One row per timed implementation case: id parts, median, spread, ns/element, GB/s, ratio to
+    the fastest, the nearer wall and the efficiency against it."""
+    rows = []
+    for c in speed["cases"]:
+        if c["kind"] != "implementation":
+            continue
+        rows.append([f"{c['implementation']} ({c['device']})", c["dtype"], c["mode"], f"{c['size']:.0e}",
+                     f"{c['median'] * 1e6:.1f} µs", f"{c['iqr'] / c['median']:.1%}", f"{c['ns_per_element']:.2f}",
+                     f"{c['gb_per_s']:.2f}", f"{c['vs_fastest']:.2f}", c["wall"], f"{c['efficiency']:.2f}"])
+    return rows
+
+
+SPEED_HEADER = ["implementation", "dtype", "mode", "size", "median", "IQR/median", "ns/element", "GB/s",
+                "× fastest", "nearer wall", "efficiency"]

@@ -10,9 +10,14 @@ the ratio to the fastest implementation of the same case, and the wall it is clo
 memory (the copy time of its bytes) or compute (the exp + log1p time), whichever is the larger
 lower bound; ``efficiency`` is that bound over the median.
 
-A regression is a case whose median slowed by more than ``fail_over`` percent and whose
-interquartile ranges in the two runs do not overlap (old q3 < new q1): slower beyond the
-threshold and beyond the run's own noise.
+Runs are compared through ratios measured within each run, never absolute times across runs:
+each case's median is divided by its own framework's exp + log1p time at the same dtype and
+size, timed in the same worker minutes apart, which cancels a machine that is slower as a whole
+the second time. A regression is a case whose normalised median grew by more than ``fail_over``
+percent with the normalised interquartile ranges of the two runs apart (slower beyond the
+threshold and beyond the runs' own noise); ``bcebench bench --compare`` then times the flagged
+cases again and keeps only those that are slower again (a transient burst on a shared machine
+does not repeat).
 """
 
 from __future__ import annotations
@@ -35,9 +40,11 @@ SAVED = Path(".benchmarks") / "bcebench"
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def expand(adapter: base.Adapter, requests: list[dict], user_impl: dict | None = None) -> list[dict]:
+def expand(adapter: base.Adapter, requests: list[dict], user_impl: dict | None = None,
+           only: set | None = None) -> list[dict]:
     """The concrete cases of one framework: its implementations (and a user's) × modes, and the
-    two walls, for each requested dtype and size."""
+    two walls, for each requested dtype and size; with ``only``, just those case ids and the
+    walls at their dtypes and sizes."""
     impls = list(adapter.implementations())
     if user_impl and user_impl["framework"] == adapter.name:
         impls.append(base.user_implementation(user_impl["spec"], adapter.name, user_impl["form"]))
@@ -60,15 +67,22 @@ def expand(adapter: base.Adapter, requests: list[dict], user_impl: dict | None =
     for case in cases:
         case["id"] = "/".join([case["framework"], case["device"], case["implementation"], case["dtype"],
                                case["mode"], str(case["size"])])
+    if only is not None:
+        kept = [c for c in cases if c["id"] in only]
+        needed = {(c["dtype"], c["size"]) for c in kept}
+        cases = kept + [c for c in cases if c["kind"] != "implementation" and (c["dtype"], c["size"]) in needed]
     return cases
 
 
-def _run_framework(framework: str, requests: list[dict], user_impl: dict | None) -> tuple[list[dict], dict, str]:
+def _run_framework(framework: str, requests: list[dict], user_impl: dict | None,
+                   only: set | None) -> tuple[list[dict], dict, str]:
     """(cases with pytest-benchmark stats, machine info, why unavailable or '')."""
     adapter, reason = base.load(framework)
     if adapter is None:
         return [], {}, reason
-    cases = expand(adapter, requests, user_impl)
+    cases = expand(adapter, requests, user_impl, only)
+    if not cases:
+        return [], {}, ""
     with tempfile.TemporaryDirectory() as folder:
         plan_file, out = Path(folder) / "plan.json", Path(folder) / "bench.json"
         plan_file.write_text(json.dumps(cases))
@@ -126,7 +140,8 @@ def analyse(cases: list[dict]) -> list[dict]:
 
 
 def run(frameworks: list[str], implementations: list[str] | None, dtypes: list[str], modes: list[str],
-        sizes: list[int], user_impl: dict | None = None, progress=lambda framework: None) -> dict:
+        sizes: list[int], user_impl: dict | None = None, progress=lambda framework: None,
+        only: set | None = None) -> dict:
     """The speed document: metadata and one record per case. Frameworks run one after another, so
     that they do not compete for the cores while timed; the walls are timed in the same run."""
     requests = [{"dtype": d, "size": n, "patterns": implementations or ["*"], "modes": modes}
@@ -134,7 +149,7 @@ def run(frameworks: list[str], implementations: list[str] | None, dtypes: list[s
     cases, machine, unavailable = [], {}, {}
     for framework in frameworks:
         progress(framework)
-        found, info, reason = _run_framework(framework, requests, user_impl)
+        found, info, reason = _run_framework(framework, requests, user_impl, only)
         if reason:
             unavailable[framework] = reason
         cases += found
@@ -155,20 +170,35 @@ def load_saved(name: str) -> dict:
     return json.loads(path.read_text())
 
 
+def _normalised(document: dict) -> dict:
+    """{case id: (median ÷ its framework's exp + log1p median, relative spread of both)}."""
+    walls = {(c["framework"], c["device"], c["dtype"], c["size"]): c for c in document["cases"]
+             if c["kind"] == "exp+log1p"}
+    values = {}
+    for c in document["cases"]:
+        wall = walls.get((c["framework"], c["device"], c["dtype"], c["size"]))
+        if c["kind"] == "implementation" and wall:
+            values[c["id"]] = (c["median"] / wall["median"], c["iqr"] / c["median"] + wall["iqr"] / wall["median"])
+    return values
+
+
 def regressions(old: dict, new: dict, fail_over: float) -> dict:
-    """{'slower', 'faster', 'unchanged'}: slower beyond fail_over % and beyond the noise (the
-    interquartile ranges do not overlap), faster the same way, the rest unchanged."""
-    before = {c["id"]: c for c in old["cases"] if c["kind"] == "implementation"}
+    """{'slower', 'faster', 'unchanged'}: rows (id, old median, new median, change of the
+    normalised median). Slower: grown by more than fail_over % with the normalised
+    interquartile ranges apart; faster the same way; the rest unchanged."""
+    before, after = _normalised(old), _normalised(new)
+    medians = {c["id"]: c["median"] for doc in (old, new) for c in doc["cases"]}
+    old_medians = {c["id"]: c["median"] for c in old["cases"]}
     result: dict = {"slower": [], "faster": [], "unchanged": []}
-    for case in new["cases"]:
-        if case["kind"] != "implementation" or case["id"] not in before:
+    for case_id, (m1, s1) in after.items():
+        if case_id not in before:
             continue
-        a = before[case["id"]]
-        change = case["median"] / a["median"] - 1
-        row = (case["id"], a["median"], case["median"], change)
-        if change > fail_over / 100 and case["q1"] > a["q3"]:
+        m0, s0 = before[case_id]
+        change = m1 / m0 - 1
+        row = (case_id, old_medians[case_id], medians[case_id], change)
+        if change > fail_over / 100 and m1 * (1 - s1 / 2) > m0 * (1 + s0 / 2):
             result["slower"].append(row)
-        elif -change > fail_over / 100 and case["q3"] < a["q1"]:
+        elif -change > fail_over / 100 and m1 * (1 + s1 / 2) < m0 * (1 - s0 / 2):
             result["faster"].append(row)
         else:
             result["unchanged"].append(row)

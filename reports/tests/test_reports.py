@@ -168,3 +168,26 @@ def test_compare_rejects_bad_input_with_exit_2(results, tmp_path, capsys, conten
 
 def test_compare_reads_report_folders(folder, capsys):
     assert cli.main(["compare", str(folder), str(folder.parent / "latest")]) == 0
+
+
+def test_speed_section_slots_in_and_compare_reads_it(results, certificate, tmp_path, capsys):
+    """With a speed section (a real numpy timing), the report gains its table and plots, and
+    compare flags a case five times slower than its baseline."""
+    pytest.importorskip("pytest_benchmark")
+    from suite import bench
+
+    timed = copy.deepcopy(results)
+    timed["speed"] = bench.run(["numpy"], ["numpy.stable_logits"], ["float32"], ["forward"], [1000, 10000])
+    folder = build.write(timed, certificate, tmp_path)
+    text = (folder / "report.html").read_text()
+    assert 'id="speed"' in text and 'id="plot-speed-float32-forward"' in text
+    assert "## Speed" in (folder / "report.md").read_text()
+    assert (folder / "plots" / "speed-float32-forward.png").exists()
+    baseline = copy.deepcopy(timed)
+    for case in baseline["speed"]["cases"]:
+        if case["kind"] == "implementation":
+            for key in ("median", "q1", "q3"):
+                case[key] /= 5
+    old, new = _write(tmp_path / "old.json", baseline), str(folder)
+    assert cli.main(["compare", old, new]) == 1
+    assert "µs" in capsys.readouterr().out
