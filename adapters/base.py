@@ -57,6 +57,7 @@ class Adapter:
     """What the suite needs from a framework. Subclasses set ``name`` and implement the rest."""
 
     name = ""
+    gpu_device: str | None = None  # the accelerator device this framework would use, if any
 
     def version(self) -> str:
         raise NotImplementedError

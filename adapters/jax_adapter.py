@@ -33,6 +33,7 @@ def focal(z, y):
 
 class JaxAdapter(Adapter):
     name = "jax"
+    gpu_device = "gpu"
 
     def __init__(self) -> None:
         self._derivatives: dict = {}

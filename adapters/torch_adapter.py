@@ -64,6 +64,7 @@ class _Compiled:
 
 class TorchAdapter(Adapter):
     name = "torch"
+    gpu_device = "cuda"
 
     def __init__(self) -> None:
         self._compiled = _Compiled()

@@ -168,7 +168,8 @@ def _bench(args: argparse.Namespace) -> int:
         except (OSError, ValueError) as error:
             raise UsageError(f"bcebench bench: --compare {args.compare}: {error}") from None
     document = bench.run(frameworks, _split(args.implementation), _split(args.dtype) or ["float32"], modes, sizes,
-                         user, progress=lambda name: print(f"timing {name} ...", file=sys.stderr))
+                         user, progress=lambda name: print(f"timing {name} ...", file=sys.stderr),
+                         devices=_split(args.device))
     if not document["cases"]:
         print("bcebench bench: nothing was timed", file=sys.stderr)
         return EXIT_FAILED
@@ -182,14 +183,16 @@ def _bench(args: argparse.Namespace) -> int:
     if baseline is None:
         return EXIT_OK
     changes = bench.regressions(baseline, document, args.fail_over)
-    if changes["slower"]:  # time the flagged cases again: a real slowdown repeats, a burst does not
+    for _ in range(bench.CONFIRMATIONS):  # time flagged cases again: a slower implementation repeats, a burst not
         flagged = {row[0] for row in changes["slower"]}
+        if not flagged:
+            break
         again = bench.run(frameworks, _split(args.implementation), _split(args.dtype) or ["float32"], modes, sizes,
-                          user, only=flagged, progress=lambda name: print(f"re-timing {name} ...", file=sys.stderr))
+                          user, only=flagged, progress=lambda name: print(f"re-timing {name} ...", file=sys.stderr),
+                          devices=_split(args.device))
         confirmed = {row[0] for row in bench.regressions(baseline, again, args.fail_over)["slower"]}
-        unconfirmed = [row for row in changes["slower"] if row[0] not in confirmed]
+        changes["unchanged"] += [row for row in changes["slower"] if row[0] not in confirmed]
         changes["slower"] = [row for row in changes["slower"] if row[0] in confirmed]
-        changes["unchanged"] += unconfirmed
     _print_speed_changes(changes, args.fail_over)
     return EXIT_FAILED if changes["slower"] else EXIT_OK
 
@@ -223,6 +226,18 @@ def _report(args: argparse.Namespace) -> int:
     from adapters import base
     from suite import gate
 
+    if args.from_results:
+        from reports import compare
+
+        try:
+            results = compare.load(args.from_results)
+            if args.speed:
+                results["speed"] = json.loads(Path(args.speed).read_text())
+        except (compare.ResultsError, OSError, ValueError) as error:
+            raise UsageError(f"bcebench report: {error}") from None
+        folder = build.write(results, build.certificate_records(), Path(args.out))
+        print(f"report: {folder / 'report.html'}\n        {folder / 'report.md'}")
+        return EXIT_OK
     frameworks = _split(args.framework) or list(base.REGISTRY)
     selection = gate.Selection(frameworks, dtypes=_split(args.dtype), policy=args.policy)
     with tqdm(total=0, unit="check", desc="bcebench report", dynamic_ncols=True) as bar:
@@ -365,6 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="time every implementation (pytest-benchmark), compare runs")
     bench.add_argument("--framework", action="append", help="numpy, torch, jax (default: all available)")
+    bench.add_argument("--device", action="append", help="cpu, cuda, gpu (default: every device present)")
     bench.add_argument("--implementation", action="append", help="implementation id glob")
     bench.add_argument("--dtype", action="append", help="default float32")
     bench.add_argument("--mode", action="append", help="forward, forward-mean, backward, forward+backward")
@@ -384,6 +400,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--policy", default="strict", help="strict, relaxed, or a policy file")
     report.add_argument("--out", default="reports/out", help="folder for the report folders (default reports/out)")
     report.add_argument("--bench", action="store_true", help="also time every implementation (a speed section)")
+    report.add_argument("--from", dest="from_results", metavar="RESULTS",
+                        help="build the report from an existing results.json (from bcebench check --json) instead")
+    report.add_argument("--speed", help="with --from: a bcebench bench --json file for the speed section")
     report.set_defaults(run=_report)
 
     compare = commands.add_parser("compare", help="regressions and improvements between two results")

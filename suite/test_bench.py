@@ -35,20 +35,10 @@ def _stats(median, spread):
     return {"median": median, "q1": median * (1 - spread), "q3": median * (1 + spread), "iqr": 2 * spread * median}
 
 
-def _run(median, spread, wall=1.0):
-    where = {"framework": "f", "device": "cpu", "dtype": "float32", "size": 1}
-    return {"cases": [{"id": "c", "kind": "implementation", **where, **_stats(median, spread)},
-                      {"id": "w", "kind": "exp+log1p", **where, **_stats(wall, 0.0)}]}
-
-
 def _pair(change, old_spread, new_spread):
-    return _run(1.0, old_spread), _run(1.0 + change, new_spread)
-
-
-def test_a_machine_slower_as_a_whole_is_not_a_regression():
-    """Everything, the exp + log1p wall included, 30 % slower in the second run: no change."""
-    result = bench.regressions(_run(1.0, 0.02, wall=1.0), _run(1.3, 0.02, wall=1.3), 10)
-    assert not result["slower"] and len(result["unchanged"]) == 1
+    old = {"cases": [{"id": "c", "kind": "implementation", **_stats(1.0, old_spread)}]}
+    new = {"cases": [{"id": "c", "kind": "implementation", **_stats(1.0 + change, new_spread)}]}
+    return old, new
 
 
 @pytest.mark.parametrize(

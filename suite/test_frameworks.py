@@ -19,7 +19,6 @@ from suite.policy import load_deviations, load_policy
 POLICY = load_policy("strict")
 DEVIATIONS = load_deviations()
 SELECTION = gate.Selection(frameworks=list(base.REGISTRY))
-GPU_DEVICES = {"torch": "cuda", "jax": "gpu"}
 
 
 def _matrix(elementwise_only: bool = False):
@@ -31,9 +30,10 @@ def _matrix(elementwise_only: bool = False):
                                        id=f"{name}-unavailable"))
             continue
         devices = adapter.devices()
-        if name in GPU_DEVICES and GPU_DEVICES[name] not in devices:
-            params.append(pytest.param(name, GPU_DEVICES[name], None, None, id=f"{name}-{GPU_DEVICES[name]}",
-                                       marks=pytest.mark.skip(reason=f"{name}: no {GPU_DEVICES[name]} device here")))
+        gpu = adapter.gpu_device
+        if gpu and gpu not in devices:
+            params.append(pytest.param(name, gpu, None, None, id=f"{name}-{gpu}",
+                                       marks=pytest.mark.skip(reason=f"{name}: no {gpu} device here")))
         for device in devices:
             for impl in adapter.implementations():
                 if elementwise_only and impl.reduction != "none":

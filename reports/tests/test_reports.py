@@ -191,3 +191,11 @@ def test_speed_section_slots_in_and_compare_reads_it(results, certificate, tmp_p
     old, new = _write(tmp_path / "old.json", baseline), str(folder)
     assert cli.main(["compare", old, new]) == 1
     assert "µs" in capsys.readouterr().out
+
+
+def test_report_from_an_existing_results_file(results, tmp_path):
+    """What a device run hands back (results.json from bcebench check) becomes a report here."""
+    source = _write(tmp_path / "results.json", results)
+    assert cli.main(["report", "--from", source, "--out", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "latest" / "report.html").exists()
+    assert cli.main(["report", "--from", str(tmp_path / "absent.json"), "--out", str(tmp_path / "out")]) == 2
