@@ -10,12 +10,16 @@ the ratio to the fastest implementation of the same case, and the wall it is clo
 memory (the copy time of its bytes) or compute (the exp + log1p time), whichever is the larger
 lower bound; ``efficiency`` is that bound over the median.
 
+Every framework is timed in PROCESSES worker processes in turn (as asv does): a case's median
+is the mean of the processes' medians and its interquartile range runs from the lowest q1 to the
+highest q3, so a process that landed on a fast or slow mode (JAX's jitted kernels on these two
+cores moved by 70 to 90 % between fresh processes of the same code) widens the measured noise
+instead of looking like a change.
+
 A regression is a case whose median grew by more than ``fail_over`` percent with the two runs'
-interquartile ranges apart (slower beyond the threshold and beyond the run's own noise). On a
-shared machine a whole framework can run slower for a minute (JAX's thread pool on these two
-cores moved by 20 to 110 % between back-to-back runs of the same code), so ``bcebench bench
---compare`` times each flagged case again, twice, in fresh workers, and keeps it only if it is
-slower every time: a slow burst does not repeat, a slower implementation does. Dividing by a
+interquartile ranges apart (slower beyond the threshold and beyond the runs' own noise).
+``bcebench bench --compare`` then times each flagged case again, twice, and keeps it only if it is
+slower every time: a burst of load does not repeat, a slower implementation does. Dividing by a
 wall timed in the same run was tried and rejected: the walls are as noisy as what they would
 normalise (PyTorch's two-thread exp + log1p: 146 % IQR at 1e6).
 """
@@ -38,6 +42,7 @@ from suite.policy import glob_match
 SIZES = (1_000, 10_000, 100_000, 1_000_000, 10_000_000)
 SAVED = Path(".benchmarks") / "bcebench"
 CONFIRMATIONS = 2  # re-timings a flagged case must fail too
+PROCESSES = 2  # each framework is timed in this many worker processes, one after another
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -108,6 +113,25 @@ def _run_framework(framework: str, requests: list[dict], user_impl: dict | None,
     return results, document["machine_info"], ""
 
 
+def _merge(samples: list[dict]) -> list[dict]:
+    """One case per id from its processes: mean of the medians, the widest quartiles."""
+    by_id: dict = {}
+    for sample in samples:
+        by_id.setdefault(sample["id"], []).append(sample)
+    cases = []
+    for group in by_id.values():
+        case = dict(group[0])
+        case["process_medians"] = [g["median"] for g in group]
+        case["median"] = sum(case["process_medians"]) / len(group)
+        case["q1"], case["q3"] = min(g["q1"] for g in group), max(g["q3"] for g in group)
+        case["iqr"] = case["q3"] - case["q1"]
+        case["min"] = min(g["min"] for g in group)
+        case["rounds"] = sum(g["rounds"] for g in group)
+        case["first_call_seconds"] = max(g["first_call_seconds"] for g in group)
+        cases.append(case)
+    return cases
+
+
 def _bytes_moved(case: dict) -> int:
     itemsize = FORMATS[case["dtype"]].dtype.itemsize
     reads_writes = {"forward": 3, "forward-mean": 2, "backward": 3, "forward+backward": 3}[case["mode"]]
@@ -151,14 +175,18 @@ def run(frameworks: list[str], implementations: list[str] | None, dtypes: list[s
     that they do not compete for the cores while timed; the walls are timed in the same run."""
     requests = [{"dtype": d, "size": n, "patterns": implementations or ["*"], "modes": modes, "devices": devices}
                 for d in dtypes for n in sizes]
-    cases, machine, unavailable = [], {}, {}
-    for framework in frameworks:
-        progress(framework)
-        found, info, reason = _run_framework(framework, requests, user_impl, only)
-        if reason:
-            unavailable[framework] = reason
-        cases += found
-        machine = machine or info
+    samples, machine, unavailable = [], {}, {}
+    for _ in range(PROCESSES):
+        for framework in frameworks:
+            if framework in unavailable:
+                continue
+            progress(framework)
+            found, info, reason = _run_framework(framework, requests, user_impl, only)
+            if reason:
+                unavailable[framework] = reason
+            samples += found
+            machine = machine or info
+    cases = _merge(samples)
     return {"schema_version": 1, "kind": "bcebench-speed",
             "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "machine": machine, "unavailable": unavailable, "cases": analyse(cases)}

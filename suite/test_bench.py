@@ -25,6 +25,8 @@ def test_a_run_times_every_case_and_both_walls(document):
     for case in document["cases"]:
         assert case["median"] > 0 and case["rounds"] >= 5 and case["first_call_seconds"] > 0
         assert case["ns_per_element"] == pytest.approx(case["median"] / 1000 * 1e9)
+        assert len(case["process_medians"]) == bench.PROCESSES  # one sample per worker process
+        assert case["q1"] <= case["median"] <= case["q3"]
     implementation = next(c for c in document["cases"] if c["kind"] == "implementation")
     assert implementation["vs_fastest"] >= 1.0 and implementation["wall"] in ("memory", "compute")
     assert implementation["efficiency"] > 0
