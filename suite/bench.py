@@ -84,7 +84,8 @@ def expand(adapter: base.Adapter, requests: list[dict], user_impl: dict | None =
 
 def _run_framework(framework: str, requests: list[dict], user_impl: dict | None,
                    only: set | None) -> tuple[list[dict], dict, str]:
-    """(cases with pytest-benchmark stats, machine info, why unavailable or '')."""
+    """(cases with pytest-benchmark stats, pytest-benchmark's own JSON document, why unavailable
+    or '')."""
     adapter, reason = base.load(framework)
     if adapter is None:
         return [], {}, reason
@@ -110,7 +111,7 @@ def _run_framework(framework: str, requests: list[dict], user_impl: dict | None,
         stats = entry["stats"]
         results.append({**entry["extra_info"], **{k: stats[k] for k in ("median", "iqr", "q1", "q3", "min",
                                                                           "mean", "stddev", "rounds")}})
-    return results, document["machine_info"], ""
+    return results, document, ""
 
 
 def _merge(samples: list[dict]) -> list[dict]:
@@ -159,6 +160,8 @@ def analyse(cases: list[dict]) -> list[dict]:
         if c["kind"] != "implementation":
             continue
         c["vs_fastest"] = c["median"] / fastest[(c["dtype"], c["size"], c["mode"])]
+        c["vs_memory_copy"] = c["gb_per_s"] / (2 * FORMATS[c["dtype"]].dtype.itemsize * c["size"] / copy[key] / 1e9) \
+            if key in copy else None
         memory_bound = copy[key] * c["bytes"] / (2 * FORMATS[c["dtype"]].dtype.itemsize * c["size"]) \
             if key in copy else 0.0
         compute_bound = compute.get(key, 0.0)
@@ -175,25 +178,30 @@ def run(frameworks: list[str], implementations: list[str] | None, dtypes: list[s
     that they do not compete for the cores while timed; the walls are timed in the same run."""
     requests = [{"dtype": d, "size": n, "patterns": implementations or ["*"], "modes": modes, "devices": devices}
                 for d in dtypes for n in sizes]
-    samples, machine, unavailable = [], {}, {}
+    samples, raw, unavailable = [], [], {}
     for _ in range(PROCESSES):
         for framework in frameworks:
             if framework in unavailable:
                 continue
             progress(framework)
-            found, info, reason = _run_framework(framework, requests, user_impl, only)
+            found, document, reason = _run_framework(framework, requests, user_impl, only)
             if reason:
                 unavailable[framework] = reason
             samples += found
-            machine = machine or info
-    cases = _merge(samples)
+            if document:
+                raw.append(document)
     return {"schema_version": 1, "kind": "bcebench-speed",
             "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            "machine": machine, "unavailable": unavailable, "cases": analyse(cases)}
+            "machine": raw[0]["machine_info"] if raw else {}, "unavailable": unavailable,
+            "cases": analyse(_merge(samples)), "pytest_benchmark": raw}
 
 
 def save(document: dict, name: str) -> Path:
+    """NAME.json (this document) and NAME-pytest-benchmark-K.json (each worker's own
+    pytest-benchmark JSON, with its machine and commit information) under SAVED."""
     path = SAVED / f"{name}.json"
+    for k, raw in enumerate(document.get("pytest_benchmark", [])):
+        write_atomically(SAVED / f"{name}-pytest-benchmark-{k}.json", json.dumps(raw, indent=1))
     write_atomically(path, json.dumps(document, indent=1))
     return path
 

@@ -29,8 +29,9 @@ def test_a_run_times_every_case_and_both_walls(document):
         assert case["q1"] <= case["median"] <= case["q3"]
     implementation = next(c for c in document["cases"] if c["kind"] == "implementation")
     assert implementation["vs_fastest"] >= 1.0 and implementation["wall"] in ("memory", "compute")
-    assert implementation["efficiency"] > 0
+    assert implementation["efficiency"] > 0 and 0 < implementation["vs_memory_copy"] < 10
     assert document["machine"]["cpu"]  # pytest-benchmark's machine information
+    assert len(document["pytest_benchmark"]) == bench.PROCESSES  # its own JSON, one per worker
 
 
 def _stats(median, spread):
@@ -70,7 +71,7 @@ def test_save_and_compare_through_the_command(document, tmp_path, monkeypatch, c
             "--size", "1e3"]
     assert cli.main([*args, "--compare", "fast", "--save", "now"]) == 1
     assert "SLOWER" in capsys.readouterr().out
-    assert (tmp_path / "now.json").exists()
+    assert (tmp_path / "now.json").exists() and (tmp_path / "now-pytest-benchmark-0.json").exists()
     slow = copy.deepcopy(fast)
     for case in slow["cases"]:
         if case["kind"] == "implementation":
