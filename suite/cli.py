@@ -85,25 +85,40 @@ def _split(values: list[str] | None) -> list[str] | None:
     return [item for value in values for item in value.split(",") if item]
 
 
-def _check(args: argparse.Namespace) -> int:
+def _selected_frameworks(args: argparse.Namespace, command: str) -> list[str]:
+    """The --framework values (default: every registered one); a name not registered is a usage error."""
     from adapters import base
-    from suite import gate
-    from suite.policy import PolicyError, load_policy
 
     frameworks = _split(args.framework) or list(base.REGISTRY)
     unknown = [f for f in frameworks if f not in base.REGISTRY]
     if unknown:
         expected = ", ".join(base.REGISTRY)
-        raise UsageError(f"bcebench check: unknown framework {unknown[0]!r}: expected one of {expected}")
-    user = None
-    if args.impl:
-        if len(frameworks) != 1 or not args.form:
-            raise UsageError("bcebench check: --impl needs one --framework and --form logits|probs")
-        try:
-            base.load_user_function(args.impl)
-        except ValueError as error:
-            raise UsageError(f"bcebench check: {error}") from None
-        user = {"spec": args.impl, "framework": frameworks[0], "form": args.form}
+        raise UsageError(f"bcebench {command}: unknown framework {unknown[0]!r}: expected one of {expected}")
+    return frameworks
+
+
+def _user_implementation(args: argparse.Namespace, frameworks: list[str], command: str) -> dict | None:
+    """--impl with its --form and single --framework, loaded once here so that a bad one is a
+    usage error before anything runs."""
+    from adapters import base
+
+    if not args.impl:
+        return None
+    if len(frameworks) != 1 or not args.form:
+        raise UsageError(f"bcebench {command}: --impl needs one --framework and --form logits|probs")
+    try:
+        base.load_user_function(args.impl)
+    except ValueError as error:
+        raise UsageError(f"bcebench {command}: {error}") from None
+    return {"spec": args.impl, "framework": frameworks[0], "form": args.form}
+
+
+def _check(args: argparse.Namespace) -> int:
+    from suite import gate
+    from suite.policy import PolicyError, load_policy
+
+    frameworks = _selected_frameworks(args, "check")
+    user = _user_implementation(args, frameworks, "check")
     single = None
     if args.input:
         x, sep, y = args.input.partition(":")
@@ -141,10 +156,7 @@ def _bench(args: argparse.Namespace) -> int:
 
     if importlib.util.find_spec("pytest_benchmark") is None:
         raise UsageError("bcebench bench: pytest-benchmark is missing: pip install 'bcebench[bench]'")
-    frameworks = _split(args.framework) or list(base.REGISTRY)
-    unknown = [f for f in frameworks if f not in base.REGISTRY]
-    if unknown:
-        raise UsageError(f"bcebench bench: unknown framework {unknown[0]!r}")
+    frameworks = _selected_frameworks(args, "bench")
     try:
         sizes = [int(float(s)) for s in _split(args.size)] if args.size else list(bench.SIZES)
     except ValueError:
@@ -152,15 +164,7 @@ def _bench(args: argparse.Namespace) -> int:
     modes = _split(args.mode) or list(base.BENCH_MODES)
     if any(m not in base.BENCH_MODES for m in modes):
         raise UsageError(f"bcebench bench: --mode: expected {', '.join(base.BENCH_MODES)}")
-    user = None
-    if args.impl:
-        if len(frameworks) != 1 or not args.form:
-            raise UsageError("bcebench bench: --impl needs one --framework and --form logits|probs")
-        try:
-            base.load_user_function(args.impl)
-        except ValueError as error:
-            raise UsageError(f"bcebench bench: {error}") from None
-        user = {"spec": args.impl, "framework": frameworks[0], "form": args.form}
+    user = _user_implementation(args, frameworks, "bench")
     baseline = None
     if args.compare:
         try:

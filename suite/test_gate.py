@@ -178,3 +178,11 @@ def test_relaxed_policy_passes_careful_code_and_still_catches_gross_faults():
         impl = base.Implementation(f"user:{name}", "numpy", "logits", getattr(planted, name))
         records = gate.run_in_process(ADAPTER, impl, "cpu", "float32", selection, relaxed, ())
         assert gate.gate_passes(records) is should_pass, name
+
+
+def test_frameworks_command_lists_each_adapter(capsys):
+    assert cli.main(["frameworks"]) == 0
+    out = capsys.readouterr().out
+    for name in base.REGISTRY:
+        assert out.count(f"{name} ") >= 1
+    assert "numpy.stable_logits (logits)" in out and "numpy.textbook_probs (probs, not gating)" in out
