@@ -66,6 +66,11 @@ def _figure(key: tuple[str, str, str], lines: dict, bound: float | None) -> byte
     axes.set_ylabel("error (ULPs; ∞ drawn at the top)")
     axes.set_title(f"{quantity}, {form} form, {dtype}")
     axes.grid(True, which="major", alpha=0.3)
+    return _png(figure, axes)
+
+
+def _png(figure, axes) -> bytes:
+    """The figure as PNG, its legend to the right of the axes (the plots carry up to 20 series)."""
     axes.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, markerscale=1.5)
     figure.tight_layout()
     buffer = io.BytesIO()
@@ -97,10 +102,5 @@ def speed_plots(cases: list[dict]) -> dict[tuple[str, str, str], bytes]:
         axes.set_ylabel("ns per element (median)")
         axes.set_title(f"time per element, {mode}, {dtype}")
         axes.grid(True, which="major", alpha=0.3)
-        axes.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-        figure.tight_layout()
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", dpi=110)
-        plt.close(figure)
-        images[("speed", dtype, mode)] = buffer.getvalue()
+        images[("speed", dtype, mode)] = _png(figure, axes)
     return images
