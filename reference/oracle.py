@@ -87,8 +87,10 @@ class Reference:
     """The oracle's answer for an array of inputs.
 
     ``rounded`` has the input's dtype. ``exact`` + ``exact_lo`` (float64, unevaluated sum)
-    approximate the exact value: to about 2**-106 relative for float64 targets, 2**-48 for the
-    narrower ones, which is what error measurement in the target's ULPs needs.
+    approximate the exact value: to about 2**-106 relative for float64 targets; for the narrower
+    ones, where the fast path decided, to 2**-48 relative or 2**-1000 absolute, whichever is larger
+    (past |z| = 700 it reports e^-700 for a smaller value). Both are far below the target's ULP,
+    which is what error measurement needs; ``rounded`` is exact either way.
     ``mpmath_count`` is the number of elements the mpmath path decided.
     """
 

@@ -287,6 +287,8 @@ def _progress(record: dict) -> None:
 
 
 def _print_summary(results: dict) -> None:
+    from suite.gate import describe_worst
+
     counts: dict = {}
     for r in results["checks"]:
         key = (r["framework"], r["device"], r["implementation"], r["dtype"])
@@ -298,7 +300,7 @@ def _print_summary(results: dict) -> None:
     for r in results["checks"]:
         if r["verdict"] in ("fail", "crashed"):
             gating = "" if r.get("gating", True) else " (not gating)"
-            print(f"\n{r['verdict'].upper()}{gating} {r['id']}: {r.get('message') or _worst_line(r)}")
+            print(f"\n{r['verdict'].upper()}{gating} {r['id']}: {r.get('message') or describe_worst(r)}")
             if r.get("repro"):
                 print(f"  repro: {r['repro']}")
     for stale in results["stale_deviations"]:
@@ -307,16 +309,6 @@ def _print_summary(results: dict) -> None:
         print(f"{name}: unavailable ({reason})")
     summary = ", ".join(f"{n} {v}" for v, n in sorted(results["summary"].items()))
     print(f"\n{len(results['checks'])} checks: {summary}. Gate {'passed' if results['passed'] else 'FAILED'}.")
-
-
-def _worst_line(record: dict) -> str:
-    worst = (record.get("worst") or [{}])[0]
-    if not worst:
-        return ""
-    return (f"{record.get('failures', 0)} of {record.get('count', 0)} elements out of bound; worst "
-            f"x={worst['x']['value']} [{worst['x']['hex']}] y={worst['y']['value']} got={worst['got']['value']} "
-            f"exact={worst['exact']} error={worst['error']:.3g} ({record['bound']['scale']} bound "
-            f"{record['bound']['limit']:g})")
 
 
 def _frameworks(args: argparse.Namespace) -> int:
@@ -337,6 +329,18 @@ def _frameworks(args: argparse.Namespace) -> int:
 
 def _hex(bits) -> str:
     return hex(int(bits))
+
+
+def _add_selection(parser: argparse.ArgumentParser, dtypes: str) -> None:
+    """The options that pick what runs, shared by check and bench (repeatable, or comma-separated)."""
+    from reference.exact import FORMS
+
+    parser.add_argument("--framework", action="append", help="numpy, torch, jax (default: all available)")
+    parser.add_argument("--device", action="append", help="cpu, cuda, gpu (default: every device present)")
+    parser.add_argument("--implementation", action="append", help="implementation id glob, e.g. 'torch.binary*'")
+    parser.add_argument("--dtype", action="append", help=dtypes)
+    parser.add_argument("--impl", help="your implementation: path/to/file.py:fn or package.module:fn")
+    parser.add_argument("--form", choices=FORMS, help="the form of --impl")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -364,16 +368,11 @@ def build_parser() -> argparse.ArgumentParser:
     oracle.set_defaults(run=_oracle)
 
     check = commands.add_parser("check", help="the CI gate: every implementation against the oracle")
-    check.add_argument("--framework", action="append", help="numpy, torch, jax (default: all)")
-    check.add_argument("--device", action="append", help="cpu, cuda, gpu")
-    check.add_argument("--implementation", action="append", help="implementation id glob, e.g. 'torch.binary*'")
-    check.add_argument("--dtype", action="append", help="float16, bfloat16, float32, float64")
+    _add_selection(check, "float16, bfloat16, float32, float64 (default: all)")
     check.add_argument("--quantity", action="append", help="loss, grad, hess")
     check.add_argument("--check", action="append",
                        help="accuracy, special, domain, reduction, unchanged-inputs, shapes")
     check.add_argument("--policy", default="strict", help="strict, relaxed, or a policy file")
-    check.add_argument("--impl", help="your implementation: path/to/file.py:fn or package.module:fn")
-    check.add_argument("--form", choices=FORMS, help="the form of --impl")
     check.add_argument("--input", help="X:Y bit patterns (hex): run the accuracy checks on that input alone")
     check.add_argument("--timeout", type=float, default=CHECK_TIMEOUT_SECONDS,
                        help="seconds one check may run before it is ended and recorded as crashed")
@@ -383,14 +382,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(run=_check)
 
     bench = commands.add_parser("bench", help="time every implementation (pytest-benchmark), compare runs")
-    bench.add_argument("--framework", action="append", help="numpy, torch, jax (default: all available)")
-    bench.add_argument("--device", action="append", help="cpu, cuda, gpu (default: every device present)")
-    bench.add_argument("--implementation", action="append", help="implementation id glob")
-    bench.add_argument("--dtype", action="append", help="default float32")
+    _add_selection(bench, "float16, bfloat16, float32, float64 (default: float32)")
     bench.add_argument("--mode", action="append", help="forward, forward-mean, backward, forward+backward")
     bench.add_argument("--size", action="append", help="elements, e.g. 1e6 (default 1e3 to 1e7)")
-    bench.add_argument("--impl", help="your implementation: path/to/file.py:fn or package.module:fn")
-    bench.add_argument("--form", choices=FORMS, help="the form of --impl")
     bench.add_argument("--save", help="save this run under .benchmarks/bcebench/NAME.json")
     bench.add_argument("--compare", help="a saved run (NAME or a .json path) to compare against")
     bench.add_argument("--fail-over", type=float, default=10.0,

@@ -134,12 +134,19 @@ def failures(records: list[dict]) -> list[str]:
     for r in records:
         if r["verdict"] in PASSING or not r.get("gating", True):
             continue
-        worst = (r.get("worst") or [{}])[0]
-        detail = r.get("message") or (f"{r['failures']} of {r['count']} out of bound; worst x={worst['x']['value']} "
-                                      f"[{worst['x']['hex']}] y={worst['y']['value']} got={worst['got']['value']} "
-                                      f"exact={worst['exact']} error={worst['error']:.3g}" if worst else "")
-        lines.append(f"{r['verdict']}: {r['id']}: {detail}")
+        lines.append(f"{r['verdict']}: {r['id']}: {r.get('message') or describe_worst(r)}")
     return lines
+
+
+def describe_worst(record: dict) -> str:
+    """How many elements were out of bound, and the worst input with what came back and the exact value."""
+    worst = (record.get("worst") or [{}])[0]
+    if not worst:
+        return ""
+    return (f"{record.get('failures', 0)} of {record.get('count', 0)} elements out of bound; worst "
+            f"x={worst['x']['value']} [{worst['x']['hex']}] y={worst['y']['value']} got={worst['got']['value']} "
+            f"exact={worst['exact']} error={worst['error']:.3g} ({record['bound']['scale']} bound "
+            f"{record['bound']['limit']:g})")
 
 
 def _oracle_has(impl: base.Implementation, quantity: str) -> bool:
