@@ -38,7 +38,8 @@ class Implementation:
     "none", a scalar for "mean" and "sum". ``oracle`` holds the oracle parameters that define
     what it computes (gamma, alpha, weight, pos_weight). ``hard_labels_only`` marks a function
     whose definition equals BCE's only for labels 0 and 1 (optax's focal loss uses (1 − p_t)^γ).
-    A non-gating implementation is reported but never fails the gate.
+    A non-gating implementation is reported but never fails the gate. ``with_parameters(**oracle)``,
+    where given, builds the same function with other oracle parameters (a focal loss with γ = 0).
     """
 
     id: str
@@ -51,6 +52,7 @@ class Implementation:
     hard_labels_only: bool = False
     derivatives: bool = True
     compile_seconds: Callable[[], float] | None = None
+    with_parameters: Callable[..., Implementation] | None = None
 
 
 class Adapter:
@@ -95,6 +97,22 @@ class Adapter:
         """A call that computes log1p(exp(−|x|)) — one exp and one log1p per element, the
         transcendental core of BCE — in this framework's fastest form, waiting for the device."""
         raise NotImplementedError
+
+    def linear_gradient(self, impl: Implementation, X: np.ndarray, w: np.ndarray, y: np.ndarray,
+                        device: str) -> np.ndarray:
+        """∂/∂w of mean_i loss((Xw)_i, y_i) for a linear model, NumPy arrays in and out.
+
+        This default is the chain rule written out, Xᵀ·(∂L/∂z)/n, with z = Xw rounded to the dtype
+        and ∂L/∂z from ``evaluate``: right for frameworks without autodiff. A framework with
+        autodiff overrides it to differentiate through its own matrix product and mean.
+        """
+        from reference.formats import as_dtype, format_of, round_float64
+
+        fmt = format_of(X.dtype)
+        X64 = X.astype(np.float64)
+        z = as_dtype(round_float64(X64 @ w.astype(np.float64), fmt), fmt)
+        dz = self.run(impl, "grad", z, y, device).astype(np.float64)
+        return as_dtype(round_float64(X64.T @ dz / len(y), fmt), fmt)
 
     def run(self, impl: Implementation, quantity: str, x: np.ndarray, y: np.ndarray, device: str) -> np.ndarray:
         """Evaluate with NumPy arrays in and out (the inputs are copied onto the device)."""

@@ -27,8 +27,8 @@ def log_sigmoid_composition(z, y):
     return -(y * jax.nn.log_sigmoid(z) + (1 - y) * jax.nn.log_sigmoid(-z))
 
 
-def focal(z, y):
-    return optax.sigmoid_focal_loss(z, y, alpha=FOCAL_ALPHA, gamma=FOCAL_GAMMA)
+def focal(gamma: float, alpha: float | None):
+    return lambda z, y: optax.sigmoid_focal_loss(z, y, alpha=alpha, gamma=gamma)
 
 
 class JaxAdapter(Adapter):
@@ -45,18 +45,21 @@ class JaxAdapter(Adapter):
         return ["cpu"] + (["gpu"] if any(d.platform == "gpu" for d in jax.devices()) else [])
 
     def implementations(self) -> list[Implementation]:
-        plain = [
-            ("optax.sigmoid_binary_cross_entropy", optax.sigmoid_binary_cross_entropy, {}, False),
-            ("jax.nn.log_sigmoid composition", log_sigmoid_composition, {}, False),
-            ("optax.sigmoid_focal_loss(alpha=0.25, gamma=2)", focal,
-             {"alpha": FOCAL_ALPHA, "gamma": FOCAL_GAMMA}, True),
-        ]
         impls = []
-        for name, function, oracle, hard in plain:
-            impls.append(Implementation(name, "jax", "logits", function, oracle=oracle, hard_labels_only=hard))
-            impls.append(Implementation(f"jit({name})", "jax", "logits", jax.jit(function), oracle=oracle,
-                                        hard_labels_only=hard))
-        return impls
+        for name, function in (("optax.sigmoid_binary_cross_entropy", optax.sigmoid_binary_cross_entropy),
+                               ("jax.nn.log_sigmoid composition", log_sigmoid_composition)):
+            impls.append(Implementation(name, "jax", "logits", function))
+            impls.append(Implementation(f"jit({name})", "jax", "logits", jax.jit(function)))
+        return [*impls, self.focal(FOCAL_GAMMA, FOCAL_ALPHA), self.focal(FOCAL_GAMMA, FOCAL_ALPHA, jit=True)]
+
+    def focal(self, gamma: float, alpha: float | None, jit: bool = False) -> Implementation:
+        """optax's focal loss; its (1 − p_t)^γ equals the definition's factor for labels 0 and 1 only."""
+        name = f"optax.sigmoid_focal_loss(alpha={alpha}, gamma={gamma:g})"
+        oracle = {"gamma": gamma} | ({} if alpha is None else {"alpha": alpha})
+        function = focal(gamma, alpha)
+        return Implementation(f"jit({name})" if jit else name, "jax", "logits", jax.jit(function) if jit else function,
+                              oracle=oracle, hard_labels_only=True,
+                              with_parameters=lambda gamma, alpha: self.focal(gamma, alpha, jit))
 
     def _device(self, device: str):
         return jax.devices("cpu" if device == "cpu" else "gpu")[0]
@@ -74,6 +77,15 @@ class JaxAdapter(Adapter):
         if key not in self._derivatives:
             self._derivatives[key] = self._derivative(impl, quantity)
         return self._derivatives[key](x, y)
+
+    def linear_gradient(self, impl: Implementation, X, w, y, device: str) -> np.ndarray:
+        """``jax.grad`` through ``X @ w`` and the mean, jitted for every implementation: a training
+        loop dispatching each operation on its own would spend seconds per run on dispatch alone."""
+        key = (impl.id, "linear")
+        if key not in self._derivatives:
+            self._derivatives[key] = jax.jit(jax.grad(lambda w, X, y: jnp.mean(impl.call(X @ w, y))))
+        fw, fX, fy = (self.from_numpy(a, device) for a in (w, X, y))
+        return self.to_numpy(self._derivatives[key](fw, fX, fy))
 
     @staticmethod
     def _derivative(impl: Implementation, quantity: str):

@@ -7,6 +7,10 @@
   log1p(e^−|z|); gradient (1 − y)σ(z) − yσ(−z), Hessian σ(z)σ(−z), with σ(±z) from one
   e = e^−|z| as 1/(1 + e) and e/(1 + e), so that nothing overflows and 1 − σ never cancels.
 
+- ``numpy.focal_logits(alpha=0.25, gamma=2)``: the focal loss in the same stable terms,
+  αy·σ(−z)^γ·softplus(−z) + (1 − α)(1 − y)·σ(z)^γ·softplus(z), with its closed-form gradient
+  (``reference.derive``'s focal claim proves both); γ = 0 and no α give the BCE terms.
+
 Everything is computed in the input's dtype (NumPy and ml_dtypes evaluate float16 and bfloat16
 ufuncs through float32 and round each result). A user's NumPy function carries its derivatives
 as ``fn.grad(x, y)`` and ``fn.hess(x, y)``; without them those quantities are unsupported.
@@ -17,6 +21,9 @@ from __future__ import annotations
 import numpy as np
 
 from adapters.base import Adapter, Implementation, Unsupported
+
+FOCAL_ALPHA = 0.25
+FOCAL_GAMMA = 2.0
 
 
 def textbook_probs(p, y):
@@ -60,6 +67,41 @@ stable_logits.grad = _stable_grad
 stable_logits.hess = _stable_hess
 
 
+def _softplus(z):
+    """ln(1 + e^z) = max(z, 0) + log1p(e^−|z|)."""
+    return np.maximum(z, np.zeros_like(z)) + np.log1p(np.exp(-np.abs(z)))
+
+
+def focal_logits(gamma: float, alpha: float | None):
+    """The focal loss FL(z, y) = c₊σ(−z)^γ softplus(−z) + c₋σ(z)^γ softplus(z), c₊ = αy and
+    c₋ = (1 − α)(1 − y) (y and 1 − y without α), with ∂FL/∂z =
+    c₋σ(z)^γ(γσ(−z)softplus(z) + σ(z)) − c₊σ(−z)^γ(γσ(z)softplus(−z) + σ(−z))."""
+
+    def weights(y):
+        one = np.ones_like(y)
+        if alpha is None:
+            return y, one - y
+        return y * y.dtype.type(alpha), (one - y) * y.dtype.type(1 - alpha)
+
+    def loss(z, y):
+        c_pos, c_neg = weights(y)
+        s, s_minus = _sigmoid_pair(z)
+        g = z.dtype.type(gamma)
+        return _weighted(c_pos, np.power(s_minus, g) * _softplus(-z)) + _weighted(c_neg, np.power(s, g) * _softplus(z))
+
+    def grad(z, y):
+        c_pos, c_neg = weights(y)
+        s, s_minus = _sigmoid_pair(z)
+        g = z.dtype.type(gamma)
+        # σ(−z)·softplus(z) → 0 as z → ∞ (e^−z beats z): written as 0 where σ(−z) is 0, not 0·∞
+        rise = np.power(s, g) * (_weighted(g * s_minus, _softplus(z)) + s)
+        fall = np.power(s_minus, g) * (_weighted(g * s, _softplus(-z)) + s_minus)
+        return _weighted(c_neg, rise) - _weighted(c_pos, fall)
+
+    loss.grad = grad
+    return loss
+
+
 class NumpyAdapter(Adapter):
     name = "numpy"
 
@@ -70,7 +112,14 @@ class NumpyAdapter(Adapter):
         return [
             Implementation("numpy.textbook_probs", "numpy", "probs", textbook_probs, gating=False),
             Implementation("numpy.stable_logits", "numpy", "logits", stable_logits),
+            self.focal(FOCAL_GAMMA, FOCAL_ALPHA),
         ]
+
+    def focal(self, gamma: float, alpha: float | None) -> Implementation:
+        name = f"numpy.focal_logits(alpha={alpha}, gamma={gamma:g})"
+        oracle = {"gamma": gamma} | ({} if alpha is None else {"alpha": alpha})
+        return Implementation(name, "numpy", "logits", focal_logits(gamma, alpha), oracle=oracle,
+                              with_parameters=self.focal)
 
     def from_numpy(self, array: np.ndarray, device: str):
         return array.copy()

@@ -3,7 +3,8 @@
 Implementations: ``F.binary_cross_entropy`` (probabilities) and
 ``F.binary_cross_entropy_with_logits`` (logits, also with ``weight`` = 0.75 and
 ``pos_weight`` = 3), ``nn.BCELoss`` and ``nn.BCEWithLogitsLoss``, each with reduction none,
-mean and sum, and ``torch.compile`` of the logit form. Gradients and Hessians come from
+mean and sum, ``torch.compile`` of the logit form, and the focal loss as torchvision's
+``sigmoid_focal_loss`` writes it in torch operations (PyTorch itself has none). Gradients and Hessians come from
 autograd (double backward). bfloat16 crosses to and from NumPy as its 16-bit pattern.
 TF32 is switched off so that CUDA float32 is float32.
 """
@@ -21,6 +22,8 @@ from adapters.base import Adapter, Implementation, Unsupported
 
 WEIGHT = 0.75
 POS_WEIGHT = 3.0
+FOCAL_ALPHA = 0.25
+FOCAL_GAMMA = 2.0
 TORCH_DTYPES = {
     "float16": torch.float16,
     "bfloat16": torch.bfloat16,
@@ -41,6 +44,23 @@ def _with_weight(z, y):
 
 def _with_pos_weight(z, y):
     return F.binary_cross_entropy_with_logits(z, y, pos_weight=torch.full_like(z, POS_WEIGHT), reduction="none")
+
+
+def torchvision_focal(gamma: float, alpha: float | None):
+    """torchvision.ops.sigmoid_focal_loss's formula: ce·(1 − p_t)^γ, times α_t when α is given, with
+    ce = BCE with logits, p_t = py + (1 − p)(1 − y), α_t = αy + (1 − α)(1 − y). For labels 0 and 1
+    it is the focal loss; for soft labels (1 − p_t)^γ is not the definition's factor."""
+
+    def focal(z, y):
+        p = torch.sigmoid(z)
+        loss = F.binary_cross_entropy_with_logits(z, y, reduction="none")
+        p_t = p * y + (1 - p) * (1 - y)
+        loss = loss * ((1 - p_t) ** gamma)
+        if alpha is not None:
+            loss = (alpha * y + (1 - alpha) * (1 - y)) * loss
+        return loss
+
+    return focal
 
 
 class _Compiled:
@@ -100,8 +120,22 @@ class TorchAdapter(Adapter):
                            _with_pos_weight, oracle={"pos_weight": POS_WEIGHT}),
             Implementation("torch.compile(binary_cross_entropy_with_logits)", "torch", "logits", self._compiled,
                            compile_seconds=lambda: self._compiled.seconds),
+            self.focal(FOCAL_GAMMA, FOCAL_ALPHA),
         ]
         return impls
+
+    def focal(self, gamma: float, alpha: float | None) -> Implementation:
+        name = f"torch focal, torchvision formula(alpha={alpha}, gamma={gamma:g})"
+        oracle = {"gamma": gamma} | ({} if alpha is None else {"alpha": alpha})
+        return Implementation(name, "torch", "logits", torchvision_focal(gamma, alpha), oracle=oracle,
+                              hard_labels_only=True, with_parameters=self.focal)
+
+    def linear_gradient(self, impl: Implementation, X, w, y, device: str) -> np.ndarray:
+        """Autograd through ``X @ w`` and the mean, in the dtype and on the device."""
+        fX, fy = self.from_numpy(X, device), self.from_numpy(y, device)
+        fw = self.from_numpy(w, device).requires_grad_(True)
+        (grad,) = torch.autograd.grad(impl.call(fX @ fw, fy).mean(), fw)
+        return self.to_numpy(grad)
 
     def from_numpy(self, array: np.ndarray, device: str):
         if array.dtype == ml_dtypes.bfloat16:

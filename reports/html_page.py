@@ -54,7 +54,7 @@ def page(results: dict, certificate: list[dict], plots: dict) -> str:
             f"seed {meta['seed']}</li></ul>"]
     error_plots = {k: v for k, v in plots.items() if k[0] != "speed"}
     speed_plots = {k: v for k, v in plots.items() if k[0] == "speed"}
-    out += _summary(results["checks"]), _plots(error_plots, "Error against input")
+    out += _summary(results["checks"]), _claims(results["checks"]), _plots(error_plots, "Error against input")
     if results.get("speed"):
         out += _speed(results["speed"]), _plots(speed_plots, "Time per element against size")
     out.append(_specials(results["checks"]))
@@ -76,6 +76,34 @@ def _summary(records: list[dict]) -> str:
               "✗✗ crashed) and the largest accuracy error in ULPs. A cell links to its detail.</p>")
     return (f'<h2 id="summary">Summary</h2>{legend}<div class="scroll"><table id="summary-matrix">'
             f"<tr><th>implementation</th>{head}</tr>{''.join(body)}</table></div>")
+
+
+def _claims(records: list[dict]) -> str:
+    columns, rows = render.claims_matrix(records)
+    if not rows:
+        return ""
+    head = "".join(f"<th>{escape(c)}</th>" for c in columns)
+    body = []
+    for row in rows:
+        claim = row["claim"]
+        cells = [f'<th><a href="#claim-{claim["number"]}">{claim["number"]}. {escape(claim["title"])}</a></th>'
+                 f"<td>{escape(claim['derive'])}</td>"]
+        for column in columns:
+            verdict, text = render.claim_cell(row["cells"].get(column))
+            cells.append(_verdict_cell(verdict, text))
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    parts = [f'<h2 id="claims">The article\'s claims</h2><p>{escape(render.CLAIMS_LEGEND)}</p><div class="scroll">'
+             f'<table id="claims-matrix"><tr><th>claim</th><th>proof</th>{head}</tr>{"".join(body)}</table></div>']
+    for number, found in render.claim_findings(records).items():
+        rows_html = "".join(
+            f"<tr><td>{escape(r['implementation'])} ({escape(r['device'])})</td><td>{escape(r['dtype'])}</td>"
+            + _verdict_cell(render.CLAIM_STATES[render.claim_state(r)][0],
+                            render.CLAIM_STATES[render.claim_state(r)][2])
+            + f"<td>{escape(r.get('message', ''))}</td></tr>" for r in found)
+        parts.append(f'<h3 id="claim-{number}">Claim {number}: {escape(found[0]["claim"]["title"])}</h3>'
+                     '<div class="scroll"><table><tr><th>implementation</th><th>dtype</th><th>outcome</th>'
+                     f"<th>finding</th></tr>{rows_html}</table></div>")
+    return "".join(parts)
 
 
 def _speed(speed: dict) -> str:

@@ -37,6 +37,7 @@ def report(results: dict, certificate: list[dict], plot_files: dict) -> str:
                    [[f"{row[0]['label']} ({row[0]['device']})"]
                     + [f"{render.MARK[c['verdict']]} {render.format_error(c['max'])}" if c else "" for c in row[1:]]
                     for row in rows])
+    lines += claims_section(results["checks"])
     if plot_files:
         lines += ["", "## Error against input", ""]
         lines += [f"![{' '.join(key)}]({path})" for key, path in sorted(plot_files.items())]
@@ -66,6 +67,22 @@ def report(results: dict, certificate: list[dict], plot_files: dict) -> str:
     lines += table(["identity", "status", "statement", "numeric residual"],
                    [[c["id"], c["status"], c["statement"], f"{c['numeric_residual']:.1e}"] for c in certificate])
     return "\n".join(lines) + "\n"
+
+
+def claims_section(records: list[dict]) -> list[str]:
+    columns, rows = render.claims_matrix(records)
+    if not rows:
+        return []
+    lines = ["", "## The article's claims", "", render.CLAIMS_LEGEND, ""]
+    lines += table(["claim", "proof", *columns],
+                   [[f"{row['claim']['number']}. {row['claim']['title']}", row["claim"]["derive"],
+                     *[render.claim_cell(row["cells"].get(c))[1] for c in columns]] for row in rows])
+    for number, found in render.claim_findings(records).items():
+        lines += ["", f"### Claim {number}: {found[0]['claim']['title']}", ""]
+        lines += table(["implementation", "dtype", "outcome", "finding"],
+                       [[f"{r['implementation']} ({r['device']})", r["dtype"],
+                         render.CLAIM_STATES[render.claim_state(r)][2], r.get("message", "")] for r in found])
+    return lines
 
 
 def _exact(special: dict, key) -> str:

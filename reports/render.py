@@ -1,7 +1,8 @@
 """The report's content, shared by its Markdown and HTML forms.
 
 Sections: the environment; the summary matrix (implementation × dtype × quantity, each cell the
-worst verdict of its checks and the largest error, linking to the detail); the error plots;
+worst verdict of its checks and the largest error, linking to the detail); the article's claims
+(claim × framework, and each implementation's finding per dtype); the error plots;
 special values and overflow (rows the inputs, columns the implementations, cells the value
 returned and whether it is right); the known deviations with their explanation and link; the
 worst cases with exact inputs, got, exact and a repro line; the derivation certificate.
@@ -16,7 +17,7 @@ QUANTITIES = ("loss", "grad", "hess")
 SEVERITY = ("crashed", "fail", "known-deviation", "unsupported", "pass")
 MARK = {"pass": "✓", "known-deviation": "≈", "unsupported": "–", "fail": "✗", "crashed": "✗✗"}
 COLOUR = {"pass": "#d8f0d8", "known-deviation": "#fff0c2", "unsupported": "#e6e6e6", "fail": "#f7c6c6",
-          "crashed": "#e89a9a"}
+          "crashed": "#e89a9a", "dtype-limit": "#d6e4f5"}
 
 
 def anchor(*parts: str) -> str:
@@ -30,6 +31,8 @@ def summary_matrix(records: list[dict]) -> tuple[list[str], list[list[dict]]]:
     columns = [(d, q) for d in dtypes for q in QUANTITIES]
     cells: dict = {}
     for r in records:
+        if r.get("check") == "claim":
+            continue
         key = (r["framework"], r["device"], r["implementation"])
         cell = cells.setdefault(key, {}).setdefault((r.get("dtype"), r.get("quantity")), {"verdicts": [], "max": None})
         cell["verdicts"].append(r["verdict"])
@@ -47,6 +50,74 @@ def summary_matrix(records: list[dict]) -> tuple[list[str], list[list[dict]]]:
             row.append({"verdict": verdict, "max": cell["max"], "link": anchor(framework, device, impl, dtype)})
         rows.append(row)
     return [f"{d} {q}" for d, q in columns], rows
+
+
+DTYPE_SHORT = {"float16": "f16", "bfloat16": "bf16", "float32": "f32", "float64": "f64"}
+# A claim's outcome as the report shows it: the verdict colour, a mark, and words.
+CLAIM_STATES = {
+    "holds": ("pass", "✓", "holds"),
+    "dtype-limit": ("dtype-limit", "◐", "holds in exact arithmetic only: the dtype ends it"),
+    "known-deviation": ("known-deviation", "≈", "breaks: a known deviation"),
+    "fail": ("fail", "✗", "breaks"),
+    "crashed": ("crashed", "✗✗", "crashed"),
+    "unsupported": ("unsupported", "–", "not measurable"),
+}
+CLAIMS_LEGEND = ("Each claim is proven in exact arithmetic (the derivation certificate's identity) and measured "
+                 "here on every implementation and dtype. Per dtype: ✓ holds; ◐ holds in exact arithmetic only, "
+                 "the dtype ends it (correctly rounded arithmetic fails the same way); ≈ breaks, a known deviation; "
+                 "✗ breaks; ✗✗ crashed; – not measurable.")
+CLAIM_ORDER = ("crashed", "fail", "known-deviation", "dtype-limit", "unsupported", "holds")
+
+
+def claim_state(record: dict) -> str:
+    if record["verdict"] == "pass":
+        return record.get("outcome", "holds")
+    return record["verdict"]
+
+
+def claims_matrix(records: list[dict]) -> tuple[list[str], list[dict]]:
+    """(framework columns, one row per claim): each cell maps each dtype to the worst state among
+    the framework's implementations, and each state to the implementations in it."""
+    claims = [r for r in records if r.get("check") == "claim" and r.get("claim")]
+    columns = list(dict.fromkeys(f"{r['framework']} ({r['device']})" for r in claims))
+    rows: dict = {}
+    for r in claims:
+        row = rows.setdefault(r["claim"]["number"], {"claim": r["claim"], "cells": {}})
+        cell = row["cells"].setdefault(f"{r['framework']} ({r['device']})", {"dtypes": {}, "implementations": {}})
+        state = claim_state(r)
+        cell["implementations"].setdefault(state, set()).add(r["implementation"])
+        worst = cell["dtypes"].get(r["dtype"])
+        if worst is None or CLAIM_ORDER.index(state) < CLAIM_ORDER.index(worst):
+            cell["dtypes"][r["dtype"]] = state
+    return columns, [rows[n] for n in sorted(rows)]
+
+
+def claim_cell(cell: dict | None) -> tuple[str, str]:
+    """(worst verdict colour, text) of a claims-matrix cell: the dtypes grouped by their worst
+    state, and for a state short of holding, how many of the implementations are in it."""
+    if not cell:
+        return "unsupported", "no implementation"
+    worst = min(cell["dtypes"].values(), key=CLAIM_ORDER.index)
+    total = len(set().union(*cell["implementations"].values()))
+    groups: dict = {}
+    for dtype in ("float16", "bfloat16", "float32", "float64"):
+        if dtype in cell["dtypes"]:
+            groups.setdefault(cell["dtypes"][dtype], []).append(DTYPE_SHORT[dtype])
+    parts = []
+    for state, dtypes in sorted(groups.items(), key=lambda item: CLAIM_ORDER.index(item[0])):
+        count = len(cell["implementations"].get(state, ()))
+        share = f" ({count} of {total})" if state != "holds" and total > 1 else ""
+        parts.append(f"{CLAIM_STATES[state][1]} {' '.join(dtypes)}{share}")
+    return CLAIM_STATES[worst][0], "; ".join(parts)
+
+
+def claim_findings(records: list[dict]) -> dict[int, list[dict]]:
+    """{claim number: its records in framework, implementation, dtype order}."""
+    found: dict = {}
+    for r in records:
+        if r.get("check") == "claim":
+            found.setdefault(r["claim"]["number"], []).append(r)
+    return {n: found[n] for n in sorted(found)}
 
 
 def format_error(value: float | None) -> str:

@@ -262,6 +262,10 @@ CHECKS = {"accuracy": accuracy, "special": special, "domain": domain, "reduction
 
 def run_check(adapter, impl, device, task: dict, policy: Policy) -> dict:
     """Run one planned check; the record carries its identity, verdict, figures and time."""
+    if task["kind"] == "claim":
+        from suite import claims
+
+        return claims.run_claim(adapter, impl, device, task, policy)
     if task["kind"] == "large-mean":
         case = cases.make_case(impl.form, task["dtype"], cases.REGIMES[impl.form][-1 if impl.form == "probs" else 1],
                                "random", count=LARGE_MEAN[task["dtype"]])

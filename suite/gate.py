@@ -78,7 +78,8 @@ def plan(adapter: base.Adapter, selection: Selection) -> list[dict]:
 
 def tasks_for(framework: str, device: str, impl: base.Implementation, dtype: str, selection: Selection) -> list[dict]:
     common = {"framework": framework, "device": device, "implementation": impl.id, "form": impl.form,
-              "dtype": dtype, "gating": impl.gating}
+              "family": "focal" if impl.oracle.get("gamma") is not None else "bce", "dtype": dtype,
+              "gating": impl.gating}
     quantities = ("loss", "grad", "hess") if impl.derivatives and impl.reduction == "none" else ("loss",)
     quantities = [q for q in quantities if (not selection.quantities or q in selection.quantities)
                   and _oracle_has(impl, q)]
@@ -107,6 +108,11 @@ def tasks_for(framework: str, device: str, impl: base.Implementation, dtype: str
                  {"kind": "large-mean", "check": "reduction", "quantity": "loss", "regime": f"{regime}-large",
                   "labels": "random"},
                  {"kind": "accuracy", "check": "shapes", "quantity": "loss", "regime": regime, "labels": "random"}]
+    if not selection.single_input:
+        from suite import claims
+
+        tasks += [{"kind": "claim", "check": "claim", "quantity": claim.quantity, "regime": claim.slug,
+                   "labels": claim.labels} for claim in claims.applicable(impl)]
     if selection.checks:
         tasks = [t for t in tasks if t["check"] in selection.checks]
     for task in tasks:
@@ -298,6 +304,10 @@ def run_framework(framework: str, selection: Selection, progress=lambda record: 
         record = {"id": task_id, "framework": framework, "verdict": "crashed", "message": message}
         record.update(dict(zip(("framework", "device", "implementation", "dtype", "check", "quantity"),
                                task_id.split("/"), strict=False)))
+        if record.get("check") == "claim":
+            from suite.claims import identity_from_task_id
+
+            record["claim"] = identity_from_task_id(task_id)
         records.append(record)
         progress(record)
 

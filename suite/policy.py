@@ -1,7 +1,8 @@
 """What counts as correct (a policy file) and which deviations are known (deviations.toml).
 
 Both are data. A policy is a list of bounds; a check takes the first bound whose keys (check,
-quantity, form, dtype, regime, labels; a missing key matches anything) all match it. A bound
+family (bce or focal), quantity, form, dtype, regime, labels; a missing key matches anything) all
+match it. A bound
 measures each element's error one of three ways:
 
 - ``result``: |got − exact| / ulp(exact), ULPs of the target dtype at the exact value;
@@ -29,7 +30,7 @@ from reference.oracle import Reference
 
 POLICY_DIR = Path(__file__).parent / "policies"
 DEVIATIONS_FILE = Path(__file__).parent / "deviations.toml"
-MATCH_KEYS = ("check", "quantity", "form", "dtype", "regime", "labels")
+MATCH_KEYS = ("check", "family", "quantity", "form", "dtype", "regime", "labels")
 
 
 class PolicyError(ValueError):
