@@ -30,7 +30,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def _derive(args: argparse.Namespace) -> int:
-    from reference.derive import certificate
+    from reference.derive import NUMERIC_DIGITS, certificate
 
     verdicts = certificate()
     failed = [v for v in verdicts if v.status != "proved"]
@@ -40,7 +40,8 @@ def _derive(args: argparse.Namespace) -> int:
     else:
         for v in verdicts:
             print(f"{v.status:7} {v.id:20} {v.statement}")
-            print(f"{'':28}{'; '.join(v.methods)}; numeric residual at 50 digits {v.numeric_residual:.1e}")
+            print(f"{'':28}{'; '.join(v.methods)}; numeric residual at {NUMERIC_DIGITS} digits "
+                  f"{v.numeric_residual:.1e}")
         print(f"{len(verdicts)} identities: {len(verdicts) - len(failed)} proved, {len(failed)} failed")
     return EXIT_FAILED if failed else EXIT_OK
 
@@ -371,7 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_selection(check, "float16, bfloat16, float32, float64 (default: all)")
     check.add_argument("--quantity", action="append", help="loss, grad, hess")
     check.add_argument("--check", action="append",
-                       help="accuracy, special, domain, reduction, unchanged-inputs, shapes")
+                       help="accuracy, special, domain, reduction, unchanged-inputs, shapes, claim")
     check.add_argument("--policy", default="strict", help="strict, relaxed, or a policy file")
     check.add_argument("--input", help="X:Y bit patterns (hex): run the accuracy checks on that input alone")
     check.add_argument("--timeout", type=float, default=CHECK_TIMEOUT_SECONDS,

@@ -56,6 +56,24 @@ def mean_divided_by_n_minus_1(z, y):
     return np.sum(stable_logits(z, y)) / max(z.size - 1, 1)
 
 
+def sigmoid_minus_label(z, y):
+    """Right loss; gradient σ(z) − y formed after σ(z) has rounded, so it cancels to 0 early."""
+    return stable_logits(z, y)
+
+
+def hessian_a_part_in_sixty_four_high(z, y):
+    return stable_logits(z, y)
+
+
+def loss_a_part_in_a_thousand_low(z, y):
+    return stable_logits(z, y) * z.dtype.type(0.999)
+
+
+def frozen_gradient(z, y):
+    """Right loss, zero gradient: training goes nowhere."""
+    return stable_logits(z, y)
+
+
 def does_nothing(z, y):
     """Returns its input: timing it measures the benchmark harness itself."""
     return z
@@ -82,5 +100,10 @@ _with_derivatives(logits_clamped_to_15)
 _with_derivatives(soft_labels_rounded_to_hard)
 _with_derivatives(nan_replaced_by_zero)
 _with_derivatives(writes_into_its_input)
+_with_derivatives(sigmoid_minus_label, grad=lambda z, y: np.ones_like(z) / (np.ones_like(z) + np.exp(-z)) - y)
+_with_derivatives(hessian_a_part_in_sixty_four_high,
+                  hess=lambda z, y: z.dtype.type(1 + 2**-6) * stable_logits.hess(z, y))
+_with_derivatives(loss_a_part_in_a_thousand_low)
+_with_derivatives(frozen_gradient, grad=lambda z, y: np.zeros_like(z))
 _with_derivatives(kills_its_process)
 _with_derivatives(hangs)

@@ -199,3 +199,19 @@ def test_report_from_an_existing_results_file(results, tmp_path):
     assert cli.main(["report", "--from", source, "--out", str(tmp_path / "out")]) == 0
     assert (tmp_path / "out" / "latest" / "report.html").exists()
     assert cli.main(["report", "--from", str(tmp_path / "absent.json"), "--out", str(tmp_path / "out")]) == 2
+
+
+def test_claims_section_has_a_row_per_claim_and_a_finding_per_measurement(folder, results):
+    """float32 NumPy measures all ten claims (the focal one on numpy.focal_logits); the textbook
+    probability form breaks claim 1 (1 − p rounds to 1 for tiny p), so that cell shows it."""
+    claim_records = [r for r in results["checks"] if r["check"] == "claim"]
+    parser = Collector()
+    parser.feed((folder / "report.html").read_text())
+    assert any(tag == "table" and attrs.get("id") == "claims-matrix" for tag, attrs in parser.tags)
+    markdown = (folder / "report.md").read_text()
+    section = markdown.split("## The article's claims")[1].split("\n## ")[0]
+    matrix = [line for line in section.splitlines() if re.match(r"\| \d+\. ", line)]
+    assert [int(line[2:].split(".")[0]) for line in matrix] == list(range(1, 11))
+    assert "✗ f32 (1 of 2)" in matrix[0]
+    for record in claim_records:
+        assert record["message"] and record["message"].replace("|", "\\|") in section  # Markdown escapes |
