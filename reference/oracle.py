@@ -115,6 +115,9 @@ def evaluate(spec: Spec, x, y, *, fast: bool = True) -> Reference:
     if fast and fastpath.supports(spec, fmt, ys):
         rounded, approx, decided = fastpath.evaluate(spec, xs, ys, fmt)
         pending = ~decided
+    if fast:  # NaN in gives NaN out for every quantity (exact.special_value): no need to ask mpmath
+        nan = pending & np.isnan(xs)
+        rounded[nan], approx[nan], pending[nan] = np.nan, np.nan, False
     for i in np.flatnonzero(pending):
         rounded[i], bounds = decide_scalar(spec, float(xs[i]), float(ys[i]), fmt)
         approx[i], approx_lo[i] = _double_double(bounds)

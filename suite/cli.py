@@ -270,6 +270,60 @@ def _report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    """Every input of a range through one implementation, sharded on Dask; the result as JSON."""
+    try:
+        from tqdm import tqdm
+
+        from suite import sweep
+    except ImportError as error:
+        raise UsageError(f"bcebench sweep: {error.name} is missing: pip install 'bcebench[sweep]'") from None
+    from reference.formats import FORMATS
+    from suite.gate import write_atomically
+
+    frameworks = _selected_frameworks(args, "sweep")
+    user = _user_implementation(args, frameworks, "sweep")
+    if len(frameworks) != 1 or not (args.implementation or user):
+        raise UsageError("bcebench sweep: give one --framework and one --implementation (or --impl with --form)")
+    fmt = FORMATS[args.dtype]
+    if args.label == "pairs" and fmt.dtype.itemsize != 2:
+        raise UsageError("bcebench sweep: --label pairs sweeps every (x, y) of a 16-bit dtype only")
+    target = sweep.Target(frameworks[0], user["spec"] if user else args.implementation, args.dtype, args.quantity,
+                          None if args.label == "pairs" else float(args.label),
+                          user["spec"] if user else None, user["form"] if user else None)
+    try:
+        form = sweep.load_implementation(target)[1].form
+        spans = sweep.intervals(args.range, fmt, form)
+        per_input = 1 if target.label is not None else sweep.label_values(fmt).size
+        spans = [(a * per_input, b * per_input) for a, b in spans]
+        client = sweep.client_for(args.scheduler, args.workers)
+    except sweep.SweepError as error:
+        raise UsageError(f"bcebench sweep: {error}") from None
+    total = sum(b - a for a, b in spans)
+    try:
+        with client, tqdm(total=total, unit="input", unit_scale=True, desc="bcebench sweep", dynamic_ncols=True,
+                          smoothing=0.05) as bar:
+            def progress(done: int, planned: int, inputs: int) -> None:
+                bar.set_postfix_str(f"shards {done}/{planned}")
+                bar.update(inputs)
+
+            result = sweep.sweep(target, spans, shard_size=args.shard_size, checkpoint_dir=Path(args.checkpoint),
+                                 client=client, progress=progress)
+    except sweep.SweepError as error:
+        raise UsageError(f"bcebench sweep: {error}") from None
+    out = Path(args.out or Path(args.checkpoint).parent / sweep.result_name(target, args.range))
+    write_atomically(out, json.dumps(result, indent=1) + "\n")
+    stats = result["stats"]
+    worst = (stats["worst"] or [{}])[0]
+    print(f"{stats['total']} inputs: max error {stats['max_error']:.3g} ULPs, correctly rounded "
+          f"{stats['correct'] / max(stats['total'], 1):.6%}; mismatches {stats['mismatches'] or 'none'}"
+          + (f"; worst x = {worst['x']} [{worst['x_hex']}], y = {worst['label']:g}: got {worst['got']}, "
+             f"correct {worst['rounded']}" if worst else ""))
+    print(f"{result['wall_seconds']:.1f} s ({result['resumed_shards']} of {result['shards']} shards from the "
+          f"checkpoint); result: {out}")
+    return EXIT_OK
+
+
 def _compare(args: argparse.Namespace) -> int:
     from reports import compare
 
@@ -412,6 +466,25 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--fail-over", type=float, default=10.0,
                          help="percent slowdown beyond the noise that is a regression, with speed sections (10)")
     compare.set_defaults(run=_compare)
+
+    sweep = commands.add_parser("sweep", help="every input of a dtype through one implementation (Dask)")
+    sweep.add_argument("--framework", action="append", help="numpy, torch, jax")
+    sweep.add_argument("--implementation", help="the implementation id, e.g. torch.binary_cross_entropy_with_logits")
+    sweep.add_argument("--impl", help="your implementation: path/to/file.py:fn or package.module:fn")
+    sweep.add_argument("--form", choices=FORMS, help="the form of --impl")
+    sweep.add_argument("--dtype", choices=DTYPE_NAMES, default="float16")
+    sweep.add_argument("--quantity", choices=QUANTITIES, default="loss")
+    sweep.add_argument("--label", choices=("0", "1", "pairs"), default="1",
+                       help="the hard label, or pairs: every (x, y) with y in [0, 1] (16-bit dtypes)")
+    sweep.add_argument("--range", default="all",
+                       help="all, positive, negative, normal, subnormal, or START:STOP bit patterns (stop exclusive)")
+    sweep.add_argument("--shard-size", type=int, default=1 << 22, help="inputs per shard (default 2^22)")
+    sweep.add_argument("--workers", type=int, help="local Dask worker processes (default: one per CPU)")
+    sweep.add_argument("--scheduler", help="address of an existing Dask scheduler, e.g. tcp://10.0.0.5:8786")
+    sweep.add_argument("--checkpoint", default="reports/sweeps/checkpoints",
+                       help="folder for the checkpoint of finished shards (default reports/sweeps/checkpoints)")
+    sweep.add_argument("--out", help="result file (default reports/sweeps/<dtype>-<implementation>-...json)")
+    sweep.set_defaults(run=_sweep)
 
     frameworks = commands.add_parser("frameworks", help="which frameworks are available, with what")
     frameworks.set_defaults(run=_frameworks)

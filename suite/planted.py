@@ -74,6 +74,30 @@ def frozen_gradient(z, y):
     return stable_logits(z, y)
 
 
+def wrong_at_one_input(z, y):
+    """Right except at the one bit pattern named by BCEBENCH_PLANTED_PATTERN, where it doubles."""
+    loss = stable_logits(z, y)
+    pattern = int(os.environ.get("BCEBENCH_PLANTED_PATTERN", "-1"), 0)
+    hit = z.view(np.uint16 if z.dtype.itemsize == 2 else np.uint32 if z.dtype.itemsize == 4 else np.uint64) == pattern
+    return np.where(hit, loss * z.dtype.type(2), loss)
+
+
+def slow_correct(z, y):
+    """Right, and a tenth of a second per call: long enough to stop a sweep half way."""
+    time.sleep(0.1)
+    return stable_logits(z, y)
+
+
+def dies_once(z, y):
+    """Ends its process the first time it is called while the file BCEBENCH_DIES_ONCE names is
+    absent (creating it), and is right ever after: a worker lost in the middle of a shard."""
+    marker = os.environ.get("BCEBENCH_DIES_ONCE")
+    if marker and not os.path.exists(marker):
+        open(marker, "w").close()
+        os._exit(13)
+    return stable_logits(z, y)
+
+
 def does_nothing(z, y):
     """Returns its input: timing it measures the benchmark harness itself."""
     return z

@@ -1,0 +1,284 @@
+"""Exhaustive sweeps: an implementation at every bit pattern of a dtype (or a named range of them),
+against the oracle, sharded over a Dask cluster.
+
+With a hard label, BCE in either form is a function of one variable, so every float16 and
+bfloat16 input (2^16) and every float32 input (2^32) can be checked, as CORE-MATH checks all
+binary32 inputs of a libm function: only that proves a maximum error. For 16-bit dtypes the
+two-variable sweep over (x, y), y every value of the dtype in [0, 1], is an option.
+
+A shard is a contiguous block of the input index (bit patterns, or pair indices). A worker
+evaluates the implementation through its adapter and the oracle (its fast path, mpmath only where
+that cannot decide) and returns ``sweep_stats.Stats``, which merge exactly. Finished shards are
+appended to a checkpoint file as they complete (one JSON line each, flushed and synced), so an
+interrupted sweep resumes where it stopped; a shard whose worker dies is run again by Dask.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from adapters import base
+from reference import oracle
+from reference.exact import Spec
+from reference.formats import FORMATS, Format, as_dtype, from_bits
+from suite.sweep_stats import Stats, measure
+
+CHUNK = 1 << 18  # inputs evaluated at once inside a shard (float64 temporaries of a few MiB)
+DEFAULT_SHARD = 1 << 22
+RANGES = ("all", "positive", "negative", "normal", "subnormal")
+
+
+class SweepError(ValueError):
+    """A sweep that cannot be run as asked (one line for the user)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """What is swept: an implementation (built-in, or a user's ``spec`` with its ``form``), a dtype,
+    a quantity, and a hard label (0 or 1), or ``label=None`` for every (x, y) pair."""
+
+    framework: str
+    implementation: str
+    dtype: str
+    quantity: str
+    label: float | None
+    user_spec: str | None = None
+    user_form: str | None = None
+
+    def key(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+def _bits(fmt: Format) -> int:
+    return 8 * fmt.dtype.itemsize
+
+
+def intervals(name: str, fmt: Format, form: str = "logits") -> list[tuple[int, int]]:
+    """Bit-pattern intervals [start, stop) for a named range, or 'A:B' (hex or decimal, stop
+    exclusive). For the probability form every range is cut to p in [0, 1] (+0 up to 1): outside
+    it there is nothing to be right about."""
+    spans = _named(name, fmt)
+    if form == "probs":
+        one = int(np.array([1.0], fmt.dtype).view(fmt.bits_dtype)[0])
+        spans = [(a, min(b, one + 1)) for a, b in spans if a <= one]
+        if not spans:
+            raise SweepError(f"--range {name!r} holds no probability in [0, 1]")
+    return spans
+
+
+def _named(name: str, fmt: Format) -> list[tuple[int, int]]:
+    width = _bits(fmt)
+    sign = 1 << (width - 1)
+    mantissa = fmt.precision - 1
+    infinity = ((1 << (width - 1 - mantissa)) - 1) << mantissa  # exponent all ones: inf and NaN above
+    smallest_normal = 1 << mantissa
+    if name == "all":
+        return [(0, 1 << width)]
+    if name == "positive":
+        return [(0, sign)]
+    if name == "negative":
+        return [(sign, 1 << width)]
+    if name == "normal":
+        return [(smallest_normal, infinity), (sign + smallest_normal, sign + infinity)]
+    if name == "subnormal":
+        return [(1, smallest_normal), (sign + 1, sign + smallest_normal)]
+    start, colon, stop = name.partition(":")
+    try:
+        lo, hi = int(start, 0), int(stop, 0)
+    except ValueError:
+        raise SweepError(f"--range {name!r}: expected one of {', '.join(RANGES)} or START:STOP bit patterns") from None
+    if not colon or not 0 <= lo < hi <= 1 << width:
+        raise SweepError(f"--range {name!r}: need 0 <= START < STOP <= {hex(1 << width)} for {fmt.name}")
+    return [(lo, hi)]
+
+
+def label_values(fmt: Format) -> np.ndarray:
+    """Every value of the format in [0, 1], for the two-variable sweep."""
+    width = _bits(fmt)
+    one = int(np.array([1.0], fmt.dtype).view(fmt.bits_dtype)[0])
+    return from_bits(np.arange(0, one + 1, dtype=np.uint64), fmt) if width == 16 else np.array([], fmt.dtype)
+
+
+def result_name(target: Target, range_name: str) -> str:
+    """A file name for a sweep's result: dtype, implementation, quantity, label and range."""
+    label = "pairs" if target.label is None else f"y{target.label:g}"
+    name = f"{target.dtype}-{target.implementation}-{target.quantity}-{label}-{range_name}"
+    return "".join(c if c.isalnum() or c in "-._" else "_" for c in name) + ".json"
+
+
+def shards(spans: list[tuple[int, int]], size: int) -> list[tuple[int, int]]:
+    return [(lo, min(lo + size, hi)) for start, hi in spans for lo in range(start, hi, size)]
+
+
+_adapters: dict = {}
+
+
+def load_implementation(target: Target) -> tuple[base.Adapter, base.Implementation]:
+    """The adapter and implementation, loaded once per worker process."""
+    key = (target.framework, target.implementation, target.user_spec)
+    if key not in _adapters:
+        adapter, reason = base.load(target.framework)
+        if adapter is None:
+            raise SweepError(f"{target.framework} is unavailable: {reason}")
+        if target.user_spec:
+            impl = base.user_implementation(target.user_spec, target.framework, target.user_form)
+        else:
+            impl = next((i for i in adapter.implementations() if i.id == target.implementation), None)
+            if impl is None:
+                raise SweepError(f"{target.framework} has no implementation {target.implementation!r}")
+        _adapters[key] = (adapter, impl)
+    return _adapters[key]
+
+
+def _inputs(target: Target, fmt: Format, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(index, x, y) for the indices [start, stop): bit patterns of x with the target's label, or,
+    for the two-variable sweep, index = x pattern · (number of labels) + label number."""
+    index = np.arange(start, stop, dtype=np.int64)
+    if target.label is not None:
+        return index, from_bits(index.astype(np.uint64), fmt), as_dtype(np.full(index.size, target.label), fmt)
+    labels = label_values(fmt)
+    x = from_bits((index // labels.size).astype(np.uint64), fmt)
+    return index, x, labels[index % labels.size]
+
+
+def _evaluate(adapter: base.Adapter, impl: base.Implementation, quantity: str, x: np.ndarray,
+              y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(results, rejected): where the implementation raises on a block, the block is halved until
+    the inputs it rejects are found; those are marked rejected (their result NaN)."""
+    try:
+        return adapter.run(impl, quantity, x, y, "cpu"), np.zeros(x.size, dtype=bool)
+    except Exception:
+        if x.size == 1:
+            return np.full(1, np.nan, dtype=x.dtype), np.ones(1, dtype=bool)
+    half = x.size // 2
+    (a, ra), (b, rb) = _evaluate(adapter, impl, quantity, x[:half], y[:half]), _evaluate(
+        adapter, impl, quantity, x[half:], y[half:])
+    return np.concatenate([a, b]), np.concatenate([ra, rb])
+
+
+_references: dict = {}
+REFERENCES_KEPT = 64
+
+
+def _reference(spec: Spec, fmt: Format, label: float | None, lo: int, x: np.ndarray, y: np.ndarray,
+               fast: bool) -> oracle.Reference:
+    """The oracle on one chunk; the answers for small chunks (a 16-bit dtype's whole range) are kept
+    per process, so implementations of the same function share them (every focal loss needs
+    mpmath)."""
+    if x.size > 1 << 16:
+        return oracle.evaluate(spec, x, y, fast=fast)
+    key = (spec, fmt.name, label, lo, x.size, fast)
+    if key not in _references:
+        if len(_references) >= REFERENCES_KEPT:
+            _references.pop(next(iter(_references)))
+        _references[key] = oracle.evaluate(spec, x, y, fast=fast)
+    return _references[key]
+
+
+def run_shard(target: Target, start: int, stop: int, fast: bool = True) -> Stats:
+    """The statistics of one shard, in chunks of CHUNK inputs."""
+    began = time.perf_counter()
+    adapter, impl = load_implementation(target)
+    fmt = FORMATS[target.dtype]
+    spec = Spec(target.quantity, impl.form, **impl.oracle)
+    stats = Stats()
+    for lo in range(start, stop, CHUNK):
+        index, x, y = _inputs(target, fmt, lo, min(lo + CHUNK, stop))
+        with np.errstate(all="ignore"):
+            got, rejected = _evaluate(adapter, impl, target.quantity, x, y)
+            ref = _reference(spec, fmt, target.label, lo, x, y, fast)
+        stats = stats.merge(measure(index, x, y, got, ref, fmt, spec, rejected))
+    stats.seconds = time.perf_counter() - began
+    return stats
+
+
+# --- checkpoints ----------------------------------------------------------------------------------
+
+def checkpoint_path(folder: Path, target: Target, spans: list[tuple[int, int]], shard_size: int) -> Path:
+    digest = hashlib.sha256(json.dumps([target.key(), spans, shard_size]).encode()).hexdigest()[:16]
+    return folder / f"{target.dtype}-{target.quantity}-{digest}.jsonl"
+
+
+def read_checkpoint(path: Path, header: dict) -> dict[tuple[int, int], Stats]:
+    """Finished shards recorded in ``path`` (a last line cut short by a crash is ignored); a file
+    written for another sweep is an error."""
+    if not path.exists():
+        return {}
+    lines = path.read_text().splitlines()
+    try:
+        if json.loads(lines[0]) != header:
+            raise SweepError(f"checkpoint {path} belongs to another sweep")
+    except (json.JSONDecodeError, IndexError):
+        raise SweepError(f"checkpoint {path} is not a sweep checkpoint") from None
+    done = {}
+    for line in lines[1:]:
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            break  # the write in progress when the run was stopped
+        done[tuple(entry["shard"])] = Stats.from_json(entry["stats"])
+    return done
+
+
+def _append(stream, entry: dict) -> None:
+    stream.write(json.dumps(entry) + "\n")
+    stream.flush()
+    os.fsync(stream.fileno())
+
+
+# --- the run --------------------------------------------------------------------------------------
+
+def client_for(scheduler: str | None, workers: int | None):
+    """A Dask client: the scheduler at ``scheduler`` ('tcp://host:port'), or a local cluster of
+    worker processes, one thread each (default: one per CPU)."""
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        try:
+            return Client(scheduler, timeout="10s")
+        except OSError as error:
+            raise SweepError(f"--scheduler {scheduler}: cannot connect ({error})") from None
+    cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
+                           dashboard_address=None, silence_logs=40)
+    return Client(cluster)
+
+
+def sweep(target: Target, spans: list[tuple[int, int]], *, shard_size: int = DEFAULT_SHARD,
+          checkpoint_dir: Path, client, progress=lambda done, total, inputs: None) -> dict:
+    """Run every shard not yet in the checkpoint on ``client``, record each as it finishes, and
+    return the result document (the target, the ranges and the merged statistics)."""
+    from distributed import as_completed
+
+    load_implementation(target)  # fail here, in one line, before any worker starts on it
+    header = json.loads(json.dumps({"target": asdict(target), "spans": spans, "shard_size": shard_size}))
+    path = checkpoint_path(checkpoint_dir, target, spans, shard_size)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    done = read_checkpoint(path, header)
+    planned = shards(spans, shard_size)
+    todo = [s for s in planned if s not in done]
+    started = time.perf_counter()
+    if not path.exists():
+        with open(path, "w") as stream:
+            _append(stream, header)
+    with open(path, "a") as stream:
+        futures = {client.submit(run_shard, target, lo, hi, key=f"{path.stem}-{lo}", pure=False, retries=2): (lo, hi)
+                   for lo, hi in todo}
+        for future in as_completed(futures):
+            shard = futures[future]
+            stats = future.result()
+            done[shard] = stats
+            _append(stream, {"shard": list(shard), "stats": stats.as_json()})
+            progress(len(done), len(planned), shard[1] - shard[0])
+    merged = Stats()
+    for shard in planned:
+        merged = merged.merge(done[shard])
+    return {"target": asdict(target), "spans": [[hex(a), hex(b)] for a, b in spans], "shards": len(planned),
+            "resumed_shards": len(planned) - len(todo), "wall_seconds": time.perf_counter() - started,
+            "stats": merged.as_json(), "checkpoint": str(path)}

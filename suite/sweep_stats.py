@@ -1,0 +1,146 @@
+"""What one shard of an exhaustive sweep found, in a form that merges exactly.
+
+Per input the implementation's result ``got`` is compared with the oracle's correctly rounded
+``r`` and its exact value (hi + lo):
+
+- correctly rounded: got == r (+0 and −0 equal), or both NaN;
+- otherwise the error in ULPs, e = |got − exact| / ulp(exact) (``reference.metrics.ulp``), counted
+  in the histogram bin k with 2^(k−1) <= e < 2^k (k = 0 holds 1/2 <= e < 1: a result that is not
+  the correct rounding is at least half an ULP away);
+- special-value disagreements are counted by kind instead (nan: NaN where r is not; missing-nan:
+  a number where r is NaN; inf: an infinity r is not; finite: a finite number where r is
+  infinite; raises: the implementation rejected the input); a zero of the wrong sign is counted
+  under zero-sign and otherwise taken as correct.
+
+The worst inputs (largest error first, then the lowest bit pattern) are kept, their errors
+recomputed from the exact value at 160 bits, so that the largest error reported is exact to
+double precision whichever path of the oracle decided the rounding. Every field is a count, a
+maximum or a sorted, truncated list, so merging is associative and commutative: the order in
+which shards finish never changes the answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import mpmath
+import numpy as np
+
+from reference import metrics
+from reference.exact import Spec
+from reference.formats import Format
+from reference.oracle import Reference, exact_value
+
+WORST_KEPT = 8
+KINDS = ("nan", "missing-nan", "inf", "finite", "raises", "zero-sign")
+
+
+@dataclass
+class Stats:
+    total: int = 0
+    correct: int = 0
+    histogram: dict[int, int] = field(default_factory=dict)
+    mismatches: dict[str, int] = field(default_factory=dict)
+    max_error: float = 0.0
+    worst: list[dict] = field(default_factory=list)
+    mpmath_count: int = 0
+    seconds: float = 0.0
+
+    def merge(self, other: Stats) -> Stats:
+        histogram = dict(self.histogram)
+        for k, n in other.histogram.items():
+            histogram[k] = histogram.get(k, 0) + n
+        mismatches = dict(self.mismatches)
+        for k, n in other.mismatches.items():
+            mismatches[k] = mismatches.get(k, 0) + n
+        worst = sorted(self.worst + other.worst, key=_worst_order)[:WORST_KEPT]
+        return Stats(self.total + other.total, self.correct + other.correct, dict(sorted(histogram.items())),
+                     dict(sorted(mismatches.items())), max(self.max_error, other.max_error), worst,
+                     self.mpmath_count + other.mpmath_count, self.seconds + other.seconds)
+
+    def as_json(self) -> dict:
+        return {"total": self.total, "correct": self.correct,
+                "histogram": {str(k): n for k, n in self.histogram.items()}, "mismatches": self.mismatches,
+                "max_error": self.max_error, "worst": self.worst, "mpmath_count": self.mpmath_count,
+                "seconds": self.seconds}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Stats:
+        return cls(data["total"], data["correct"], {int(k): n for k, n in data["histogram"].items()},
+                   dict(data["mismatches"]), float(data["max_error"]), list(data["worst"]), data["mpmath_count"],
+                   float(data["seconds"]))
+
+    def same_findings(self, other: Stats) -> bool:
+        """Equal in everything but the time taken and the oracle path that decided."""
+        mine, theirs = self.as_json(), other.as_json()
+        for data in (mine, theirs):
+            data.pop("seconds"), data.pop("mpmath_count")
+        return mine == theirs
+
+
+def _worst_order(entry: dict) -> tuple:
+    return (-entry["error"], entry["pattern"], entry["label"])
+
+
+def _hex(value, fmt: Format) -> str:
+    return hex(int(np.asarray(value, dtype=fmt.dtype).reshape(1).view(fmt.bits_dtype)[0]))
+
+
+def exact_error(got: float, spec: Spec, x: float, y: float, fmt: Format) -> float:
+    """|got − exact| / ulp(exact) from the exact value at 160 bits (the binade from its exponent)."""
+    exact = exact_value(spec, x, y)
+    if exact == 0:
+        binade = fmt.emin
+    else:
+        binade = min(max(int(mpmath.floor(mpmath.log(abs(exact), 2))), fmt.emin), fmt.emax)
+        if abs(exact) < mpmath.ldexp(1, binade):  # log2 rounded up across a power of two
+            binade = max(binade - 1, fmt.emin)
+    with mpmath.workprec(200):
+        return float(abs(mpmath.mpf(got) - exact) / mpmath.ldexp(1, binade - fmt.precision + 1))
+
+
+def measure(patterns: np.ndarray, x: np.ndarray, labels: np.ndarray, got: np.ndarray, ref: Reference,
+            fmt: Format, spec: Spec, rejected: np.ndarray | None = None) -> Stats:
+    """The statistics of one block: ``patterns`` are the inputs' indices (bit patterns);
+    ``rejected`` marks inputs the implementation raised on."""
+    rejected = np.zeros(got.shape, dtype=bool) if rejected is None else rejected
+    got64 = got.astype(np.float64)
+    rounded = ref.rounded.astype(np.float64)
+    got_nan, r_nan = np.isnan(got64), np.isnan(rounded)
+    both_nan = got_nan & r_nan
+    kinds = {
+        "nan": got_nan & ~r_nan & ~rejected,
+        "missing-nan": ~got_nan & r_nan,
+        "inf": ~got_nan & ~r_nan & np.isinf(got64) & (got64 != rounded),
+        "finite": ~got_nan & ~r_nan & np.isfinite(got64) & np.isinf(rounded),
+        "raises": rejected,
+    }
+    special = kinds["nan"] | kinds["missing-nan"] | kinds["inf"] | kinds["finite"] | rejected
+    equal = ((got64 == rounded) | both_nan) & ~rejected
+    zero_sign = (got64 == 0) & (rounded == 0) & (np.signbit(got64) != np.signbit(rounded))
+    wrong = ~equal & ~special
+    with np.errstate(over="ignore", invalid="ignore"):
+        error = np.abs((got64[wrong] - ref.exact[wrong]) - ref.exact_lo[wrong]) / metrics.ulp(ref.exact[wrong], fmt)
+    _, exponents = np.frexp(error)  # error in [2^(e−1), 2^e)
+    bins, counts = np.unique(exponents, return_counts=True)
+    errors = np.zeros(got64.shape)
+    errors[wrong] = error
+    errors[special] = np.inf
+    stats = Stats(
+        total=int(got64.size), correct=int(equal.sum()),
+        histogram={int(b): int(n) for b, n in zip(bins, counts, strict=True)},
+        mismatches={k: int(mask.sum()) for k, mask in kinds.items() if mask.any()}
+        | ({"zero-sign": int(zero_sign.sum())} if zero_sign.any() else {}),
+        mpmath_count=ref.mpmath_count,
+    )
+    if (~equal).any():
+        candidates = np.flatnonzero(~equal)
+        order = np.lexsort((patterns[candidates], -errors[candidates]))[:WORST_KEPT]
+        stats.worst = sorted(({"pattern": int(patterns[i]), "x": repr(float(x[i])), "x_hex": _hex(x[i], fmt),
+                               "label": float(labels[i]), "got": repr(float(got64[i])),
+                               "rounded": repr(float(rounded[i])),
+                               "error": float(errors[i]) if special[i] else exact_error(
+                                   float(got64[i]), spec, float(x[i]), float(labels[i]), fmt)}
+                              for i in candidates[order]), key=_worst_order)
+        stats.max_error = stats.worst[0]["error"]
+    return stats

@@ -1,0 +1,183 @@
+"""Exhaustive sweeps: the fast path against mpmath alone on a float32 block, every float16 input of
+every built-in implementation, exact merging, resuming, a lost worker, and a fault at one input."""
+
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("distributed", reason="sweeps run on Dask: pip install 'bcebench[sweep]'")
+
+from adapters import base
+from reference import metrics, oracle
+from reference.exact import Spec
+from reference.formats import FORMATS, from_bits
+from suite import sweep
+from suite.sweep_stats import Stats, exact_error
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def target(implementation="numpy.stable_logits", dtype="float16", quantity="loss", label=1.0, user=None):
+    return sweep.Target("numpy", implementation, dtype, quantity, label, user, "logits" if user else None)
+
+
+def test_named_ranges_count_what_they_say():
+    fmt = FORMATS["float16"]
+    size = lambda name: sum(b - a for a, b in sweep.intervals(name, fmt))  # noqa: E731
+    assert size("all") == 2**16 and size("positive") == size("negative") == 2**15
+    assert size("normal") == 2 * 30 * 2**10  # exponents 1..30, 10 fraction bits, both signs
+    assert size("subnormal") == 2 * (2**10 - 1)
+    assert sweep.intervals("0x10:0x20", fmt) == [(16, 32)]
+    for bad in ("everything", "0x20:0x10", "5:70000"):
+        with pytest.raises(sweep.SweepError):
+            sweep.intervals(bad, fmt)
+
+
+def test_a_float32_block_through_the_fast_path_equals_mpmath_alone():
+    """2^16 float32 gradients with y = 1 around z = 16, where σ(z) − 1 needs care: every count,
+    bin, mismatch and worst input agrees between the fast path and the mpmath path."""
+    block = (0x41800000, 0x41800000 + 2**16)
+    t = target(dtype="float32", quantity="grad")
+    fast = sweep.run_shard(t, *block)
+    slow = sweep.run_shard(t, *block, fast=False)
+    assert slow.mpmath_count == 2**16 and fast.mpmath_count < 2**16
+    assert fast.same_findings(slow)
+
+
+def _elementwise():
+    params = []
+    for name in base.REGISTRY:
+        adapter, reason = base.load(name)
+        if adapter is None:
+            params.append(pytest.param(name, None, marks=pytest.mark.skip(reason=f"{name}: {reason}")))
+            continue
+        params += [pytest.param(name, i.id, id=f"{name}-{i.id}") for i in adapter.implementations()
+                   if i.reduction == "none"]
+    return params
+
+
+@pytest.mark.parametrize("framework, implementation", _elementwise())
+def test_every_float16_input_of_every_builtin_implementation(framework, implementation):
+    """All 65,536 float16 inputs (p in [0, 1] for the probability form), loss and gradient, y = 0
+    and 1: every input is counted once,
+    and the worst input, run again on its own, gives the value and error recorded."""
+    for quantity in ("loss", "grad"):
+        for label in (0.0, 1.0):
+            t = sweep.Target(framework, implementation, "float16", quantity, label)
+            spans = sweep.intervals("all", FORMATS["float16"], sweep.load_implementation(t)[1].form)
+            stats = Stats()
+            for a, b in spans:
+                stats = stats.merge(sweep.run_shard(t, a, b))
+            assert stats.total == sum(b - a for a, b in spans)
+            wrong = sum(stats.histogram.values()) + sum(n for k, n in stats.mismatches.items() if k != "zero-sign")
+            assert stats.correct + wrong == stats.total
+            if not stats.worst:
+                continue
+            worst = stats.worst[0]
+            adapter, impl = sweep.load_implementation(t)
+            x = from_bits(np.array([worst["pattern"]], dtype=np.uint64), FORMATS["float16"])
+            y = np.array([label], dtype=np.float16)
+            got = adapter.run(impl, quantity, x, y, "cpu")
+            assert repr(float(got[0])) == worst["got"]
+            spec = Spec(quantity, impl.form, **impl.oracle)
+            if np.isfinite(worst["error"]):
+                assert worst["error"] == stats.max_error == exact_error(float(got[0]), spec, float(x[0]), label,
+                                                                         FORMATS["float16"])
+            approximate = metrics.ulp_error(got, oracle.evaluate(spec, x, y))[0]  # exact to ~40 bits there
+            assert approximate == pytest.approx(worst["error"], rel=1e-6)
+
+
+def test_merging_is_associative_and_commutative():
+    t = target(quantity="grad", label=0.0)
+    rng = random.Random(7)
+    cuts = sorted(rng.sample(range(1, 2**16), 9))
+    pieces = [sweep.run_shard(t, a, b) for a, b in zip([0, *cuts], [*cuts, 2**16], strict=True)]
+    whole = sweep.run_shard(t, 0, 2**16)
+    for _ in range(5):
+        rng.shuffle(pieces)
+        left = Stats()
+        for piece in pieces:
+            left = left.merge(piece)
+        right = Stats()
+        for piece in reversed(pieces):
+            right = piece.merge(right)
+        assert left.same_findings(whole) and right.same_findings(whole)
+
+
+def test_a_fault_at_one_random_float32_input_is_found(monkeypatch):
+    pattern = random.Random().randrange(0x35800000, 0x42800000)  # z in [2^-20, 64): y = 1 gives a loss > 0
+    monkeypatch.setenv("BCEBENCH_PLANTED_PATTERN", hex(pattern))
+    start = pattern & ~0xFFFF
+    t = target("user:suite.planted:wrong_at_one_input", "float32", user="suite.planted:wrong_at_one_input")
+    stats = sweep.run_shard(t, start, start + 2**16)
+    assert stats.worst[0]["pattern"] == pattern and stats.max_error > 2**20, hex(pattern)
+    assert sum(1 for w in stats.worst if w["error"] > 4) == 1
+
+
+def _sweep_command(tmp_path, *extra, env=None):
+    command = [sys.executable, "-m", "suite.cli", "sweep", "--framework", "numpy", "--dtype", "float16",
+               "--checkpoint", str(tmp_path / "checkpoints"), "--workers", "2", *extra]
+    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **(env or {})})
+
+
+def test_an_interrupted_sweep_resumes_and_loses_no_finished_shard(tmp_path):
+    args = ("--impl", "suite.planted:slow_correct", "--form", "logits", "--shard-size", "2048")
+    first = _sweep_command(tmp_path, *args, "--out", str(tmp_path / "first.json"))
+    folder = tmp_path / "checkpoints"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        files = list(folder.glob("*.jsonl"))
+        if files and len(files[0].read_text().splitlines()) >= 4:  # the header and three shards
+            break
+        time.sleep(0.05)
+    first.kill()
+    first.wait()
+    finished = len(files[0].read_text().splitlines()) - 1
+    assert 3 <= finished < 32 and not (tmp_path / "first.json").exists()
+    second = _sweep_command(tmp_path, *args, "--out", str(tmp_path / "second.json"))
+    assert second.wait(timeout=300) == 0, second.stderr.read()
+    resumed = json.loads((tmp_path / "second.json").read_text())
+    assert resumed["resumed_shards"] >= finished and resumed["shards"] == 32
+    whole = sweep.run_shard(target("user:suite.planted:slow_correct", user="suite.planted:slow_correct"), 0, 2**16)
+    assert Stats.from_json(resumed["stats"]).same_findings(whole)
+
+
+def test_a_shard_whose_worker_dies_is_run_again(tmp_path):
+    marker = tmp_path / "died"
+    run = _sweep_command(tmp_path, "--impl", "suite.planted:dies_once", "--form", "logits", "--shard-size", "8192",
+                         "--out", str(tmp_path / "result.json"), env={"BCEBENCH_DIES_ONCE": str(marker)})
+    assert run.wait(timeout=300) == 0, run.stderr.read()
+    assert marker.exists()
+    result = json.loads((tmp_path / "result.json").read_text())
+    whole = sweep.run_shard(target(), 0, 2**16)
+    assert Stats.from_json(result["stats"]).same_findings(whole)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--implementation", "numpy.absent"], "no implementation 'numpy.absent'"),
+    (["--implementation", "numpy.stable_logits", "--range", "backwards"], "--range 'backwards'"),
+    (["--implementation", "numpy.stable_logits", "--dtype", "float32", "--label", "pairs"], "16-bit dtype"),
+    (["--framework", "numpy"], "one --implementation"),
+])
+def test_bad_requests_exit_2_with_one_line(tmp_path, extra, message):
+    from suite import cli
+
+    run = subprocess.run([sys.executable, "-m", "suite.cli", "sweep", "--framework", "numpy",
+                          "--checkpoint", str(tmp_path), *extra], cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == cli.EXIT_USAGE and message in run.stderr and len(run.stderr.splitlines()) == 1
+
+
+def test_a_checkpoint_of_another_sweep_is_refused(tmp_path):
+    t = target()
+    path = sweep.checkpoint_path(tmp_path, t, [(0, 2**16)], 4096)
+    path.write_text(json.dumps({"target": "something else"}) + "\n")
+    with pytest.raises(sweep.SweepError, match="another sweep"):
+        sweep.read_checkpoint(path, {"target": "mine"})
