@@ -54,7 +54,10 @@ def page(results: dict, certificate: list[dict], plots: dict) -> str:
             f"seed {meta['seed']}</li></ul>"]
     error_plots = {k: v for k, v in plots.items() if k[0] != "speed"}
     speed_plots = {k: v for k, v in plots.items() if k[0] == "speed"}
-    out += _summary(results["checks"]), _claims(results["checks"]), _plots(error_plots, "Error against input")
+    out += _summary(results["checks"]), _claims(results["checks"])
+    if results.get("exhaustive"):
+        out.append(_exhaustive(results["exhaustive"]))
+    out.append(_plots(error_plots, "Error against input"))
     if results.get("speed"):
         out += _speed(results["speed"]), _plots(speed_plots, "Time per element against size")
     out.append(_specials(results["checks"]))
@@ -104,6 +107,18 @@ def _claims(records: list[dict]) -> str:
                      '<div class="scroll"><table><tr><th>implementation</th><th>dtype</th><th>outcome</th>'
                      f"<th>finding</th></tr>{rows_html}</table></div>")
     return "".join(parts)
+
+
+def _exhaustive(sweeps: list[dict]) -> str:
+    from reports import exhaustive
+
+    header, rows = exhaustive.table(sweeps)
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in rows)
+    total = sum(r["stats"]["total"] for r in sweeps)
+    return (f'<h2 id="exhaustive">Exhaustive sweeps</h2><p>Every input of each range ({total:,} in all), each '
+            "against its correctly rounded value: the maximum error is proven, not sampled.</p>"
+            f'<div class="scroll"><table id="exhaustive-table"><tr>{head}</tr>{body}</table></div>')
 
 
 def _speed(speed: dict) -> str:

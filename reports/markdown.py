@@ -38,6 +38,10 @@ def report(results: dict, certificate: list[dict], plot_files: dict) -> str:
                     + [f"{render.MARK[c['verdict']]} {render.format_error(c['max'])}" if c else "" for c in row[1:]]
                     for row in rows])
     lines += claims_section(results["checks"])
+    if results.get("exhaustive"):
+        from reports import exhaustive
+
+        lines += exhaustive.markdown(results["exhaustive"])
     if plot_files:
         lines += ["", "## Error against input", ""]
         lines += [f"![{' '.join(key)}]({path})" for key, path in sorted(plot_files.items())]

@@ -229,8 +229,13 @@ def _report(args: argparse.Namespace) -> int:
     except ImportError as error:
         raise UsageError(f"bcebench report: {error.name} is missing: pip install 'bcebench[report]'") from None
     from adapters import base
+    from reports import exhaustive
     from suite import gate
 
+    try:
+        sweeps = exhaustive.load(Path(args.sweeps)) if args.sweeps else []
+    except exhaustive.SweepResultsError as error:
+        raise UsageError(f"bcebench report: {error}") from None
     if args.from_results:
         from reports import compare
 
@@ -240,6 +245,8 @@ def _report(args: argparse.Namespace) -> int:
                 results["speed"] = json.loads(Path(args.speed).read_text())
         except (compare.ResultsError, OSError, ValueError) as error:
             raise UsageError(f"bcebench report: {error}") from None
+        if sweeps:
+            results["exhaustive"] = sweeps
         folder = build.write(results, build.certificate_records(), Path(args.out))
         print(f"report: {folder / 'report.html'}\n        {folder / 'report.md'}")
         return EXIT_OK
@@ -264,6 +271,8 @@ def _report(args: argparse.Namespace) -> int:
         results["speed"] = bench.run(frameworks, None, _split(args.dtype) or ["float32"],
                                      ["forward", "forward+backward"], [1_000, 10_000, 100_000, 1_000_000],
                                      progress=lambda name: print(f"timing {name} ...", file=sys.stderr))
+    if sweeps:
+        results["exhaustive"] = sweeps
     folder = build.write(results, build.certificate_records(), Path(args.out))
     _print_summary(results)
     print(f"\nreport: {folder / 'report.html'}\n        {folder / 'report.md'}")
@@ -313,12 +322,9 @@ def _sweep(args: argparse.Namespace) -> int:
         raise UsageError(f"bcebench sweep: {error}") from None
     out = Path(args.out or Path(args.checkpoint).parent / sweep.result_name(target, args.range))
     write_atomically(out, json.dumps(result, indent=1) + "\n")
-    stats = result["stats"]
-    worst = (stats["worst"] or [{}])[0]
-    print(f"{stats['total']} inputs: max error {stats['max_error']:.3g} ULPs, correctly rounded "
-          f"{stats['correct'] / max(stats['total'], 1):.6%}; mismatches {stats['mismatches'] or 'none'}"
-          + (f"; worst x = {worst['x']} [{worst['x_hex']}], y = {worst['label']:g}: got {worst['got']}, "
-             f"correct {worst['rounded']}" if worst else ""))
+    from reports.exhaustive import cell_text
+
+    print(f"{result['stats']['total']} inputs: {cell_text(result)}")
     print(f"{result['wall_seconds']:.1f} s ({result['resumed_shards']} of {result['shards']} shards from the "
           f"checkpoint); result: {out}")
     return EXIT_OK
@@ -456,6 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--from", dest="from_results", metavar="RESULTS",
                         help="build the report from an existing results.json (from bcebench check --json) instead")
     report.add_argument("--speed", help="with --from: a bcebench bench --json file for the speed section")
+    report.add_argument("--sweeps", help="a folder of bcebench sweep results for the exhaustive section")
     report.set_defaults(run=_report)
 
     compare = commands.add_parser("compare", help="regressions and improvements between two results")

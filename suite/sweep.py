@@ -28,7 +28,7 @@ from adapters import base
 from reference import oracle
 from reference.exact import Spec
 from reference.formats import FORMATS, Format, as_dtype, from_bits
-from suite.sweep_stats import Stats, measure
+from suite.sweep_stats import Stats, finalize, measure
 
 CHUNK = 1 << 18  # inputs evaluated at once inside a shard (float64 temporaries of a few MiB)
 DEFAULT_SHARD = 1 << 22
@@ -194,7 +194,8 @@ def run_shard(target: Target, start: int, stop: int, fast: bool = True) -> Stats
         with np.errstate(all="ignore"):
             got, rejected = _evaluate(adapter, impl, target.quantity, x, y)
             ref = _reference(spec, fmt, target.label, lo, x, y, fast)
-        stats = stats.merge(measure(index, x, y, got, ref, fmt, spec, rejected))
+        stats = stats.merge(measure(index, x, y, got, ref, fmt, rejected))
+    stats = finalize(stats, spec, fmt)
     stats.seconds = time.perf_counter() - began
     return stats
 
@@ -235,9 +236,23 @@ def _append(stream, entry: dict) -> None:
 
 # --- the run --------------------------------------------------------------------------------------
 
+# A worker is one process on one core: the frameworks' own thread pools would only fight each other.
+# Dask's nanny sets MALLOC_TRIM_THRESHOLD_ to 64 KiB, which turns off glibc's adaptive mmap
+# threshold and trims the task thread's heap after every free: each chunk's float64 temporaries
+# were then mapped, page-faulted in and given back again, and a worker ran at 6 M inputs/s where the
+# same shard in a plain process ran at 14. Buffers up to 64 MiB stay in a heap that is trimmed only
+# past 256 MiB. glibc reads these when the process starts, so they go in before the nanny spawns
+# the worker (its pre-spawn environment), not into the worker's os.environ afterwards. (Workers of
+# a cluster given by --scheduler want the same environment.)
+WORKER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+              "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
+              "MALLOC_MMAP_THRESHOLD_": str(64 << 20), "MALLOC_TRIM_THRESHOLD_": str(256 << 20)}
+
+
 def client_for(scheduler: str | None, workers: int | None):
     """A Dask client: the scheduler at ``scheduler`` ('tcp://host:port'), or a local cluster of
     worker processes, one thread each (default: one per CPU)."""
+    import dask
     from distributed import Client, LocalCluster
 
     if scheduler:
@@ -245,6 +260,8 @@ def client_for(scheduler: str | None, workers: int | None):
             return Client(scheduler, timeout="10s")
         except OSError as error:
             raise SweepError(f"--scheduler {scheduler}: cannot connect ({error})") from None
+    environment = {**dask.config.get("distributed.nanny.pre-spawn-environ"), **WORKER_ENV}
+    dask.config.set({"distributed.nanny.pre-spawn-environ": environment})  # kept: a restarted worker gets it too
     cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
                            dashboard_address=None, silence_logs=40)
     return Client(cluster)

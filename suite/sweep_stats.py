@@ -12,9 +12,12 @@ Per input the implementation's result ``got`` is compared with the oracle's corr
   infinite; raises: the implementation rejected the input); a zero of the wrong sign is counted
   under zero-sign and otherwise taken as correct.
 
-The worst inputs (largest error first, then the lowest bit pattern) are kept, their errors
-recomputed from the exact value at 160 bits, so that the largest error reported is exact to
-double precision whichever path of the oracle decided the rounding. Every field is a count, a
+The largest error is over the results that are numbers where r is a number (special-value
+disagreements are counted, never averaged into it). The worst such inputs (largest error first,
+then the lowest index) are kept, and when a shard ends their errors are recomputed from the exact
+value at 160 bits (``finalize``), so the largest error reported is exact to double precision
+whichever path of the oracle decided the rounding; the first special-value disagreements (lowest
+index first) are kept as examples. Every field is a count, a
 maximum or a sorted, truncated list, so merging is associative and commutative: the order in
 which shards finish never changes the answer.
 """
@@ -43,32 +46,29 @@ class Stats:
     mismatches: dict[str, int] = field(default_factory=dict)
     max_error: float = 0.0
     worst: list[dict] = field(default_factory=list)
+    specials: list[dict] = field(default_factory=list)
     mpmath_count: int = 0
     seconds: float = 0.0
 
     def merge(self, other: Stats) -> Stats:
-        histogram = dict(self.histogram)
-        for k, n in other.histogram.items():
-            histogram[k] = histogram.get(k, 0) + n
-        mismatches = dict(self.mismatches)
-        for k, n in other.mismatches.items():
-            mismatches[k] = mismatches.get(k, 0) + n
-        worst = sorted(self.worst + other.worst, key=_worst_order)[:WORST_KEPT]
-        return Stats(self.total + other.total, self.correct + other.correct, dict(sorted(histogram.items())),
-                     dict(sorted(mismatches.items())), max(self.max_error, other.max_error), worst,
+        return Stats(self.total + other.total, self.correct + other.correct,
+                     _add(self.histogram, other.histogram), _add(self.mismatches, other.mismatches),
+                     max(self.max_error, other.max_error),
+                     sorted(self.worst + other.worst, key=_worst_order)[:WORST_KEPT],
+                     sorted(self.specials + other.specials, key=_special_order)[:WORST_KEPT],
                      self.mpmath_count + other.mpmath_count, self.seconds + other.seconds)
 
     def as_json(self) -> dict:
         return {"total": self.total, "correct": self.correct,
                 "histogram": {str(k): n for k, n in self.histogram.items()}, "mismatches": self.mismatches,
-                "max_error": self.max_error, "worst": self.worst, "mpmath_count": self.mpmath_count,
-                "seconds": self.seconds}
+                "max_error": self.max_error, "worst": self.worst, "specials": self.specials,
+                "mpmath_count": self.mpmath_count, "seconds": self.seconds}
 
     @classmethod
     def from_json(cls, data: dict) -> Stats:
         return cls(data["total"], data["correct"], {int(k): n for k, n in data["histogram"].items()},
-                   dict(data["mismatches"]), float(data["max_error"]), list(data["worst"]), data["mpmath_count"],
-                   float(data["seconds"]))
+                   dict(data["mismatches"]), float(data["max_error"]), list(data["worst"]),
+                   list(data["specials"]), data["mpmath_count"], float(data["seconds"]))
 
     def same_findings(self, other: Stats) -> bool:
         """Equal in everything but the time taken and the oracle path that decided."""
@@ -78,8 +78,19 @@ class Stats:
         return mine == theirs
 
 
+def _add(a: dict, b: dict) -> dict:
+    total = dict(a)
+    for key, count in b.items():
+        total[key] = total.get(key, 0) + count
+    return dict(sorted(total.items()))
+
+
 def _worst_order(entry: dict) -> tuple:
     return (-entry["error"], entry["pattern"], entry["label"])
+
+
+def _special_order(entry: dict) -> tuple:
+    return (entry["pattern"], entry["label"])
 
 
 def _hex(value, fmt: Format) -> str:
@@ -99,15 +110,19 @@ def exact_error(got: float, spec: Spec, x: float, y: float, fmt: Format) -> floa
         return float(abs(mpmath.mpf(got) - exact) / mpmath.ldexp(1, binade - fmt.precision + 1))
 
 
+def _entry(i: int, patterns, x, labels, got64, rounded, fmt: Format) -> dict:
+    return {"pattern": int(patterns[i]), "x": repr(float(x[i])), "x_hex": _hex(x[i], fmt),
+            "label": float(labels[i]), "got": repr(float(got64[i])), "rounded": repr(float(rounded[i]))}
+
+
 def measure(patterns: np.ndarray, x: np.ndarray, labels: np.ndarray, got: np.ndarray, ref: Reference,
-            fmt: Format, spec: Spec, rejected: np.ndarray | None = None) -> Stats:
+            fmt: Format, rejected: np.ndarray | None = None) -> Stats:
     """The statistics of one block: ``patterns`` are the inputs' indices (bit patterns);
     ``rejected`` marks inputs the implementation raised on."""
     rejected = np.zeros(got.shape, dtype=bool) if rejected is None else rejected
     got64 = got.astype(np.float64)
     rounded = ref.rounded.astype(np.float64)
     got_nan, r_nan = np.isnan(got64), np.isnan(rounded)
-    both_nan = got_nan & r_nan
     kinds = {
         "nan": got_nan & ~r_nan & ~rejected,
         "missing-nan": ~got_nan & r_nan,
@@ -116,31 +131,45 @@ def measure(patterns: np.ndarray, x: np.ndarray, labels: np.ndarray, got: np.nda
         "raises": rejected,
     }
     special = kinds["nan"] | kinds["missing-nan"] | kinds["inf"] | kinds["finite"] | rejected
-    equal = ((got64 == rounded) | both_nan) & ~rejected
+    equal = ((got64 == rounded) | (got_nan & r_nan)) & ~rejected
     zero_sign = (got64 == 0) & (rounded == 0) & (np.signbit(got64) != np.signbit(rounded))
-    wrong = ~equal & ~special
+    wrong = np.flatnonzero(~equal & ~special)
     with np.errstate(over="ignore", invalid="ignore"):
         error = np.abs((got64[wrong] - ref.exact[wrong]) - ref.exact_lo[wrong]) / metrics.ulp(ref.exact[wrong], fmt)
     _, exponents = np.frexp(error)  # error in [2^(e−1), 2^e)
-    bins, counts = np.unique(exponents, return_counts=True)
-    errors = np.zeros(got64.shape)
-    errors[wrong] = error
-    errors[special] = np.inf
+    low = int(exponents.min()) if exponents.size else 0
+    counts = np.bincount(exponents - low) if exponents.size else np.zeros(0, dtype=np.int64)
     stats = Stats(
         total=int(got64.size), correct=int(equal.sum()),
-        histogram={int(b): int(n) for b, n in zip(bins, counts, strict=True)},
+        histogram={low + k: int(n) for k, n in enumerate(counts) if n},
         mismatches={k: int(mask.sum()) for k, mask in kinds.items() if mask.any()}
         | ({"zero-sign": int(zero_sign.sum())} if zero_sign.any() else {}),
         mpmath_count=ref.mpmath_count,
     )
-    if (~equal).any():
-        candidates = np.flatnonzero(~equal)
-        order = np.lexsort((patterns[candidates], -errors[candidates]))[:WORST_KEPT]
-        stats.worst = sorted(({"pattern": int(patterns[i]), "x": repr(float(x[i])), "x_hex": _hex(x[i], fmt),
-                               "label": float(labels[i]), "got": repr(float(got64[i])),
-                               "rounded": repr(float(rounded[i])),
-                               "error": float(errors[i]) if special[i] else exact_error(
-                                   float(got64[i]), spec, float(x[i]), float(labels[i]), fmt)}
-                              for i in candidates[order]), key=_worst_order)
+    if wrong.size:
+        keep = np.arange(wrong.size)
+        if wrong.size > WORST_KEPT:  # the largest few (all that tie with the last), then sort those
+            cut = np.partition(error, wrong.size - WORST_KEPT)[wrong.size - WORST_KEPT]
+            keep = np.flatnonzero(error >= cut)
+        order = keep[np.lexsort((patterns[wrong[keep]], -error[keep]))][:WORST_KEPT]
+        stats.worst = [{**_entry(wrong[k], patterns, x, labels, got64, rounded, fmt), "error": float(error[k]),
+                        "exact": False} for k in order]
         stats.max_error = stats.worst[0]["error"]
+    kind_of = np.full(got64.shape, "", dtype=object)
+    first_specials = np.flatnonzero(special)[:WORST_KEPT]
+    for kind, mask in kinds.items():
+        kind_of[first_specials[mask[first_specials]]] = kind
+    stats.specials = [{**_entry(i, patterns, x, labels, got64, rounded, fmt), "kind": kind_of[i]}
+                      for i in first_specials]
     return stats
+
+
+def finalize(stats: Stats, spec: Spec, fmt: Format) -> Stats:
+    """The kept worst inputs with their errors recomputed from the exact value (a shard does this
+    once, at its end), re-sorted; the largest error is the first of them."""
+    worst = [{**w, "error": w["error"] if w["exact"] else exact_error(float(w["got"]), spec, float(w["x"]),
+                                                                       w["label"], fmt), "exact": True}
+             for w in stats.worst]
+    worst.sort(key=_worst_order)
+    return Stats(stats.total, stats.correct, stats.histogram, stats.mismatches, worst[0]["error"] if worst else 0.0,
+                 worst, stats.specials, stats.mpmath_count, stats.seconds)

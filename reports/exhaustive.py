@@ -1,0 +1,96 @@
+"""The exhaustive section: sweep results as a table in the style of published libm accuracy tables.
+
+Rows are dtype, quantity, label and range; columns the implementations; each cell the maximum error
+in ULPs over every input of the range whose result is a number (proven: nothing was sampled), the
+share of correctly rounded results, the worst input, and the special-value mismatches with the
+first of them.
+
+    python -m reports.exhaustive reports/sweeps      # the table as Markdown, from the sweep results
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+class SweepResultsError(ValueError):
+    """A sweep results folder that cannot be read."""
+
+
+def load(folder: Path) -> list[dict]:
+    """Every sweep result (``bcebench sweep`` output) in ``folder``, checkpoints left aside."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise SweepResultsError(f"{folder}: no such folder of sweep results")
+    results = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            document = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise SweepResultsError(f"{path}: not a sweep result ({error})") from None
+        if not isinstance(document, dict) or "stats" not in document or "target" not in document:
+            raise SweepResultsError(f"{path}: not a sweep result")
+        results.append(document)
+    return results
+
+
+def _row_key(result: dict) -> tuple:
+    target = result["target"]
+    label = "pairs" if target["label"] is None else f"y = {target['label']:g}"
+    spans = ", ".join(f"{a}:{b}" for a, b in result["spans"])
+    return target["dtype"], target["quantity"], label, spans
+
+
+def cell_text(result: dict) -> str:
+    stats = result["stats"]
+    share = stats["correct"] / stats["total"] if stats["total"] else 0.0
+    text = f"{stats['max_error']:.3g} ULP, {share:.4%} correctly rounded"
+    if stats["worst"]:
+        worst = stats["worst"][0]
+        text += f"; worst x = {worst['x']} ({worst['x_hex']}): {worst['got']} for {worst['rounded']}"
+    mismatches = {k: n for k, n in stats["mismatches"].items() if k != "zero-sign"}
+    if mismatches:
+        first = stats["specials"][0]
+        text += (f"; special values: {', '.join(f'{n} {k}' for k, n in sorted(mismatches.items()))} (first: x = "
+                 f"{first['x']}: {first['got']} for {first['rounded']})")
+    return text
+
+
+def table(results: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """(header, rows): one row per dtype/quantity/label/range, one column per implementation."""
+    columns = list(dict.fromkeys(r["target"]["implementation"] for r in results))
+    rows: dict = {}
+    for r in results:
+        row = rows.setdefault(_row_key(r), {})
+        row[r["target"]["implementation"]] = cell_text(r)
+    header = ["dtype", "quantity", "label", "bit patterns", *columns]
+    return header, [[*key, *[cells.get(c, "") for c in columns]] for key, cells in sorted(rows.items())]
+
+
+def markdown(results: list[dict]) -> list[str]:
+    from reports.markdown import table as markdown_table
+
+    header, rows = table(results)
+    total = sum(r["stats"]["total"] for r in results)
+    return ["", "## Exhaustive sweeps", "",
+            f"Every input of each range ({total:,} in all), each against its correctly rounded value: the "
+            "maximum error is proven, not sampled.", "", *markdown_table(header, rows)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = argv if argv is not None else sys.argv[1:]
+    if len(args) != 1:
+        print("usage: python -m reports.exhaustive SWEEP_RESULTS_FOLDER", file=sys.stderr)
+        return 2
+    try:
+        print("\n".join(markdown(load(Path(args[0])))[1:]))
+    except SweepResultsError as error:
+        print(str(error), file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
