@@ -22,6 +22,7 @@ from suite import sweep
 from suite.sweep_stats import Stats, exact_error
 
 ROOT = Path(__file__).resolve().parent.parent
+ADAPTER_NUMPY = base.load("numpy")[0]
 
 
 def target(implementation="numpy.stable_logits", dtype="float16", quantity="loss", label=1.0, user=None):
@@ -182,3 +183,20 @@ def test_a_checkpoint_of_another_sweep_is_refused(tmp_path):
     path.write_text(json.dumps({"target": "something else"}) + "\n")
     with pytest.raises(sweep.SweepError, match="another sweep"):
         sweep.read_checkpoint(path, {"target": "mine"})
+
+
+def test_the_two_variable_sweep_walks_every_label_of_each_input():
+    """--label pairs: index = x pattern · (labels in [0, 1]) + label number; a block of it gives the
+    same findings as the one-variable sweeps of its x patterns at those labels."""
+    fmt = FORMATS["bfloat16"]
+    labels = sweep.label_values(fmt)
+    assert labels[0] == 0 and labels[-1] == 1 and labels.size == 0x3F80 + 1  # +0 up to 1.0 in bfloat16
+    t = sweep.Target("numpy", "numpy.stable_logits", "bfloat16", "loss", None)
+    x_pattern = 0x4049  # 3.140625
+    block = sweep.run_shard(t, x_pattern * labels.size, (x_pattern + 1) * labels.size)
+    assert block.total == labels.size
+    _, x, y = sweep._inputs(t, fmt, x_pattern * labels.size, (x_pattern + 1) * labels.size)
+    assert np.all(x == x[0]) and np.array_equal(y, labels)
+    got = ADAPTER_NUMPY.run(sweep.load_implementation(t)[1], "loss", x, y, "cpu")
+    rounded = oracle.evaluate(Spec("loss", "logits"), x, y).rounded
+    assert block.correct == int(np.sum(got.astype(np.float64) == rounded.astype(np.float64)))
