@@ -100,6 +100,13 @@ def _g(value: float) -> str:
     return f"{value:.6g}"
 
 
+def _outcome(problems: list[str], figures: dict, finding: str) -> dict:
+    """breaks with the problems found, or holds with ``finding``."""
+    if problems:
+        return {"outcome": "breaks", "figures": figures, "finding": "; ".join(problems)}
+    return {"outcome": "holds", "figures": figures, "finding": finding}
+
+
 # --- 1. negative log-likelihood ----------------------------------------------------------------
 
 def nll(ctx: Context) -> dict:
@@ -284,10 +291,8 @@ def convexity(ctx: Context) -> dict:
         i = violations[0]
         problems.append(f"L((a + b)/2) = {_g(lm[i])} > (L(a) + L(b))/2 = {_g((la[i] + lb[i]) / 2)} at a = "
                         f"{_g(float(a[i]))}, b = {_g(float(b[i]))}")
-    if problems:
-        return {"outcome": "breaks", "figures": figures, "finding": "; ".join(problems)}
-    return {"outcome": "holds", "figures": figures,
-            "finding": f"Hessian in [0, {_g(np.nanmax(hess))}], 1/4 at z = 0; midpoint convexity on 1024 pairs"}
+    return _outcome(problems, figures,
+                    f"Hessian in [0, {_g(np.nanmax(hess))}], 1/4 at z = 0; midpoint convexity on 1024 pairs")
 
 
 # --- training a linear model: claims 5 and 8 ---------------------------------------------------
@@ -448,11 +453,9 @@ def entropy_floor(ctx: Context) -> dict:
                             f"H(y) = {_g(entropy)}")
         if errors[own] > limit:
             problems.append(f"y = {value}: the loss at p = y, {_g(got[own])}, is {errors[own]:.3g} ULPs from exact")
-    if problems:
-        return {"outcome": "breaks", "figures": figures, "finding": "; ".join(problems)}
-    return {"outcome": "holds", "figures": figures,
-            "finding": f"the loss at p = y equals H(y) and is nowhere below it (within {limit:g} ULPs) for y in "
-                       f"{', '.join(map(str, ENTROPY_LABELS))}"}
+    return _outcome(problems, figures,
+                    f"the loss at p = y equals H(y) and is nowhere below it (within {limit:g} ULPs) for y in "
+                    f"{', '.join(map(str, ENTROPY_LABELS))}")
 
 
 def _saturation_points(fmt: Format) -> np.ndarray:
@@ -486,11 +489,8 @@ def label_smoothing(ctx: Context) -> dict:
     if np.any(loss_errors > loss_limit):
         i = int(np.argmax(loss_errors))
         problems.append(f"loss at z = {_g(float(grid[i]))} is {loss_errors[i]:.3g} ULPs off")
-    if problems:
-        return {"outcome": "breaks", "figures": figures, "finding": "; ".join(problems)}
-    return {"outcome": "holds", "figures": figures,
-            "finding": f"gradient → {_g(grad[-1])} = 1 − y at z = {_g(float(z[-1]))}; smallest loss "
-                       f"{_g(loss.min())} ≥ H(y) = {_g(entropy)}"}
+    return _outcome(problems, figures, f"gradient → {_g(grad[-1])} = 1 − y at z = {_g(float(z[-1]))}; smallest loss "
+                       f"{_g(loss.min())} ≥ H(y) = {_g(entropy)}")
 
 
 def kl_identity(ctx: Context) -> dict:
@@ -513,10 +513,8 @@ def kl_identity(ctx: Context) -> dict:
     if errors.max() > limit:
         i = int(np.argmax(errors))
         problems.append(f"H + KL off by {errors[i]:.3g} ULPs at x = {_g(float(case.x[i]))}")
-    if problems:
-        return {"outcome": "breaks", "figures": figures, "finding": "; ".join(problems)}
-    return {"outcome": "holds", "figures": figures,
-            "finding": f"loss = H(y) + KL within {errors.max():.2g} ULPs, never below H(y) on {case.x.size} pairs"}
+    return _outcome(problems, figures,
+                    f"loss = H(y) + KL within {errors.max():.2g} ULPs, never below H(y) on {case.x.size} pairs")
 
 
 # --- 8. saturation, smoothing, L2 ----------------------------------------------------------------
@@ -565,12 +563,10 @@ def saturation(ctx: Context) -> dict:
             return {"outcome": "breaks", "figures": figures, "finding": "; ".join(problems + training)}
         return {"outcome": "dtype-limit", "figures": figures,
                 "finding": "; ".join(training) + " (so does exact-gradient training in this dtype)"}
-    if problems:
-        return {"outcome": "breaks", "figures": figures, "finding": "; ".join(problems)}
-    return {"outcome": "holds", "figures": figures,
-            "finding": f"hard |gradient| → {_g(abs(hard[-1]))}, smoothed → {_g(smooth[-1])}; no L2: w grows "
-                       f"{_g(float(kept[256][0]))} → {_g(float(free[0]))}; L2: w = {_g(float(regularised[0]))} "
-                       f"(w* = {_g(optimum)})"}
+    return _outcome(problems, figures,
+                    f"hard |gradient| → {_g(abs(hard[-1]))}, smoothed → {_g(smooth[-1])}; no L2: w grows "
+                    f"{_g(float(kept[256][0]))} → {_g(float(free[0]))}; L2: w = {_g(float(regularised[0]))} "
+                    f"(w* = {_g(optimum)})")
 
 
 @cache
@@ -629,11 +625,8 @@ def focal(ctx: Context) -> dict:
         i = infinite[0]
         problems.append(f"{infinite.size} of {sz.size} saturated gradients are not finite ({_g(grads[i])} at "
                         f"z = {_g(float(sz[i]))}, y = {float(sy[i]):g})")
-    if problems:
-        return {"outcome": "breaks", "figures": figures, "finding": "; ".join(problems)}
-    return {"outcome": "holds", "figures": figures,
-            "finding": f"easy examples keep {_g(shrink)} of their loss (median); γ = 0 is BCE within "
-                       f"{bce_errors.max():.2g} ULPs; saturated gradients finite"}
+    return _outcome(problems, figures, f"easy examples keep {_g(shrink)} of their loss (median); γ = 0 is BCE within "
+                       f"{bce_errors.max():.2g} ULPs; saturated gradients finite")
 
 
 CLAIMS = (
