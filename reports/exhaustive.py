@@ -58,13 +58,18 @@ def cell_text(result: dict) -> str:
     return text
 
 
+def _column(result: dict) -> str:
+    version = f" {result['version']}" if result.get("version") else ""
+    return f"{result['target']['implementation']} ({result['target']['framework']}{version})"
+
+
 def table(results: list[dict]) -> tuple[list[str], list[list[str]]]:
     """(header, rows): one row per dtype/quantity/label/range, one column per implementation."""
-    columns = list(dict.fromkeys(r["target"]["implementation"] for r in results))
+    columns = list(dict.fromkeys(_column(r) for r in results))
     rows: dict = {}
     for r in results:
         row = rows.setdefault(_row_key(r), {})
-        row[r["target"]["implementation"]] = cell_text(r)
+        row[_column(r)] = cell_text(r)
     header = ["dtype", "quantity", "label", "bit patterns", *columns]
     return header, [[*key, *[cells.get(c, "") for c in columns]] for key, cells in sorted(rows.items())]
 

@@ -16,6 +16,7 @@ import mpmath
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_BROKEN_PIPE = 128 + 13
+DEFAULT_SWEEPS = "reports/sweeps"
 
 
 class UsageError(Exception):
@@ -232,8 +233,9 @@ def _report(args: argparse.Namespace) -> int:
     from reports import exhaustive
     from suite import gate
 
+    folder = args.sweeps or (DEFAULT_SWEEPS if Path(DEFAULT_SWEEPS).is_dir() else None)
     try:
-        sweeps = exhaustive.load(Path(args.sweeps)) if args.sweeps else []
+        sweeps = exhaustive.load(Path(folder)) if folder else []
     except exhaustive.SweepResultsError as error:
         raise UsageError(f"bcebench report: {error}") from None
     if args.from_results:
@@ -462,7 +464,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--from", dest="from_results", metavar="RESULTS",
                         help="build the report from an existing results.json (from bcebench check --json) instead")
     report.add_argument("--speed", help="with --from: a bcebench bench --json file for the speed section")
-    report.add_argument("--sweeps", help="a folder of bcebench sweep results for the exhaustive section")
+    report.add_argument("--sweeps", help=f"a folder of bcebench sweep results for the exhaustive section "
+                                         f"(default {DEFAULT_SWEEPS}, where it exists)")
     report.set_defaults(run=_report)
 
     compare = commands.add_parser("compare", help="regressions and improvements between two results")

@@ -15,9 +15,11 @@ interrupted sweep resumes where it stopped; a shard whose worker dies is run aga
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import os
+import platform
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -273,7 +275,7 @@ def sweep(target: Target, spans: list[tuple[int, int]], *, shard_size: int = DEF
     return the result document (the target, the ranges and the merged statistics)."""
     from distributed import as_completed
 
-    load_implementation(target)  # fail here, in one line, before any worker starts on it
+    adapter, _ = load_implementation(target)  # fail here, in one line, before any worker starts on it
     header = json.loads(json.dumps({"target": asdict(target), "spans": spans, "shard_size": shard_size}))
     path = checkpoint_path(checkpoint_dir, target, spans, shard_size)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -296,6 +298,10 @@ def sweep(target: Target, spans: list[tuple[int, int]], *, shard_size: int = DEF
     merged = Stats()
     for shard in planned:
         merged = merged.merge(done[shard])
-    return {"target": asdict(target), "spans": [[hex(a), hex(b)] for a, b in spans], "shards": len(planned),
+    return {"target": asdict(target), "version": adapter.version(),
+            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "machine": f"{platform.platform()}, {os.cpu_count()} CPUs",
+            "workers": len(client.scheduler_info()["workers"]),
+            "spans": [[hex(a), hex(b)] for a, b in spans], "shards": len(planned),
             "resumed_shards": len(planned) - len(todo), "wall_seconds": time.perf_counter() - started,
             "stats": merged.as_json(), "checkpoint": str(path)}

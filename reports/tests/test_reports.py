@@ -215,3 +215,37 @@ def test_claims_section_has_a_row_per_claim_and_a_finding_per_measurement(folder
     assert "✗ f32 (1 of 2)" in matrix[0]
     for record in claim_records:
         assert record["message"] and record["message"].replace("|", "\\|") in section  # Markdown escapes |
+
+
+def _sweep_document(implementation: str, quantity: str) -> dict:
+    """A sweep result over every float16 input, built from a real shard."""
+    from dataclasses import asdict
+
+    from suite import sweep
+
+    target = sweep.Target("numpy", implementation, "float16", quantity, 1.0)
+    stats = sweep.run_shard(target, 0, 2**16)
+    return {"target": asdict(target), "version": "test", "spans": [["0x0", "0x10000"]], "stats": stats.as_json()}
+
+
+def test_exhaustive_section_from_a_folder_of_sweep_results(results, certificate, tmp_path):
+    from reports import exhaustive
+
+    folder = tmp_path / "sweeps"
+    folder.mkdir()
+    for name, quantity in (("numpy.stable_logits", "loss"), ("numpy.stable_logits", "grad"),
+                           ("numpy.textbook_probs", "loss")):
+        _write(folder / f"{name}-{quantity}.json", _sweep_document(name, quantity))
+    sweeps = exhaustive.load(folder)
+    header, rows = exhaustive.table(sweeps)
+    assert header[4:] == ["numpy.stable_logits (numpy test)", "numpy.textbook_probs (numpy test)"]
+    assert [row[:3] for row in rows] == [["float16", "grad", "y = 1"], ["float16", "loss", "y = 1"]]
+    assert rows[0][5] == "" and "ULP" in rows[1][5] and "correctly rounded" in rows[1][4]
+    report = build.write({**results, "exhaustive": sweeps}, certificate, tmp_path / "out")
+    assert 'id="exhaustive-table"' in (report / "report.html").read_text()
+    assert "## Exhaustive sweeps" in (report / "report.md").read_text()
+    (folder / "broken.json").write_text("{")
+    with pytest.raises(exhaustive.SweepResultsError, match="not a sweep result"):
+        exhaustive.load(folder)
+    with pytest.raises(exhaustive.SweepResultsError, match="no such folder"):
+        exhaustive.load(tmp_path / "absent")
