@@ -33,14 +33,14 @@ BLOCK = 1 << 14  # float64 temporaries of 128 KiB stay in cache
 
 
 def supports(spec: Spec, fmt: Format, y: np.ndarray) -> bool:
-    """The fast path covers loss, gradient and Hessian without focal terms, smoothing or weights,
-    for narrow formats and labels that are float32 values."""
+    """The fast path covers loss, gradient and Hessian without focal terms or smoothing (weights and
+    pos_weight in the logit form), for narrow formats and labels that are float32 values."""
+    weighted = spec.weight is not None or spec.pos_weight is not None
     return (
         fmt.name != "float64"
         and spec.gamma is None
         and spec.smoothing is None
-        and spec.weight is None
-        and spec.pos_weight is None
+        and not (weighted and spec.form == "probs")
         and bool(np.all((y.astype(np.float32) == y) | np.isnan(y)))
     )
 
@@ -59,7 +59,10 @@ def _sigmoid_pair(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def values_and_bounds(spec: Spec, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
     """(value, error bound, applicable) for float64 inputs x and float32-valued labels y."""
     with np.errstate(all="ignore"):
-        if spec.form == "logits":
+        if spec.form == "logits" and (spec.weight is not None or spec.pos_weight is not None):
+            applicable = np.isfinite(x) & np.isfinite(y)
+            value, magnitude = _weighted_logits(spec, x, y)
+        elif spec.form == "logits":
             applicable = np.isfinite(x) & np.isfinite(y)
             value, magnitude = _logits(spec.quantity, x, y)
         else:
@@ -100,6 +103,32 @@ def _logits(quantity: str, z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np
         return pos - neg, np.abs(pos) + np.abs(neg)
     hess = s * s_minus
     return hess, hess
+
+
+def _softplus(z: np.ndarray) -> np.ndarray:
+    """ln(1 + e^z) = max(z, 0) + log1p(e^−|z|), both terms non-negative."""
+    return np.maximum(z, 0.0) + np.log1p(np.exp(-np.minimum(np.abs(z), CLIP)))
+
+
+def _weighted_logits(spec: Spec, z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """With c₊ = w·w₊·y and c₋ = w·(1 − y) (exact in float64: w and w₊ are the spec's float64
+    values, y a float32 value, so each product carries at most one rounding): loss
+    c₊·softplus(−z) + c₋·softplus(z), gradient c₋σ(z) − c₊σ(−z), Hessian (c₊ + c₋)σ(z)σ(−z). Every
+    loss term is non-negative, so the magnitude is the value itself."""
+    weight = 1.0 if spec.weight is None else spec.weight
+    c_pos = weight * (1.0 if spec.pos_weight is None else spec.pos_weight) * y
+    c_neg = weight * (1.0 - y)
+    if spec.quantity == "loss":
+        # a zero weight times an infinite softplus is no term at all
+        pos = np.where(c_pos == 0, 0.0, c_pos * _softplus(-z))
+        neg = np.where(c_neg == 0, 0.0, c_neg * _softplus(z))
+        return pos + neg, pos + neg
+    s, s_minus = _sigmoid_pair(z)
+    if spec.quantity == "grad":
+        pos, neg = c_neg * s, c_pos * s_minus
+        return pos - neg, np.abs(pos) + np.abs(neg)
+    hess = (c_pos + c_neg) * (s * s_minus)
+    return hess, np.abs(hess)
 
 
 def _probs(quantity: str, p: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -9,6 +9,8 @@ from reference.exact import Spec
 from reference.formats import FORMATS, bits_of, from_bits
 
 SPECS = [Spec(q, f) for q in ("loss", "grad", "hess") for f in ("logits", "probs")]
+# PyTorch's weight and pos_weight, the values its adapter tests (weight = 0.75, pos_weight = 3)
+WEIGHTED = [Spec(q, "logits", **w) for q in ("loss", "grad", "hess") for w in ({"weight": 0.75}, {"pos_weight": 3.0})]
 RANDOM_INPUTS = 100_000  # per dtype, spread over the six quantity-forms
 SEED = 20261128
 
@@ -22,13 +24,17 @@ def assert_same_bits(spec, x, y):
     return fast, slow
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=str)
+@pytest.mark.parametrize("spec", SPECS + WEIGHTED, ids=str)
 @pytest.mark.parametrize("label", [0.0, 1.0])
 def test_every_float16_input(spec, label):
     x = from_bits(np.arange(2**16), FORMATS["float16"])
     fast, _ = assert_same_bits(spec, x, np.float16(label))
     finite_inputs = np.isfinite(x) if spec.form == "logits" else (x > 0) & (x < 1)
-    assert fast.mpmath_count <= (~finite_inputs).sum() + 64  # the fast path decides nearly all
+    # The fast path decides nearly all. With a weight, 0.75·z or 3·z of a large z often lands on a
+    # half-way point of float16 and the exact loss lies above it by only c·e^−|z|, inside the bound:
+    # those near-ties (2.7% of float16 inputs) go to mpmath, as they must.
+    slack = 64 if spec in SPECS else 2**16 // 32
+    assert fast.mpmath_count <= (~finite_inputs).sum() + slack
 
 
 def random_inputs(dtype: str, form: str, count: int, rng):
@@ -47,18 +53,18 @@ def random_inputs(dtype: str, form: str, count: int, rng):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
-@pytest.mark.parametrize("spec", SPECS, ids=str)
+@pytest.mark.parametrize("spec", SPECS + WEIGHTED, ids=str)
 def test_random_inputs_with_soft_labels(dtype, spec):
-    rng = np.random.default_rng([SEED, SPECS.index(spec), FORMATS[dtype].precision])
+    rng = np.random.default_rng([SEED, (SPECS + WEIGHTED).index(spec), FORMATS[dtype].precision])
     x, y = random_inputs(dtype, spec.form, 2 * RANDOM_INPUTS // len(SPECS), rng)
     assert_same_bits(spec, x, y)
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=str)
+@pytest.mark.parametrize("spec", SPECS + WEIGHTED, ids=str)
 def test_error_bound_holds(spec):
     """|float64 value − exact| <= bound, with exact from the mpmath path (64-bit intervals for
     float32 targets, ample for a bound of 32 float64 ulps)."""
-    rng = np.random.default_rng([SEED, 7, SPECS.index(spec)])
+    rng = np.random.default_rng([SEED, 7, (SPECS + WEIGHTED).index(spec)])
     x, y = random_inputs("float32", spec.form, 20_000, rng)
     exact = oracle.evaluate(spec, x, y, fast=False)
     with np.errstate(invalid="ignore"):
