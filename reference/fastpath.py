@@ -32,15 +32,19 @@ UNDERFLOW_FLOOR = 2.0**-1000
 BLOCK = 1 << 14  # float64 temporaries of 128 KiB stay in cache
 
 
+FOCAL_GAMMA_MAX = 4.0  # σ^γ multiplies σ's relative error by γ: up to 4 it stays inside the bound
+
+
 def supports(spec: Spec, fmt: Format, y: np.ndarray) -> bool:
-    """The fast path covers loss, gradient and Hessian without focal terms or smoothing (weights and
-    pos_weight in the logit form), for narrow formats and labels that are float32 values."""
-    weighted = spec.weight is not None or spec.pos_weight is not None
+    """The fast path covers loss, gradient and Hessian without smoothing, for narrow formats and
+    labels that are float32 values; in the logit form also weights, pos_weight and the focal loss
+    (γ <= 4, loss and gradient)."""
+    extended = spec.weight is not None or spec.pos_weight is not None or spec.gamma is not None
     return (
         fmt.name != "float64"
-        and spec.gamma is None
         and spec.smoothing is None
-        and not (weighted and spec.form == "probs")
+        and not (extended and spec.form == "probs")
+        and (spec.gamma is None or spec.gamma <= FOCAL_GAMMA_MAX)
         and bool(np.all((y.astype(np.float32) == y) | np.isnan(y)))
     )
 
@@ -59,7 +63,10 @@ def _sigmoid_pair(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def values_and_bounds(spec: Spec, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
     """(value, error bound, applicable) for float64 inputs x and float32-valued labels y."""
     with np.errstate(all="ignore"):
-        if spec.form == "logits" and (spec.weight is not None or spec.pos_weight is not None):
+        if spec.form == "logits" and spec.gamma is not None:
+            applicable = np.isfinite(x) & np.isfinite(y)
+            value, magnitude = _focal_logits(spec, x, y)
+        elif spec.form == "logits" and (spec.weight is not None or spec.pos_weight is not None):
             applicable = np.isfinite(x) & np.isfinite(y)
             value, magnitude = _weighted_logits(spec, x, y)
         elif spec.form == "logits":
@@ -129,6 +136,26 @@ def _weighted_logits(spec: Spec, z: np.ndarray, y: np.ndarray) -> tuple[np.ndarr
         return pos - neg, np.abs(pos) + np.abs(neg)
     hess = (c_pos + c_neg) * (s * s_minus)
     return hess, np.abs(hess)
+
+
+def _focal_logits(spec: Spec, z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The focal loss c₊σ(−z)^γ softplus(−z) + c₋σ(z)^γ softplus(z), c₊ = αy, c₋ = (1 − α)(1 − y)
+    (y and 1 − y without α), and its gradient c₋σ^γ(γσ(−z)softplus(z) + σ) − c₊σ(−z)^γ(γσ
+    softplus(−z) + σ(−z)) (reference.derive proves both). Every group is a product of non-negative
+    factors, each with a relative error of a few u (σ^γ: γ times σ's), so the magnitude is the sum
+    of the groups' absolute values; the Hessian is not covered (the oracle has none)."""
+    gamma = spec.gamma
+    c_pos = y if spec.alpha is None else spec.alpha * y
+    c_neg = 1.0 - y if spec.alpha is None else (1.0 - spec.alpha) * (1.0 - y)
+    s, s_minus = _sigmoid_pair(z)
+    up, down = _softplus(z), _softplus(-z)
+    if spec.quantity == "loss":
+        pos = np.where(c_pos == 0, 0.0, c_pos * s_minus**gamma * down)
+        neg = np.where(c_neg == 0, 0.0, c_neg * s**gamma * up)
+        return pos + neg, pos + neg
+    rise = np.where(c_neg == 0, 0.0, c_neg * s**gamma * (gamma * s_minus * up + s))
+    fall = np.where(c_pos == 0, 0.0, c_pos * s_minus**gamma * (gamma * s * down + s_minus))
+    return rise - fall, rise + fall
 
 
 def _probs(quantity: str, p: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

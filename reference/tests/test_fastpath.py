@@ -11,6 +11,11 @@ from reference.formats import FORMATS, bits_of, from_bits
 SPECS = [Spec(q, f) for q in ("loss", "grad", "hess") for f in ("logits", "probs")]
 # PyTorch's weight and pos_weight, the values its adapter tests (weight = 0.75, pos_weight = 3)
 WEIGHTED = [Spec(q, "logits", **w) for q in ("loss", "grad", "hess") for w in ({"weight": 0.75}, {"pos_weight": 3.0})]
+# the focal loss the adapters test (γ = 2, α = 0.25), a fractional γ with another α, and the largest
+# γ the fast path takes; their mpmath references are slow, so every float16 input only for the first
+FOCAL = [Spec(q, "logits", gamma=g, alpha=a) for g, a in ((2.0, 0.25), (0.5, 0.3), (4.0, None))
+         for q in ("loss", "grad")]
+
 RANDOM_INPUTS = 100_000  # per dtype, spread over the six quantity-forms
 SEED = 20261128
 
@@ -24,7 +29,7 @@ def assert_same_bits(spec, x, y):
     return fast, slow
 
 
-@pytest.mark.parametrize("spec", SPECS + WEIGHTED, ids=str)
+@pytest.mark.parametrize("spec", SPECS + WEIGHTED + FOCAL[:2], ids=str)
 @pytest.mark.parametrize("label", [0.0, 1.0])
 def test_every_float16_input(spec, label):
     x = from_bits(np.arange(2**16), FORMATS["float16"])
@@ -53,18 +58,18 @@ def random_inputs(dtype: str, form: str, count: int, rng):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
-@pytest.mark.parametrize("spec", SPECS + WEIGHTED, ids=str)
+@pytest.mark.parametrize("spec", SPECS + WEIGHTED + FOCAL, ids=str)
 def test_random_inputs_with_soft_labels(dtype, spec):
-    rng = np.random.default_rng([SEED, (SPECS + WEIGHTED).index(spec), FORMATS[dtype].precision])
+    rng = np.random.default_rng([SEED, (SPECS + WEIGHTED + FOCAL).index(spec), FORMATS[dtype].precision])
     x, y = random_inputs(dtype, spec.form, 2 * RANDOM_INPUTS // len(SPECS), rng)
     assert_same_bits(spec, x, y)
 
 
-@pytest.mark.parametrize("spec", SPECS + WEIGHTED, ids=str)
+@pytest.mark.parametrize("spec", SPECS + WEIGHTED + FOCAL, ids=str)
 def test_error_bound_holds(spec):
     """|float64 value − exact| <= bound, with exact from the mpmath path (64-bit intervals for
     float32 targets, ample for a bound of 32 float64 ulps)."""
-    rng = np.random.default_rng([SEED, 7, (SPECS + WEIGHTED).index(spec)])
+    rng = np.random.default_rng([SEED, 7, (SPECS + WEIGHTED + FOCAL).index(spec)])
     x, y = random_inputs("float32", spec.form, 20_000, rng)
     exact = oracle.evaluate(spec, x, y, fast=False)
     with np.errstate(invalid="ignore"):
@@ -75,5 +80,9 @@ def test_error_bound_holds(spec):
 
 def test_fast_path_is_not_used_where_it_cannot_be():
     assert not fastpath.supports(Spec("loss", "logits"), FORMATS["float64"], np.zeros(1))
-    assert not fastpath.supports(Spec("loss", "logits", gamma=2.0), FORMATS["float32"], np.zeros(1))
+    assert not fastpath.supports(Spec("loss", "logits", gamma=4.5), FORMATS["float32"], np.zeros(1))  # γ > 4
+    assert not fastpath.supports(Spec("loss", "probs", gamma=2.0), FORMATS["float32"], np.zeros(1))
+    assert not fastpath.supports(Spec("loss", "probs", weight=0.75), FORMATS["float32"], np.zeros(1))
+    assert not fastpath.supports(Spec("loss", "logits", smoothing=0.1), FORMATS["float32"], np.zeros(1))
+    assert fastpath.supports(Spec("grad", "logits", gamma=2.0, alpha=0.25), FORMATS["float32"], np.zeros(1))
     assert not fastpath.supports(Spec("loss", "logits"), FORMATS["float32"], np.array([0.1]))  # not a float32 value
