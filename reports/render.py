@@ -65,7 +65,9 @@ CLAIM_STATES = {
 CLAIMS_LEGEND = ("Each claim is proven in exact arithmetic (the derivation certificate's identity) and measured "
                  "here on every implementation and dtype. Per dtype: ✓ holds; ◐ holds in exact arithmetic only, "
                  "the dtype ends it (correctly rounded arithmetic fails the same way); ≈ breaks, a known deviation; "
-                 "✗ breaks; ✗✗ crashed; – not measurable.")
+                 "✗ breaks; ✗✗ crashed; – not measurable. (n of m): how many of the framework's implementations "
+                 "are in that state; a non-gating baseline (NumPy's textbook formula) breaks claims without "
+                 "failing the gate.")
 CLAIM_ORDER = ("crashed", "fail", "known-deviation", "dtype-limit", "unsupported", "holds")
 
 
