@@ -37,23 +37,30 @@ def _finite_difference(got: np.ndarray, ref: Reference) -> np.ndarray:
         return (got.astype(np.float64) - ref.exact) - ref.exact_lo
 
 
-def mismatch(got: np.ndarray, ref: Reference, *, signed_zeros: bool = False) -> np.ndarray:
-    """Per element, the special-value disagreement ('' where none), one of MISMATCH_KINDS:
-    nan (NaN where r is not), missing-nan (a number where r is NaN), inf (±inf where r is not
-    that infinity), finite (a finite number where r is infinite), zero-sign (with
-    ``signed_zeros``: a zero whose sign differs from r's)."""
+def mismatch_masks(got: np.ndarray, ref: Reference) -> dict[str, np.ndarray]:
+    """Per kind of MISMATCH_KINDS, where it occurs (boolean arrays): nan (NaN where r is not),
+    missing-nan (a number where r is NaN), inf (±inf where r is not that infinity), finite (a
+    finite number where r is infinite), zero-sign (a zero whose sign differs from r's)."""
     got64 = np.asarray(got).astype(np.float64)
     r = ref.rounded.astype(np.float64)
-    kinds = np.full(got64.shape, "", dtype=object)
     got_nan, r_nan = np.isnan(got64), np.isnan(r)
-    kinds[got_nan & ~r_nan] = "nan"
-    kinds[~got_nan & r_nan] = "missing-nan"
     numbers = ~got_nan & ~r_nan
-    kinds[numbers & np.isinf(got64) & (got64 != r)] = "inf"
-    kinds[numbers & np.isfinite(got64) & np.isinf(r)] = "finite"
-    if signed_zeros:
-        wrong_sign = (got64 == 0) & (r == 0) & (np.signbit(got64) != np.signbit(r))
-        kinds[numbers & wrong_sign] = "zero-sign"
+    return {
+        "nan": got_nan & ~r_nan,
+        "missing-nan": ~got_nan & r_nan,
+        "inf": numbers & np.isinf(got64) & (got64 != r),
+        "finite": numbers & np.isfinite(got64) & np.isinf(r),
+        "zero-sign": numbers & (got64 == 0) & (r == 0) & (np.signbit(got64) != np.signbit(r)),
+    }
+
+
+def mismatch(got: np.ndarray, ref: Reference, *, signed_zeros: bool = False) -> np.ndarray:
+    """Per element, the special-value disagreement ('' where none), one of MISMATCH_KINDS
+    (``mismatch_masks``); zero-sign only with ``signed_zeros``."""
+    kinds = np.full(np.shape(got), "", dtype=object)
+    for kind, mask in mismatch_masks(got, ref).items():
+        if kind != "zero-sign" or signed_zeros:
+            kinds[mask] = kind
     return kinds
 
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from reference import metrics
 from reference.exact import Spec
-from reference.formats import Format
+from reference.formats import Format, bits_of
 from reference.oracle import Reference, exact_value
 
 WORST_KEPT = 8
@@ -93,10 +93,6 @@ def _special_order(entry: dict) -> tuple:
     return (entry["pattern"], entry["label"])
 
 
-def _hex(value, fmt: Format) -> str:
-    return hex(int(np.asarray(value, dtype=fmt.dtype).reshape(1).view(fmt.bits_dtype)[0]))
-
-
 def exact_error(got: float, spec: Spec, x: float, y: float, fmt: Format) -> float:
     """|got − exact| / ulp(exact) from the exact value at 160 bits (the binade from its exponent)."""
     exact = exact_value(spec, x, y)
@@ -110,8 +106,8 @@ def exact_error(got: float, spec: Spec, x: float, y: float, fmt: Format) -> floa
         return float(abs(mpmath.mpf(got) - exact) / mpmath.ldexp(1, binade - fmt.precision + 1))
 
 
-def _entry(i: int, patterns, x, labels, got64, rounded, fmt: Format) -> dict:
-    return {"pattern": int(patterns[i]), "x": repr(float(x[i])), "x_hex": _hex(x[i], fmt),
+def _entry(i: int, patterns, x, labels, got64, rounded) -> dict:
+    return {"pattern": int(patterns[i]), "x": repr(float(x[i])), "x_hex": hex(int(bits_of(x[i : i + 1])[0])),
             "label": float(labels[i]), "got": repr(float(got64[i])), "rounded": repr(float(rounded[i]))}
 
 
@@ -122,17 +118,11 @@ def measure(patterns: np.ndarray, x: np.ndarray, labels: np.ndarray, got: np.nda
     rejected = np.zeros(got.shape, dtype=bool) if rejected is None else rejected
     got64 = got.astype(np.float64)
     rounded = ref.rounded.astype(np.float64)
-    got_nan, r_nan = np.isnan(got64), np.isnan(rounded)
-    kinds = {
-        "nan": got_nan & ~r_nan & ~rejected,
-        "missing-nan": ~got_nan & r_nan,
-        "inf": ~got_nan & ~r_nan & np.isinf(got64) & (got64 != rounded),
-        "finite": ~got_nan & ~r_nan & np.isfinite(got64) & np.isinf(rounded),
-        "raises": rejected,
-    }
-    special = kinds["nan"] | kinds["missing-nan"] | kinds["inf"] | kinds["finite"] | rejected
-    equal = ((got64 == rounded) | (got_nan & r_nan)) & ~rejected
-    zero_sign = (got64 == 0) & (rounded == 0) & (np.signbit(got64) != np.signbit(rounded))
+    masks = metrics.mismatch_masks(got, ref)
+    zero_sign = masks.pop("zero-sign")
+    kinds = {**{k: mask & ~rejected for k, mask in masks.items()}, "raises": rejected}
+    special = np.logical_or.reduce(list(kinds.values()))
+    equal = ((got64 == rounded) | (np.isnan(got64) & np.isnan(rounded))) & ~rejected
     wrong = np.flatnonzero(~equal & ~special)
     with np.errstate(over="ignore", invalid="ignore"):
         error = np.abs((got64[wrong] - ref.exact[wrong]) - ref.exact_lo[wrong]) / metrics.ulp(ref.exact[wrong], fmt)
@@ -152,15 +142,12 @@ def measure(patterns: np.ndarray, x: np.ndarray, labels: np.ndarray, got: np.nda
             cut = np.partition(error, wrong.size - WORST_KEPT)[wrong.size - WORST_KEPT]
             keep = np.flatnonzero(error >= cut)
         order = keep[np.lexsort((patterns[wrong[keep]], -error[keep]))][:WORST_KEPT]
-        stats.worst = [{**_entry(wrong[k], patterns, x, labels, got64, rounded, fmt), "error": float(error[k]),
+        stats.worst = [{**_entry(wrong[k], patterns, x, labels, got64, rounded), "error": float(error[k]),
                         "exact": False} for k in order]
         stats.max_error = stats.worst[0]["error"]
-    kind_of = np.full(got64.shape, "", dtype=object)
-    first_specials = np.flatnonzero(special)[:WORST_KEPT]
-    for kind, mask in kinds.items():
-        kind_of[first_specials[mask[first_specials]]] = kind
-    stats.specials = [{**_entry(i, patterns, x, labels, got64, rounded, fmt), "kind": kind_of[i]}
-                      for i in first_specials]
+    stats.specials = [{**_entry(i, patterns, x, labels, got64, rounded),
+                       "kind": next(kind for kind, mask in kinds.items() if mask[i])}
+                      for i in np.flatnonzero(special)[:WORST_KEPT]]
     return stats
 
 
