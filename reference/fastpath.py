@@ -17,9 +17,19 @@ proven from the operands instead (the loss and the Hessian are positive for y in
 the sign of its exact float64 difference, σ(z) − y with y = 1 is negative and with y = 0
 positive), and where no such proof applies the element goes to mpmath too. The result is
 therefore bit-identical to mpmath's, only faster.
+
+A weight or α makes many exact values lie a hair above or below a half-way point: the weighted loss
+of z = −x is c·x + c·log1p(e^−x), and 0.75·x or 3·x of a float32 x is often a half-way point of
+float32, the rest far below the bound. For the weighted and focal losses the undecided elements
+are therefore tried once more with the value split into an exact lead c·|z| and a small tail whose
+own bound (and, past the clip, proven sign) decides on which side of the half-way point the exact
+value lies (``split_loss``, ``decide_split``).
 """
 
 from __future__ import annotations
+
+import math
+from fractions import Fraction
 
 import numpy as np
 
@@ -117,14 +127,23 @@ def _softplus(z: np.ndarray) -> np.ndarray:
     return np.maximum(z, 0.0) + np.log1p(np.exp(-np.minimum(np.abs(z), CLIP)))
 
 
+def _coefficients(spec: Spec, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(c₊, c₋), the factors of softplus(−z) and softplus(z): (w·w₊·y, w·(1 − y)) for PyTorch's
+    weights, (αy, (1 − α)(1 − y)) for the focal loss (y and 1 − y without α)."""
+    if spec.gamma is not None:
+        if spec.alpha is None:
+            return y, 1.0 - y
+        return spec.alpha * y, (1.0 - spec.alpha) * (1.0 - y)
+    weight = 1.0 if spec.weight is None else spec.weight
+    return weight * (1.0 if spec.pos_weight is None else spec.pos_weight) * y, weight * (1.0 - y)
+
+
 def _weighted_logits(spec: Spec, z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """With c₊ = w·w₊·y and c₋ = w·(1 − y) (exact in float64: w and w₊ are the spec's float64
     values, y a float32 value, so each product carries at most one rounding): loss
     c₊·softplus(−z) + c₋·softplus(z), gradient c₋σ(z) − c₊σ(−z), Hessian (c₊ + c₋)σ(z)σ(−z). Every
     loss term is non-negative, so the magnitude is the value itself."""
-    weight = 1.0 if spec.weight is None else spec.weight
-    c_pos = weight * (1.0 if spec.pos_weight is None else spec.pos_weight) * y
-    c_neg = weight * (1.0 - y)
+    c_pos, c_neg = _coefficients(spec, y)
     if spec.quantity == "loss":
         # a zero weight times an infinite softplus is no term at all
         pos = np.where(c_pos == 0, 0.0, c_pos * _softplus(-z))
@@ -145,8 +164,7 @@ def _focal_logits(spec: Spec, z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray,
     factors, each with a relative error of a few u (σ^γ: γ times σ's), so the magnitude is the sum
     of the groups' absolute values; the Hessian is not covered (the oracle has none)."""
     gamma = spec.gamma
-    c_pos = y if spec.alpha is None else spec.alpha * y
-    c_neg = 1.0 - y if spec.alpha is None else (1.0 - spec.alpha) * (1.0 - y)
+    c_pos, c_neg = _coefficients(spec, y)
     s, s_minus = _sigmoid_pair(z)
     up, down = _softplus(z), _softplus(-z)
     if spec.quantity == "loss":
@@ -169,6 +187,91 @@ def _probs(quantity: str, p: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.
         return grad, np.abs(grad)
     pos, neg = y / (p * p), (1.0 - y) / (q * q)
     return pos + neg, np.abs(pos) + np.abs(neg)
+
+
+SHORT_BITS = 29  # c with at most 29 significant bits times z with at most 24 is exact in float64
+
+
+def splits(spec: Spec) -> bool:
+    """Whether ``split_loss`` covers the spec: the weighted and focal losses in the logit form."""
+    extended = spec.weight is not None or spec.pos_weight is not None or spec.gamma is not None
+    return spec.form == "logits" and spec.quantity == "loss" and extended
+
+
+def hard_label_coefficients(spec: Spec) -> tuple[float, float]:
+    """(c₊ at y = 1, c₋ at y = 0) computed exactly (w·w₊ or α; w or 1 − α), NaN where the exact
+    coefficient is not a float64 value, or has more than 29 significant bits."""
+    weight = Fraction(1 if spec.weight is None else spec.weight)
+    if spec.gamma is None:
+        pair = (weight * Fraction(1 if spec.pos_weight is None else spec.pos_weight), weight)
+    else:
+        pair = (Fraction(1), Fraction(1)) if spec.alpha is None else (Fraction(spec.alpha), 1 - Fraction(spec.alpha))
+    return tuple(float(c) if Fraction(float(c)) == c and _short(float(c)) else np.nan for c in pair)
+
+
+def _short(c: float) -> bool:
+    mantissa, _ = math.frexp(c)
+    return float(mantissa * 2**SHORT_BITS).is_integer()
+
+
+def split_loss(spec: Spec, z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(lead, tail, tail bound, tail sign, exact) with loss = lead + tail, for finite z and hard
+    labels (the sweeps'; other elements are not exact).
+
+    On the side where the loss grows (z > 0 for y = 0, z < 0 for y = 1) it is c·softplus(|z|)
+    times σ(|z|)^γ for the focal loss, c the hard-label coefficient: lead = c·|z|, exact since c has
+    at most 29 significant bits and z at most 24. With σ = σ(|z|) and t = log1p(e^−|z|) the tail
+    is c·t (weights) or c·|z|·(σ^γ − 1) + c·σ^γ·t (focal), where σ^γ − 1 = expm1(γ·log1p(−σ(−|z|)))
+    keeps its digits. Its bound is 32u times the terms' magnitudes plus, for the clip at |z| = 700,
+    c·(1 + γ|z|)·2**-1000. The sign is proven where that bound cannot show it: positive for the
+    weighted loss and γ = 0, negative where min(γ, 1)·|z| > 2: with s = σ(−|z|) in (e^−|z|/2,
+    e^−|z|), (1 − s)^γ − 1 <= −min(γ, 1)·s and t < e^−|z|, so the focal tail is below
+    c·e^−|z|·(1 − min(γ, 1)·|z|/2)."""
+    magnitude = np.abs(z)
+    at_one, at_zero = hard_label_coefficients(spec)
+    c = np.where((y == 1) & (z < 0), at_one, np.where((y == 0) & (z > 0), at_zero, 0.0))
+    lead = c * magnitude
+    clipped = np.minimum(magnitude, CLIP)
+    t = np.log1p(np.exp(-clipped))
+    gamma = 0.0 if spec.gamma is None else spec.gamma
+    if gamma == 0.0:
+        tail = c * t
+        terms, sign = tail, np.ones_like(tail)
+    else:
+        far = 1.0 / (1.0 + np.exp(clipped))  # σ(−|z|)
+        drop, kept = c * magnitude * np.expm1(gamma * np.log1p(-far)), c * (1.0 - far) ** gamma * t
+        tail, terms = drop + kept, np.abs(drop) + kept
+        sign = np.where(min(gamma, 1.0) * magnitude > 2, -1.0, 0.0)
+    bound = terms * (SAFETY_FACTOR * UNIT_ROUNDOFF) + c * (1.0 + gamma * magnitude) * UNDERFLOW_FLOOR
+    return lead, tail, bound, sign, np.isfinite(lead) & (lead > 0)
+
+
+def decide_split(lead, tail, bound, sign, fmt: Format) -> tuple[np.ndarray, np.ndarray]:
+    """(rounded, decided) for positive lead + tail with lead exact, as ``decide`` does for a single
+    value: in units s of the spacing, the exact value is s_lead + t with t in [t − b, t + b] (b =
+    twice the bound, which covers the roundings of t ± b), or of the proven sign. A candidate r
+    (the two integers around s_lead + t) is the answer when the exact value lies inside its cell:
+    the cell's ends minus s_lead are exact (Sterbenz: both ends within a factor 2 of s_lead), and
+    the tail is compared with them, so a tie lead decides by the sign of the tail alone."""
+    with np.errstate(all="ignore"):
+        _, e = np.frexp(lead + tail)
+        np.maximum(e, fmt.emin + 1, out=e)
+        shift = fmt.precision - e
+        s_lead, t, b = np.ldexp(lead, shift), np.ldexp(tail, shift), np.ldexp(2.0 * bound, shift)
+        rounded = np.zeros_like(lead)
+        decided = np.zeros(lead.shape, dtype=bool)
+        base = np.floor(s_lead + t)
+        for r in (base, base + 1.0):
+            lower = r - np.where((r == 2.0 ** (fmt.precision - 1)) & (e > fmt.emin + 1), 0.25, 0.5)
+            upper = r + 0.5
+            gap_lo, gap_hi = lower - s_lead, upper - s_lead
+            sterbenz = (upper <= 2.0 * s_lead) & (s_lead <= 2.0 * lower)
+            above = (t - b > gap_lo) | ((sign > 0) & (gap_lo <= 0))
+            below = (t + b < gap_hi) | ((sign < 0) & (gap_hi >= 0))
+            value = np.ldexp(r, -shift)
+            inside = sterbenz & above & below & (value <= fmt.max_finite) & ~decided
+            rounded[inside], decided[inside] = value[inside], True
+    return rounded, decided
 
 
 def decide(value: np.ndarray, bound: np.ndarray, fmt: Format) -> tuple[np.ndarray, np.ndarray]:
@@ -213,5 +316,20 @@ def evaluate(spec: Spec, x: np.ndarray, y: np.ndarray, fmt: Format) -> tuple[np.
             sign = proven_sign(spec, x[block][zero], y[block][zero], value[zero], bound[zero])
             result[zero] = np.copysign(0.0, sign)
             ok[zero] &= sign != 0
+        if splits(spec):
+            _decide_ties(spec, x[block], y[block], applicable & ~ok, fmt, result, ok)
         rounded[block], approx[block], decided[block] = result, value, ok
     return rounded, approx, decided
+
+
+def _decide_ties(spec: Spec, x, y, undecided, fmt: Format, result: np.ndarray, ok: np.ndarray) -> None:
+    """Decide, in place, the undecided elements that the lead/tail split can."""
+    index = np.flatnonzero(undecided)
+    if index.size == 0:
+        return
+    with np.errstate(all="ignore"):
+        lead, tail, bound, sign, exact = split_loss(spec, x[index], y[index])
+        rounded, decided = decide_split(lead, tail, bound, sign, fmt)
+    decided &= exact
+    result[index[decided]] = rounded[decided]
+    ok[index[decided]] = True
