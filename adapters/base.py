@@ -21,13 +21,34 @@ REGISTRY = {
     "numpy": "adapters.numpy_adapter:NumpyAdapter",
     "torch": "adapters.torch_adapter:TorchAdapter",
     "jax": "adapters.jax_adapter:JaxAdapter",
+    "tensorflow": "adapters.tensorflow_adapter:TensorflowAdapter",
+    "keras-jax": "adapters.keras_adapter:KerasJaxAdapter",
+    "keras-torch": "adapters.keras_adapter:KerasTorchAdapter",
+    "keras-tensorflow": "adapters.keras_adapter:KerasTensorflowAdapter",
+    "keras-numpy": "adapters.keras_adapter:KerasNumpyAdapter",
+    "sklearn": "adapters.sklearn_adapter:SklearnAdapter",
+    "array-api:array_api_strict": "adapters.array_api_adapter:ArrayApiAdapter",
 }
+ARRAY_API = "array-api:"  # array-api:MODULE is any Array API namespace, registered or not
+# Frameworks that fix process-wide state when loaded (Keras's backend): in-process callers load them
+# in a process of their own.
+PROCESS_BOUND = frozenset(name for name in REGISTRY if name.startswith("keras-"))
 QUANTITIES = ("loss", "grad", "hess")
 BENCH_MODES = ("forward", "forward-mean", "backward", "forward+backward")
 
 
+def sample_weights(count: int) -> np.ndarray:
+    """The per-sample weights of the "weighted-mean" reduction: 1, 2, 3, 4, 1, 2, … (small
+    integers, so that the exact weighted mean is easy to state and any dtype holds them)."""
+    return 1.0 + np.arange(count) % 4
+
+
 class Unsupported(Exception):
     """The implementation rejects this dtype, input or quantity by design."""
+
+
+class Unavailable(Exception):
+    """The framework cannot be loaded here, for the reason given (other than not being installed)."""
 
 
 @dataclass(frozen=True)
@@ -120,16 +141,26 @@ class Adapter:
         return self.to_numpy(self.evaluate(impl, quantity, fx, fy, device))
 
 
+def known(name: str) -> bool:
+    return name in REGISTRY or (name.startswith(ARRAY_API) and len(name) > len(ARRAY_API))
+
+
 def load(name: str) -> tuple[Adapter | None, str]:
     """(adapter, '') when its framework imports, else (None, why not)."""
-    if name not in REGISTRY:
-        raise KeyError(f"unknown framework {name!r}: expected one of {', '.join(REGISTRY)}")
-    module_name, class_name = REGISTRY[name].split(":")
+    if not known(name):
+        raise KeyError(f"unknown framework {name!r}: expected one of {', '.join(REGISTRY)}, or {ARRAY_API}MODULE")
     try:
+        if name.startswith(ARRAY_API):
+            from adapters.array_api_adapter import ArrayApiAdapter
+
+            return ArrayApiAdapter(name.removeprefix(ARRAY_API)), ""
+        module_name, class_name = REGISTRY[name].split(":")
         module = importlib.import_module(module_name)
         return getattr(module, class_name)(), ""
     except ImportError as error:
         return None, f"{error.name or error}: not installed"
+    except Unavailable as error:
+        return None, str(error)
 
 
 def load_user_function(spec: str) -> Callable:

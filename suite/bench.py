@@ -82,16 +82,34 @@ def expand(adapter: base.Adapter, requests: list[dict], user_impl: dict | None =
     return cases
 
 
+def _plan(framework: str, requests: list[dict], user_impl: dict | None, only: set | None) -> tuple[list[dict], str]:
+    """(cases, '') or ([], why the framework is unavailable); a process-bound framework (Keras on
+    a backend) is loaded and expanded in a process of its own (``python -m suite.bench``)."""
+    if framework in base.PROCESS_BOUND:
+        request = {"framework": framework, "requests": requests, "user_impl": user_impl,
+                   "only": sorted(only) if only is not None else None}
+        done = subprocess.run([sys.executable, "-m", "suite.bench"], input=json.dumps(request), cwd=ROOT,
+                              capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            lines = done.stderr.strip().splitlines()
+            raise RuntimeError(f"{framework}: planning failed: {lines[-1] if lines else done.returncode}")
+        answer = json.loads(done.stdout)
+        return answer["cases"], answer["reason"]
+    adapter, reason = base.load(framework)
+    if adapter is None:
+        return [], reason
+    if adapter.gpu_device and adapter.gpu_device not in adapter.devices():
+        print(f"{framework}: no {adapter.gpu_device} device here, its cases are timed on the cpu only", file=sys.stderr)
+    return expand(adapter, requests, user_impl, only), ""
+
+
 def _run_framework(framework: str, requests: list[dict], user_impl: dict | None,
                    only: set | None) -> tuple[list[dict], dict, str]:
     """(cases with pytest-benchmark stats, pytest-benchmark's own JSON document, why unavailable
     or '')."""
-    adapter, reason = base.load(framework)
-    if adapter is None:
+    cases, reason = _plan(framework, requests, user_impl, only)
+    if reason:
         return [], {}, reason
-    if adapter.gpu_device and adapter.gpu_device not in adapter.devices():
-        print(f"{framework}: no {adapter.gpu_device} device here, its cases are timed on the cpu only", file=sys.stderr)
-    cases = expand(adapter, requests, user_impl, only)
     if not cases:
         return [], {}, ""
     with tempfile.TemporaryDirectory() as folder:
@@ -229,3 +247,11 @@ def regressions(old: dict, new: dict, fail_over: float) -> dict:
         else:
             result["unchanged"].append(row)
     return result
+
+
+if __name__ == "__main__":  # the planning half of _plan, for a process-bound framework
+    asked = json.loads(sys.stdin.read())
+    adapter, reason = base.load(asked["framework"])
+    only = set(asked["only"]) if asked["only"] is not None else None
+    planned = expand(adapter, asked["requests"], asked["user_impl"], only) if adapter is not None else []
+    print(json.dumps({"cases": planned, "reason": reason}))

@@ -122,11 +122,15 @@ def overflow_inputs(fmt: Format) -> list[tuple[float, float]]:
             for y in (0.0, 1.0)]
 
 
-def special_case(form: str, dtype: str) -> Case:
+def special_case(form: str, dtype: str, hard_only: bool = False) -> Case:
+    """The special inputs of a form (and the overflow edges of logits); with ``hard_only``, those
+    with label 0 or 1, for implementations defined for hard labels only."""
     fmt = FORMATS[dtype]
     extra = overflow_inputs(fmt) if form == "logits" else []
-    pairs = np.array(SPECIAL_INPUTS[form] + extra, dtype=np.float64)
-    return Case(form, dtype, "special", "special", exact_cast(pairs[:, 0], fmt), exact_cast(pairs[:, 1], fmt))
+    pairs = [(x, y) for x, y in SPECIAL_INPUTS[form] + extra if not hard_only or y in (0.0, 1.0)]
+    pairs = np.array(pairs, dtype=np.float64)
+    labels = "special-hard" if hard_only else "special"
+    return Case(form, dtype, "special", labels, exact_cast(pairs[:, 0], fmt), exact_cast(pairs[:, 1], fmt))
 
 
 

@@ -2,8 +2,8 @@
 
 Each check runs an implementation through its adapter on a case's inputs and returns a record
 (a dict, the results file's unit) with a measured verdict: pass, fail, unsupported (the
-implementation rejects the dtype or input by design) or crashed (it raised, or returned the
-wrong shape or dtype). Known deviations are applied afterwards by the gate. Nothing here knows
+implementation rejects the dtype or input by design) or crashed (it raised); a result of the wrong
+shape or dtype fails. Known deviations are applied afterwards by the gate. Nothing here knows
 which framework it is looking at.
 """
 
@@ -16,7 +16,7 @@ from functools import cache
 import mpmath
 import numpy as np
 
-from adapters.base import Adapter, Implementation, Unsupported
+from adapters.base import Adapter, Implementation, Unsupported, sample_weights
 from reference import oracle
 from reference.exact import Spec
 from reference.formats import FORMATS, bits_of, from_bits, round_mpf
@@ -36,7 +36,7 @@ def spec_for(impl: Implementation, quantity: str) -> Spec:
 @cache
 def _cached_case(kind: str, form: str, dtype: str, regime: str, labels: str) -> cases.Case:
     if kind == "special":
-        return cases.special_case(form, dtype)
+        return cases.special_case(form, dtype, hard_only=labels == "special-hard")
     if kind == "domain":
         return cases.out_of_domain_case(dtype)
     return cases.make_case(form, dtype, regime, labels)
@@ -71,8 +71,8 @@ def _call(adapter: Adapter, impl: Implementation, quantity: str, x: np.ndarray, 
     except Exception as error:  # a crash is a finding, and the run goes on
         return None, ("crashed", f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}")
     expected_shape = np.broadcast_shapes(x.shape, y.shape) if impl.reduction == "none" else ()
-    if result.shape != expected_shape or result.dtype != x.dtype:
-        return None, ("crashed", f"returned shape {result.shape} {result.dtype}, expected {expected_shape} {x.dtype}")
+    if result.shape != expected_shape or result.dtype != x.dtype:  # it ran: a wrong answer, not a crash
+        return None, ("fail", f"returned shape {result.shape} {result.dtype}, expected {expected_shape} {x.dtype}")
     return result, None
 
 
@@ -140,7 +140,7 @@ def special(adapter, impl, device, case: cases.Case, quantity: str, policy: Poli
     values, rejected = [], []
     for i in range(case.x.size):
         got, problem = _call(adapter, impl, quantity, case.x[i : i + 1], case.y[i : i + 1], device)
-        if problem and problem[0] == "crashed" and "returned shape" not in problem[1]:
+        if problem and problem[0] == "crashed":
             problem = ("rejected", problem[1])
         if problem:
             rejected.append({"x": _element(case.x, i), "y": _element(case.y, i), "message": problem[1]})
@@ -183,15 +183,18 @@ def domain(adapter, impl, device, case: cases.Case, quantity: str, policy: Polic
 
 
 def _exact_reduction(spec: Spec, case: cases.Case, reduction: str) -> Reference:
-    """The exact mean or sum of the exact elementwise values, rounded once to the dtype."""
+    """The exact mean, sum or weighted mean (Σ wᵢLᵢ / Σ wᵢ, w = ``sample_weights``) of the exact
+    elementwise values, rounded once to the dtype."""
     ref = reference(spec, case)
     fmt = FORMATS[case.dtype]
-    with mpmath.workprec(2200):  # exact: every float64 term fits in 2200 bits of fixed point
-        total = mpmath.fsum([mpmath.mpf(v) for v in ref.exact] + [mpmath.mpf(v) for v in ref.exact_lo])
+    weights = sample_weights(case.x.size) if reduction == "weighted-mean" else np.ones(case.x.size)
+    with mpmath.workprec(2200):  # exact: every float64 term (times a small integer) fits in 2200 bits
+        total = mpmath.fsum([mpmath.mpf(w) * v for w, v in zip(weights, ref.exact, strict=True)]
+                            + [mpmath.mpf(w) * v for w, v in zip(weights, ref.exact_lo, strict=True)])
         if case.x.size == 0:
-            value = mpmath.mpf("nan") if reduction == "mean" else mpmath.mpf(0)
+            value = mpmath.mpf(0) if reduction == "sum" else mpmath.mpf("nan")
         else:
-            value = total / case.x.size if reduction == "mean" else total
+            value = total if reduction == "sum" else total / mpmath.fsum(weights)
         head = float(value)
         tail = float(value - head) if math.isfinite(head) else 0.0
         rounded = round_mpf(value._mpf_, fmt)
@@ -237,7 +240,7 @@ def shapes(adapter, impl, device, case: cases.Case, quantity: str, policy: Polic
     got, problem = _call(adapter, impl, "loss", empty, empty, device)
     if problem:
         return {**record, "verdict": problem[0], "message": f"empty input: {problem[1]}"}
-    expected = {"none": 0, "sum": 0.0, "mean": math.nan}[impl.reduction]
+    expected = {"none": 0, "sum": 0.0, "mean": math.nan, "weighted-mean": math.nan}[impl.reduction]
     if impl.reduction != "none" and not (got == expected or (np.isnan(expected) and np.isnan(got))):
         message = f"empty input: {impl.reduction} is {got!r}, expected {expected}"
         return {**record, "verdict": "fail", "message": message}
@@ -268,7 +271,7 @@ def run_check(adapter, impl, device, task: dict, policy: Policy) -> dict:
         return claims.run_claim(adapter, impl, device, task, policy)
     if task["kind"] == "large-mean":
         case = cases.make_case(impl.form, task["dtype"], cases.REGIMES[impl.form][-1 if impl.form == "probs" else 1],
-                               "random", count=LARGE_MEAN[task["dtype"]])
+                               task["labels"], count=LARGE_MEAN[task["dtype"]])
     else:
         case = _cached_case(task["kind"], impl.form, task["dtype"], task["regime"], task["labels"])
     record = {k: task[k] for k in task if k != "kind"}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -17,6 +18,7 @@ import mpmath
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_BROKEN_PIPE = 128 + 13
 DEFAULT_SWEEPS = "reports/sweeps"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class UsageError(Exception):
@@ -91,12 +93,13 @@ def _selected_frameworks(args: argparse.Namespace, command: str) -> list[str]:
     """The --framework values (default: every registered one); a name not registered is a usage error."""
     from adapters import base
 
-    frameworks = _split(args.framework) or list(base.REGISTRY)
-    unknown = [f for f in frameworks if f not in base.REGISTRY]
+    extra = [base.ARRAY_API + module for module in _split(getattr(args, "array_api", None)) or []]
+    frameworks = (_split(args.framework) or ([] if extra else list(base.REGISTRY))) + extra
+    unknown = [f for f in frameworks if not base.known(f)]
     if unknown:
         expected = ", ".join(base.REGISTRY)
         raise UsageError(f"bcebench {command}: unknown framework {unknown[0]!r}: expected one of {expected}")
-    return frameworks
+    return list(dict.fromkeys(frameworks))
 
 
 def _user_implementation(args: argparse.Namespace, frameworks: list[str], command: str) -> dict | None:
@@ -229,7 +232,6 @@ def _report(args: argparse.Namespace) -> int:
         from reports import build
     except ImportError as error:
         raise UsageError(f"bcebench report: {error.name} is missing: pip install 'bcebench[report]'") from None
-    from adapters import base
     from reports import exhaustive
     from suite import gate
 
@@ -252,7 +254,7 @@ def _report(args: argparse.Namespace) -> int:
         folder = build.write(results, build.certificate_records(), Path(args.out))
         print(f"report: {folder / 'report.html'}\n        {folder / 'report.md'}")
         return EXIT_OK
-    frameworks = _split(args.framework) or list(base.REGISTRY)
+    frameworks = _selected_frameworks(args, "report")
     selection = gate.Selection(frameworks, dtypes=_split(args.dtype), policy=args.policy)
     with tqdm(total=0, unit="check", desc="bcebench report", dynamic_ncols=True) as bar:
         def progress(record: dict) -> None:
@@ -375,9 +377,16 @@ def _print_summary(results: dict) -> None:
 
 
 def _frameworks(args: argparse.Namespace) -> int:
+    """Each framework's version, devices, dtypes and implementations; a process-bound one (Keras on
+    a backend) is described by a process of its own."""
     from adapters import base
 
-    for name in base.REGISTRY:
+    for name in _selected_frameworks(args, "frameworks"):
+        if name in base.PROCESS_BOUND and len(args.framework or []) != 1:
+            done = subprocess.run([sys.executable, "-m", "suite.cli", "frameworks", "--framework", name],
+                                  capture_output=True, text=True, check=False, cwd=ROOT)
+            print(done.stdout, end="" if done.returncode == 0 else f"{name}: failed: {done.stderr.strip()[-200:]}\n")
+            continue
         adapter, reason = base.load(name)
         if adapter is None:
             print(f"{name:6} unavailable: {reason}")
@@ -394,11 +403,19 @@ def _hex(bits) -> str:
     return hex(int(bits))
 
 
+def _add_framework(parser: argparse.ArgumentParser) -> None:
+    from adapters.base import REGISTRY
+
+    parser.add_argument("--framework", action="append", help=f"{', '.join(REGISTRY)} (default: all available)")
+    parser.add_argument("--array-api", action="append", metavar="MODULE",
+                        help="any Array API namespace, e.g. array_api_strict: checked as framework array-api:MODULE")
+
+
 def _add_selection(parser: argparse.ArgumentParser, dtypes: str) -> None:
     """The options that pick what runs, shared by check and bench (repeatable, or comma-separated)."""
     from reference.exact import FORMS
 
-    parser.add_argument("--framework", action="append", help="numpy, torch, jax (default: all available)")
+    _add_framework(parser)
     parser.add_argument("--device", action="append", help="cpu, cuda, gpu (default: every device present)")
     parser.add_argument("--implementation", action="append", help="implementation id glob, e.g. 'torch.binary*'")
     parser.add_argument("--dtype", action="append", help=dtypes)
@@ -456,7 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(run=_bench)
 
     report = commands.add_parser("report", help="run the gate and write the comparison report")
-    report.add_argument("--framework", action="append", help="numpy, torch, jax (default: all available)")
+    _add_framework(report)
     report.add_argument("--dtype", action="append", help="float16, bfloat16, float32, float64 (default: all)")
     report.add_argument("--policy", default="strict", help="strict, relaxed, or a policy file")
     report.add_argument("--out", default="reports/out", help="folder for the report folders (default reports/out)")
@@ -478,7 +495,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.set_defaults(run=_compare)
 
     sweep = commands.add_parser("sweep", help="every input of a dtype through one implementation (Dask)")
-    sweep.add_argument("--framework", action="append", help="numpy, torch, jax")
+    _add_framework(sweep)
     sweep.add_argument("--implementation", help="the implementation id, e.g. torch.binary_cross_entropy_with_logits")
     sweep.add_argument("--impl", help="your implementation: path/to/file.py:fn or package.module:fn")
     sweep.add_argument("--form", choices=FORMS, help="the form of --impl")
@@ -497,6 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.set_defaults(run=_sweep)
 
     frameworks = commands.add_parser("frameworks", help="which frameworks are available, with what")
+    _add_framework(frameworks)
     frameworks.set_defaults(run=_frameworks)
     return parser
 

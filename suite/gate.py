@@ -92,22 +92,23 @@ def tasks_for(framework: str, device: str, impl: base.Implementation, dtype: str
         for quantity in quantities:
             tasks += [{"kind": "accuracy", "check": "accuracy", "quantity": quantity, "regime": regime,
                        "labels": labels} for regime in cases.REGIMES[impl.form] for labels in label_kinds]
-            if quantity != "hess" and not impl.hard_labels_only:
+            if quantity != "hess":
                 tasks.append({"kind": "special", "check": "special", "quantity": quantity, "regime": "special",
-                              "labels": "special"})
+                              "labels": "special-hard" if impl.hard_labels_only else "special"})
         if impl.form == "probs":
             tasks.append({"kind": "domain", "check": "domain", "quantity": "loss", "regime": "out-of-domain",
                           "labels": "mixed"})
         tasks.append({"kind": "accuracy", "check": "unchanged-inputs", "quantity": quantities[-1],
-                      "regime": cases.REGIMES[impl.form][0], "labels": "random"})
+                      "regime": cases.REGIMES[impl.form][0], "labels": label_kinds[-1]})
         tasks.append({"kind": "accuracy", "check": "shapes", "quantity": "loss", "regime": "moderate"
                       if impl.form == "logits" else "uniform", "labels": label_kinds[-1]})
     else:
         regime = "moderate" if impl.form == "logits" else "uniform"
-        tasks = [{"kind": "accuracy", "check": "reduction", "quantity": "loss", "regime": regime, "labels": "random"},
+        labels = "hard" if impl.hard_labels_only else "random"
+        tasks = [{"kind": "accuracy", "check": "reduction", "quantity": "loss", "regime": regime, "labels": labels},
                  {"kind": "large-mean", "check": "reduction", "quantity": "loss", "regime": f"{regime}-large",
-                  "labels": "random"},
-                 {"kind": "accuracy", "check": "shapes", "quantity": "loss", "regime": regime, "labels": "random"}]
+                  "labels": labels},
+                 {"kind": "accuracy", "check": "shapes", "quantity": "loss", "regime": regime, "labels": labels}]
     if not selection.single_input:
         from suite import claims
 

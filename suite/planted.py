@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 
+from adapters.base import sample_weights
 from adapters.numpy_adapter import stable_logits
 
 
@@ -54,6 +55,19 @@ def writes_into_its_input(z, y):
 def mean_divided_by_n_minus_1(z, y):
     """A reduction: Σ loss / (n − 1) instead of / n."""
     return np.sum(stable_logits(z, y)) / max(z.size - 1, 1)
+
+
+def weighted_mean(z, y):
+    """A correct weighted mean with the suite's sample weights: Σ wᵢLᵢ / Σ wᵢ, in float64, rounded once."""
+    losses = stable_logits(*(a.astype(np.float64) for a in np.broadcast_arrays(z, y))).ravel()
+    weights = sample_weights(losses.size)
+    return np.array(np.sum(weights * losses) / np.sum(weights) if losses.size else np.nan, dtype=z.dtype)
+
+
+def weighted_mean_ignoring_weights(z, y):
+    """A weighted mean that forgets its weights: the plain mean."""
+    losses = stable_logits(*(a.astype(np.float64) for a in np.broadcast_arrays(z, y))).ravel()
+    return np.array(np.mean(losses) if losses.size else np.nan, dtype=z.dtype)
 
 
 def sigmoid_minus_label(z, y):

@@ -30,7 +30,7 @@ from reference.oracle import Reference
 
 POLICY_DIR = Path(__file__).parent / "policies"
 DEVIATIONS_FILE = Path(__file__).parent / "deviations.toml"
-MATCH_KEYS = ("check", "family", "quantity", "form", "dtype", "regime", "labels")
+MATCH_KEYS = ("framework", "check", "family", "quantity", "form", "dtype", "regime", "labels")
 
 
 class PolicyError(ValueError):

@@ -12,7 +12,7 @@ import pytest
 
 from adapters import base
 from adapters.numpy_adapter import NumpyAdapter
-from suite import cli, gate, planted
+from suite import cases, cli, gate, planted
 from suite.policy import PolicyError, load_deviations, load_policy
 
 POLICY = load_policy("strict")
@@ -126,7 +126,7 @@ def test_a_crash_and_a_hang_are_recorded_and_the_run_goes_on(tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--framework", "tensorflow"], "unknown framework 'tensorflow'"),
+        (["--framework", "theano"], "unknown framework 'theano'"),
         (["--framework", "numpy", "--policy", "no/such/policy.toml"], "no such file"),
         (["--framework", "numpy", "--impl", "nowhere.py:fn", "--form", "logits"], "no such file"),
         (["--framework", "numpy", "--impl", "suite.planted:absent", "--form", "logits"], "no function 'absent'"),
@@ -186,3 +186,34 @@ def test_frameworks_command_lists_each_adapter(capsys):
     for name in base.REGISTRY:
         assert out.count(f"{name} ") >= 1
     assert "numpy.stable_logits (logits)" in out and "numpy.textbook_probs (probs, not gating)" in out
+
+
+def test_weighted_mean_is_judged_against_the_exact_weighted_mean():
+    """The reduction scikit-learn's sample weights give: a correct Σ wᵢLᵢ / Σ wᵢ passes every
+    dtype, the plain mean in its place fails the reduction checks."""
+    right = run_planted("weighted_mean", reduction="weighted-mean")
+    assert right and all(r["verdict"] == "pass" for r in right), gate.failures(right)
+    wrong = run_planted("weighted_mean_ignoring_weights", reduction="weighted-mean")
+    # float64 tells the means apart in every case; a 16-bit dtype may round both to one value
+    assert {r["verdict"] for r in wrong if r["check"] == "reduction" and r["dtype"] == "float64"} == {"fail"}
+
+
+def test_hard_label_implementations_get_the_hard_special_inputs():
+    plain, hard = (gate.tasks_for("numpy", "cpu", base.Implementation("i", "numpy", "probs", planted.correct,
+                                                                      hard_labels_only=only), "float32",
+                                  gate.Selection(["numpy"])) for only in (False, True))
+    assert {t["labels"] for t in plain if t["check"] == "special"} == {"special"}
+    assert {t["labels"] for t in hard if t["check"] == "special"} == {"special-hard"}
+    assert {t["labels"] for t in hard if t["check"] != "special"} <= {"hard", "mixed", "special-hard"} | {
+        t["labels"] for t in hard if t["check"] == "claim"}
+    case = cases.special_case("probs", "float32", hard_only=True)
+    assert set(case.y.tolist()) == {0.0, 1.0} and case.x.size < cases.special_case("probs", "float32").x.size
+
+
+def test_array_api_option_checks_a_namespace_as_its_own_framework(tmp_path):
+    """NumPy 2 is an Array API namespace: `--array-api numpy` checks the generic adapter on it."""
+    out = tmp_path / "results.json"
+    code = cli.main(["check", "--array-api", "numpy", "--dtype", "float32", "--check", "accuracy", "--json", str(out)])
+    results = json.loads(out.read_text())
+    assert code == 0 and results["checks"]
+    assert {r["framework"] for r in results["checks"]} == {"array-api:numpy"}

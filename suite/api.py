@@ -1,0 +1,87 @@
+"""The gate as a Python API: check your own BCE from your own test suite.
+
+    import numpy as np
+    from suite import api
+
+    def my_bce(z, y):                      # elementwise, framework arrays in and out
+        return np.where(z > 0, (1 - y) * z, -y * z) + np.log1p(np.exp(-np.abs(z)))
+
+    def test_my_bce_matches_the_exact_reference():
+        api.check(my_bce, framework="numpy", form="logits", dtypes=["float32"]).assert_passed()
+
+``check`` runs every check the gate plans for an implementation (accuracy in each regime and
+label kind, special values, unchanged inputs, shapes, the article's claims) against the oracle,
+in this process, on every device and dtype of the framework that you do not filter out, and returns
+a ``Result``; ``assert_passed`` raises AssertionError with one line per failing check: its id, how
+many elements were out of bound, and the worst input with what came back and the exact value.
+Gradients and Hessians come from the framework's autodiff (torch, jax, tensorflow); with NumPy
+from ``fn.grad`` and ``fn.hess`` where the function carries them, else those checks are
+unsupported. The built-in known deviations describe other implementations, so none apply unless
+you pass a deviations file of your own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from adapters import base
+from suite import gate
+from suite.policy import load_deviations, load_policy
+
+
+@dataclass
+class Result:
+    """The records of one ``check`` (the results file's unit, one dict per check)."""
+
+    records: list[dict]
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.records) and gate.gate_passes(self.records)
+
+    @property
+    def failures(self) -> list[str]:
+        return gate.failures(self.records)
+
+    @property
+    def explanation(self) -> str:
+        if not self.records:
+            return "no check ran: no device or dtype of the framework was selected"
+        verdicts = ", ".join(f"{sum(r['verdict'] == v for r in self.records)} {v}"
+                             for v in sorted({r["verdict"] for r in self.records}))
+        return "\n".join([f"{len(self.records)} checks: {verdicts}", *self.failures])
+
+    def assert_passed(self) -> None:
+        if not self.passed:
+            raise AssertionError(self.explanation)
+
+
+def check(function: Callable, *, framework: str = "numpy", form: str = "logits", name: str | None = None,
+          dtypes: list[str] | None = None, devices: list[str] | None = None, quantities: list[str] | None = None,
+          checks: list[str] | None = None, policy: str = "strict", deviations: Path | None = None) -> Result:
+    """Check ``function(x, y)`` (elementwise BCE in ``form`` "logits" or "probs", taking and returning
+    the framework's arrays) against the exact reference; ValueError when the framework is unknown or
+    not installed."""
+    if form not in ("logits", "probs"):
+        raise ValueError(f"form must be 'logits' or 'probs', not {form!r}")
+    try:
+        adapter, reason = base.load(framework)
+    except KeyError as error:
+        raise ValueError(error.args[0]) from None
+    if adapter is None:
+        raise ValueError(f"{framework} is unavailable: {reason}")
+    impl = base.Implementation(f"user:{name or getattr(function, '__qualname__', 'function')}", framework, form,
+                               function)
+    selection = gate.Selection([framework], devices=devices, dtypes=dtypes, quantities=quantities, checks=checks,
+                               policy=policy)
+    known = load_deviations(deviations) if deviations else ()
+    records = []
+    for device in adapter.devices():
+        if devices and device not in devices:
+            continue
+        for dtype in adapter.dtypes(device):
+            if not dtypes or dtype in dtypes:
+                records += gate.run_in_process(adapter, impl, device, dtype, selection, load_policy(policy), known)
+    return Result(records)
