@@ -21,7 +21,8 @@ from reports.render import anchor
 
 def run_id(results: dict) -> str:
     stamp = datetime.datetime.fromisoformat(results["metadata"]["date"]).strftime("%Y%m%d-%H%M%S")
-    return f"{stamp}-{'-'.join(results['metadata']['frameworks']) or 'none'}"
+    names = "-".join(results["metadata"]["frameworks"]).replace(":", "_")  # array-api:MODULE
+    return f"{stamp}-{names or 'none'}"
 
 
 def write(results: dict, certificate: list[dict], out: Path) -> Path:

@@ -70,7 +70,7 @@ def _summary(records: list[dict]) -> str:
     head = "".join(f"<th>{escape(c)}</th>" for c in columns)
     body = []
     for row in rows:
-        cells = [f"<th>{escape(row[0]['label'])} ({escape(row[0]['device'])})</th>"]
+        cells = [f"<th>{escape(row[0]['label'])} ({escape(row[0]['framework'])}, {escape(row[0]['device'])})</th>"]
         for cell in row[1:]:
             cells.append("<td></td>" if cell is None else _verdict_cell(
                 cell["verdict"], f"{render.MARK[cell['verdict']]} {render.format_error(cell['max'])}", cell["link"]))

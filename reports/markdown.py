@@ -34,7 +34,7 @@ def report(results: dict, certificate: list[dict], plot_files: dict) -> str:
               "accuracy error in ULPs (or in the policy's unit where it is not ULPs).", ""]
     columns, rows = render.summary_matrix(results["checks"])
     lines += table(["implementation", *columns],
-                   [[f"{row[0]['label']} ({row[0]['device']})"]
+                   [[f"{row[0]['label']} ({row[0]['framework']}, {row[0]['device']})"]
                     + [f"{render.MARK[c['verdict']]} {render.format_error(c['max'])}" if c else "" for c in row[1:]]
                     for row in rows])
     lines += claims_section(results["checks"])
