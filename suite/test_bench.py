@@ -84,7 +84,7 @@ def test_save_and_compare_through_the_command(document, tmp_path, monkeypatch, c
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--framework", "tensorflow"], "unknown framework"),
+        (["--framework", "theano"], "unknown framework"),
         (["--framework", "numpy", "--size", "big"], "expected numbers"),
         (["--framework", "numpy", "--mode", "sideways"], "--mode"),
         (["--framework", "numpy", "--compare", "no-such-run"], "--compare no-such-run"),
