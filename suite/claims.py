@@ -377,18 +377,26 @@ def _trained(ctx: Context, problem: str) -> tuple[np.ndarray, dict]:
     return _train(gradient, *setup, ctx.fmt, keep=setup.keep)
 
 
-def _mean_loss(ctx: Context, problem: str, w: np.ndarray) -> tuple[float, np.ndarray]:
-    """(mean of the implementation's losses, σ(z) in float64) at z = Xw rounded to the dtype."""
+def _mean_loss(ctx: Context, problem: str, w: np.ndarray, exact: bool = False) -> tuple[float, np.ndarray]:
+    """(mean of the implementation's losses, or with ``exact`` of the correctly rounded ones, σ(z)
+    in float64) at z = Xw rounded to the dtype."""
     setup = PROBLEMS[problem](ctx.fmt)
     z = ctx.cast(setup.X.astype(np.float64) @ w.astype(np.float64))
-    return float(ctx.values("loss", z, setup.y).mean()), 1 / (1 + np.exp(-z.astype(np.float64)))
+    if exact:
+        losses = _reference(Spec("loss", "logits"), z, setup.y).rounded.astype(np.float64)
+    else:
+        losses = ctx.values("loss", z, setup.y)
+    return float(losses.mean()), 1 / (1 + np.exp(-z.astype(np.float64)))
 
 
-def _xor_verdict(ctx: Context, linear_w: np.ndarray, crossed_w: np.ndarray) -> tuple[list[str], dict]:
+def _xor_verdict(ctx: Context, linear_w: np.ndarray, crossed_w: np.ndarray,
+                 exact: bool = False) -> tuple[list[str], dict]:
+    """The claim's problems for trained weights, judged with the implementation's loss (or with
+    ``exact`` the correctly rounded one: what the dtype itself allows)."""
     limit = ctx.limit("loss", "hard")
     ln2 = math.log(2)
-    linear_loss, p = _mean_loss(ctx, "xor-linear", linear_w)
-    crossed_loss, _ = _mean_loss(ctx, "xor-crossed", crossed_w)
+    linear_loss, p = _mean_loss(ctx, "xor-linear", linear_w, exact)
+    crossed_loss, _ = _mean_loss(ctx, "xor-crossed", crossed_w, exact)
     spread = float(np.max(np.abs(p - 0.5)))
     figures = {"linear: loss − ln 2": linear_loss - ln2, "linear: max |p − 1/2|": spread,
                "with x₁x₂: loss": crossed_loss}
@@ -413,7 +421,7 @@ def xor(ctx: Context) -> dict:
                 "finding": f"linear: loss = ln 2 {figures['linear: loss − ln 2']:+.2g}, p = 1/2 ± "
                            f"{_g(figures['linear: max |p − 1/2|'])}; with x₁x₂: loss {_g(figures['with x₁x₂: loss'])}"}
     exact, _ = _xor_verdict(ctx, _exact_training("xor-linear", ctx.dtype)[0],
-                            _exact_training("xor-crossed", ctx.dtype)[0])
+                            _exact_training("xor-crossed", ctx.dtype)[0], exact=True)
     outcome = "dtype-limit" if exact else "breaks"
     note = " (so does exact-gradient training in this dtype)" if exact else " (exact-gradient training gets there)"
     return {"outcome": outcome, "figures": figures, "finding": "; ".join(problems) + note}
