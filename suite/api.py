@@ -77,11 +77,12 @@ def check(function: Callable, *, framework: str = "numpy", form: str = "logits",
     selection = gate.Selection([framework], devices=devices, dtypes=dtypes, quantities=quantities, checks=checks,
                                policy=policy)
     known = load_deviations(deviations) if deviations else ()
+    bounds = load_policy(policy)
     records = []
     for device in adapter.devices():
         if devices and device not in devices:
             continue
         for dtype in adapter.dtypes(device):
             if not dtypes or dtype in dtypes:
-                records += gate.run_in_process(adapter, impl, device, dtype, selection, load_policy(policy), known)
+                records += gate.run_in_process(adapter, impl, device, dtype, selection, bounds, known)
     return Result(records)
