@@ -22,21 +22,15 @@ tf.GradientTape; the numpy backend has no autodiff, so only its losses are check
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 from contextlib import nullcontext
 
 import numpy as np
 
+from adapters import base
 from adapters.base import Adapter, Implementation, Unavailable
 
-HOSTS = {
-    "jax": "adapters.jax_adapter:JaxAdapter",
-    "torch": "adapters.torch_adapter:TorchAdapter",
-    "tensorflow": "adapters.tensorflow_adapter:TensorflowAdapter",
-    "numpy": "adapters.numpy_adapter:NumpyAdapter",
-}
 LABEL_SMOOTHING = 0.1
 FOCAL_GAMMA = 2.0
 FOCAL_ALPHA = 0.25
@@ -76,8 +70,10 @@ class KerasAdapter(Adapter):
 
     def __init__(self) -> None:
         self.keras = _keras(self.backend)
-        module_name, class_name = HOSTS[self.backend].split(":")
-        self.host: Adapter = getattr(importlib.import_module(module_name), class_name)()
+        host, reason = base.load(self.backend)  # the backend's own adapter (its registry name)
+        if host is None:
+            raise Unavailable(reason)
+        self.host: Adapter = host
         self.name = f"keras-{self.backend}"
         self.gpu_device = self.host.gpu_device
 
