@@ -169,17 +169,16 @@ def _oracle_has(impl: base.Implementation, quantity: str) -> bool:
 
 def apply_deviations(records: list[dict], deviations: tuple[Deviation, ...]) -> list[dict]:
     """fail -> known-deviation where a deviation matches (the first entry that matches explains
-    it). A deviation that ran against checks but explains none of them no longer reproduces."""
+    it). A deviation that ran against checks none of which fails no longer reproduces; one whose
+    failures an earlier entry already explains still does."""
     stale = []
     for deviation in deviations:
         matched = [r for r in records if deviation.matches(r)]
-        explained = 0
         for record in matched:
             if record["verdict"] == "fail":
                 record["verdict"] = "known-deviation"
                 record["deviation"] = deviation.as_record()
-                explained += 1
-        if matched and not explained:
+        if matched and not any(r["verdict"] == "known-deviation" for r in matched):
             stale.append({**deviation.as_record(), "checks": len(matched),
                           "message": f"no longer reproduces: none of its {len(matched)} checks fails"})
     return stale

@@ -13,7 +13,7 @@ import pytest
 from adapters import base
 from adapters.numpy_adapter import NumpyAdapter
 from suite import cases, cli, gate, planted
-from suite.policy import PolicyError, load_deviations, load_policy
+from suite.policy import Deviation, PolicyError, load_deviations, load_policy
 
 POLICY = load_policy("strict")
 ADAPTER = NumpyAdapter()
@@ -164,6 +164,20 @@ def test_deviation_that_no_longer_reproduces_is_reported(tmp_path):
     results = gate.run(selection, deviations_path=stale)
     assert results["passed"]
     assert results["stale_deviations"][0]["message"].startswith("no longer reproduces")
+
+
+def test_a_deviation_shadowed_by_an_earlier_entry_still_reproduces():
+    """Two entries cover the same failing check: the first explains it, the second is not stale;
+    an entry whose only check passes is."""
+    def entry(implementation, what):
+        return Deviation(implementation, what, "a test", "", {"quantity": "loss"})
+
+    records = [{"implementation": "a", "quantity": "loss", "verdict": "fail"},
+               {"implementation": "b", "quantity": "loss", "verdict": "pass"}]
+    first, shadowed, passing = entry("a", "first"), entry("a", "shadowed"), entry("b", "passing")
+    stale = gate.apply_deviations(records, (first, shadowed, passing))
+    assert records[0]["deviation"]["what"] == "first"
+    assert [s["what"] for s in stale] == ["passing"]
 
 
 def test_every_known_deviation_has_an_explanation_and_a_link():
