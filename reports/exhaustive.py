@@ -3,7 +3,8 @@
 Rows are dtype, quantity, label and range; columns the implementations; each cell the maximum error
 in ULPs over every input of the range whose result is a number (proven: nothing was sampled), the
 share of correctly rounded results, the worst input, and the special-value mismatches with the
-first of them.
+first of them. Below it, the implementations whose statistics are identical count for count in a
+row (every ULP bin, every mismatch kind): a shared kernel shown by the sweep, not assumed.
 
     python -m reports.exhaustive reports/sweeps      # the table as Markdown, from the sweep results
 """
@@ -74,14 +75,33 @@ def table(results: list[dict]) -> tuple[list[str], list[list[str]]]:
     return header, [[*key, *[cells.get(c, "") for c in columns]] for key, cells in sorted(rows.items())]
 
 
+def identical(results: list[dict]) -> list[tuple[str, list[str]]]:
+    """(row, implementations) for each group of two or more implementations whose statistics in
+    that row are equal count for count: total, correctly rounded, the ULP histogram and the
+    special-value mismatches."""
+    groups: dict = {}
+    for r in results:
+        stats = r["stats"]
+        fingerprint = json.dumps([stats["total"], stats["correct"], stats["histogram"], stats["mismatches"]],
+                                 sort_keys=True)
+        groups.setdefault((_row_key(r), fingerprint), []).append(_column(r))
+    return [(", ".join(key[:3]) + f" ({key[3]})", members)
+            for (key, _), members in sorted(groups.items()) if len(members) > 1]
+
+
+IDENTICAL_INTRO = "Identical count for count (the same kernel, shown by the sweep rather than assumed):"
+
+
 def markdown(results: list[dict]) -> list[str]:
     from reports.markdown import table as markdown_table
 
     header, rows = table(results)
     total = sum(r["stats"]["total"] for r in results)
+    same = identical(results)
     return ["", "## Exhaustive sweeps", "",
             f"Every input of each range ({total:,} in all), each against its correctly rounded value: the "
-            "maximum error is proven, not sampled.", "", *markdown_table(header, rows)]
+            "maximum error is proven, not sampled.", "", *markdown_table(header, rows),
+            *(["", IDENTICAL_INTRO, ""] + [f"- {row}: {' = '.join(members)}" for row, members in same] if same else [])]
 
 
 def main(argv: list[str] | None = None) -> int:

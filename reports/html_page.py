@@ -116,9 +116,12 @@ def _exhaustive(sweeps: list[dict]) -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in rows)
     total = sum(r["stats"]["total"] for r in sweeps)
+    same = exhaustive.identical(sweeps)
+    groups = "".join(f"<li>{escape(row)}: {escape(' = '.join(members))}</li>" for row, members in same)
     return (f'<h2 id="exhaustive">Exhaustive sweeps</h2><p>Every input of each range ({total:,} in all), each '
             "against its correctly rounded value: the maximum error is proven, not sampled.</p>"
-            f'<div class="scroll"><table id="exhaustive-table"><tr>{head}</tr>{body}</table></div>')
+            f'<div class="scroll"><table id="exhaustive-table"><tr>{head}</tr>{body}</table></div>'
+            + (f"<p>{escape(exhaustive.IDENTICAL_INTRO)}</p><ul>{groups}</ul>" if same else ""))
 
 
 def _speed(speed: dict) -> str:

@@ -228,6 +228,24 @@ def _sweep_document(implementation: str, quantity: str) -> dict:
     return {"target": asdict(target), "version": "test", "spans": [["0x0", "0x10000"]], "stats": stats.as_json()}
 
 
+def test_exhaustive_section_names_implementations_with_identical_statistics():
+    """The same statistics under a second name (an alias of the same kernel) are grouped; a
+    different implementation in the same row and the same implementation in another row are not."""
+    from reports import exhaustive
+
+    stable = _sweep_document("numpy.stable_logits", "loss")
+    alias = {**stable, "target": {**stable["target"], "implementation": "alias of numpy.stable_logits"}}
+    sweeps = [stable, alias, _sweep_document("numpy.textbook_probs", "loss"),
+              _sweep_document("numpy.stable_logits", "grad")]
+    same = ["numpy.stable_logits (numpy test)", "alias of numpy.stable_logits (numpy test)"]
+    assert exhaustive.identical(sweeps) == [("float16, loss, y = 1 (0x0:0x10000)", same)]
+    group = f"float16, loss, y = 1 (0x0:0x10000): {' = '.join(same)}"
+    lines = exhaustive.markdown(sweeps)
+    assert lines[lines.index(exhaustive.IDENTICAL_INTRO) + 2] == f"- {group}"
+    assert f"<li>{group}</li>" in html_page._exhaustive(sweeps)
+    assert exhaustive.IDENTICAL_INTRO not in exhaustive.markdown(sweeps[2:])
+
+
 def test_exhaustive_section_from_a_folder_of_sweep_results(results, certificate, tmp_path):
     from reports import exhaustive
 
