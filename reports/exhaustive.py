@@ -3,8 +3,10 @@
 Rows are dtype, quantity, label and range; columns the implementations; each cell the maximum error
 in ULPs over every input of the range whose result is a number (proven: nothing was sampled), the
 share of correctly rounded results, the worst input, and the special-value mismatches with the
-first of them. Below it, the implementations whose statistics are identical count for count in a
-row (every ULP bin, every mismatch kind): a shared kernel shown by the sweep, not assumed.
+first of them. Above it, the same at a glance (an implementation per row, the maximum error and
+the share correctly rounded per dtype, quantity and label); below it, the implementations whose
+statistics are identical count for count in a row (every ULP bin, every mismatch kind): a shared
+kernel shown by the sweep, not assumed.
 
     python -m reports.exhaustive reports/sweeps      # the table as Markdown, from the sweep results
 """
@@ -75,6 +77,20 @@ def table(results: list[dict]) -> tuple[list[str], list[list[str]]]:
     return header, [[*key, *[cells.get(c, "") for c in columns]] for key, cells in sorted(rows.items())]
 
 
+def glance(results: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """(header, rows): one row per implementation, one column per dtype, quantity and label; each
+    cell the maximum error in ULPs and the share correctly rounded (ranges of one column joined)."""
+    columns = sorted({_row_key(r)[:3] for r in results})
+    cells: dict = {}
+    for r in results:
+        stats = r["stats"]
+        share = stats["correct"] / stats["total"] if stats["total"] else 0.0
+        cells.setdefault(_column(r), {}).setdefault(_row_key(r)[:3], []).append(
+            f"{stats['max_error']:.3g} ({share:.2%})")
+    header = ["implementation", *(" ".join(c) for c in columns)]
+    return header, [[name, *("; ".join(row.get(c, [])) for c in columns)] for name, row in sorted(cells.items())]
+
+
 def identical(results: list[dict]) -> list[tuple[str, list[str]]]:
     """(row, implementations) for each group of two or more implementations whose statistics in
     that row are equal count for count: total, correctly rounded, the ULP histogram and the
@@ -89,6 +105,7 @@ def identical(results: list[dict]) -> list[tuple[str, list[str]]]:
             for (key, _), members in sorted(groups.items()) if len(members) > 1]
 
 
+GLANCE_INTRO = "At a glance, the maximum error in ULPs (the share correctly rounded):"
 IDENTICAL_INTRO = "Identical count for count (the same kernel, shown by the sweep rather than assumed):"
 
 
@@ -100,7 +117,8 @@ def markdown(results: list[dict]) -> list[str]:
     same = identical(results)
     return ["", "## Exhaustive sweeps", "",
             f"Every input of each range ({total:,} in all), each against its correctly rounded value: the "
-            "maximum error is proven, not sampled.", "", *markdown_table(header, rows),
+            "maximum error is proven, not sampled.", "", GLANCE_INTRO, "", *markdown_table(*glance(results)), "",
+            "In full:", "", *markdown_table(header, rows),
             *(["", IDENTICAL_INTRO, ""] + [f"- {row}: {' = '.join(members)}" for row, members in same] if same else [])]
 
 

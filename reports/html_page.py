@@ -109,28 +109,30 @@ def _claims(records: list[dict]) -> str:
     return "".join(parts)
 
 
+def _text_table(table_id: str, header: list[str], rows: list[list[str]]) -> str:
+    """A scrolling table of plain-text cells."""
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in rows)
+    return f'<div class="scroll"><table id="{table_id}"><tr>{head}</tr>{body}</table></div>'
+
+
 def _exhaustive(sweeps: list[dict]) -> str:
     from reports import exhaustive
 
-    header, rows = exhaustive.table(sweeps)
-    head = "".join(f"<th>{escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in rows)
     total = sum(r["stats"]["total"] for r in sweeps)
     same = exhaustive.identical(sweeps)
     groups = "".join(f"<li>{escape(row)}: {escape(' = '.join(members))}</li>" for row, members in same)
     return (f'<h2 id="exhaustive">Exhaustive sweeps</h2><p>Every input of each range ({total:,} in all), each '
             "against its correctly rounded value: the maximum error is proven, not sampled.</p>"
-            f'<div class="scroll"><table id="exhaustive-table"><tr>{head}</tr>{body}</table></div>'
+            f"<p>{escape(exhaustive.GLANCE_INTRO)}</p>{_text_table('exhaustive-glance', *exhaustive.glance(sweeps))}"
+            f"<p>In full:</p>{_text_table('exhaustive-table', *exhaustive.table(sweeps))}"
             + (f"<p>{escape(exhaustive.IDENTICAL_INTRO)}</p><ul>{groups}</ul>" if same else ""))
 
 
 def _speed(speed: dict) -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in render.SPEED_HEADER)
-    rows = "".join("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>"
-                   for row in render.speed_rows(speed))
     return ("<h2>Speed</h2><p>Median of pytest-benchmark rounds; efficiency is the nearer wall's time (a memory "
             "copy of the same bytes, or one exp and one log1p per element) over the median.</p>"
-            f'<div class="scroll"><table id="speed"><tr>{head}</tr>{rows}</table></div>')
+            + _text_table("speed", render.SPEED_HEADER, render.speed_rows(speed)))
 
 
 def _plots(plots: dict, title: str) -> str:

@@ -246,6 +246,26 @@ def test_exhaustive_section_names_implementations_with_identical_statistics():
     assert exhaustive.IDENTICAL_INTRO not in exhaustive.markdown(sweeps[2:])
 
 
+def test_exhaustive_glance_has_an_implementation_per_row_and_a_column_per_quantity_and_label():
+    from reports import exhaustive
+
+    stable_loss = _sweep_document("numpy.stable_logits", "loss")
+    stable_grad = _sweep_document("numpy.stable_logits", "grad")
+    sweeps = [stable_loss, _sweep_document("numpy.textbook_probs", "loss"), stable_grad]
+    header, rows = exhaustive.glance(sweeps)
+    assert header == ["implementation", "float16 grad y = 1", "float16 loss y = 1"]
+    assert [row[0] for row in rows] == ["numpy.stable_logits (numpy test)", "numpy.textbook_probs (numpy test)"]
+
+    def cell(document):
+        stats = document["stats"]
+        return f"{stats['max_error']:.3g} ({stats['correct'] / stats['total']:.2%})"
+
+    assert rows[0][1:] == [cell(stable_grad), cell(stable_loss)] and rows[1][1] == ""
+    assert 'id="exhaustive-glance"' in html_page._exhaustive(sweeps)
+    lines = exhaustive.markdown(sweeps)
+    assert lines[lines.index(exhaustive.GLANCE_INTRO) + 2].startswith("| implementation |")
+
+
 def test_exhaustive_section_from_a_folder_of_sweep_results(results, certificate, tmp_path):
     from reports import exhaustive
 
