@@ -46,10 +46,14 @@ def _row_key(result: dict) -> tuple:
     return target["dtype"], target["quantity"], label, spans
 
 
+def _share(stats: dict) -> float:
+    """The share of the inputs whose result is correctly rounded."""
+    return stats["correct"] / stats["total"] if stats["total"] else 0.0
+
+
 def cell_text(result: dict) -> str:
     stats = result["stats"]
-    share = stats["correct"] / stats["total"] if stats["total"] else 0.0
-    text = f"{stats['max_error']:.3g} ULP, {share:.4%} correctly rounded"
+    text = f"{stats['max_error']:.3g} ULP, {_share(stats):.4%} correctly rounded"
     if stats["worst"]:
         worst = stats["worst"][0]
         text += f"; worst x = {worst['x']} ({worst['x_hex']}): {worst['got']} for {worst['rounded']}"
@@ -83,10 +87,8 @@ def glance(results: list[dict]) -> tuple[list[str], list[list[str]]]:
     columns = sorted({_row_key(r)[:3] for r in results})
     cells: dict = {}
     for r in results:
-        stats = r["stats"]
-        share = stats["correct"] / stats["total"] if stats["total"] else 0.0
         cells.setdefault(_column(r), {}).setdefault(_row_key(r)[:3], []).append(
-            f"{stats['max_error']:.3g} ({share:.2%})")
+            f"{r['stats']['max_error']:.3g} ({_share(r['stats']):.2%})")
     header = ["implementation", *(" ".join(c) for c in columns)]
     return header, [[name, *("; ".join(row.get(c, [])) for c in columns)] for name, row in sorted(cells.items())]
 
