@@ -13,11 +13,16 @@ softplus sp(z) = ln(1 + e^z), so that ln p = −sp(−z) and ln(1 − p) = −sp
                                                                 (γ = 0: (p − y) / (p (1 − p)))
     hess, probs    c₊ / p² + c₋ / (1 − p)²
 
-Each is written so that every term is non-negative for y in [0, 1] (no cancellation but the one
-the mathematics has, p ≈ y in the gradient), and a rational result is one exact numerator over one
-exact denominator, so an exactly representable result comes out as a point interval. At the
-symmetric point (z = 0, p = 1/2) the focal gradient is factored, (c₋ − c₊)·2^−γ (γ ln 2 + 1)/2
-for logits and (c₋ − c₊)·2^(1−γ) (γ ln 2 + 1) for probabilities, so that its exact zero is exact.
+Each is written so that no term cancels for y in [0, 1] but where the mathematics does (p ≈ y in
+the gradient), and a rational result is one exact numerator over one exact denominator, so an
+exactly representable result comes out as a point interval. Where a result tends to an exact
+value (c₋|z|, c₋ or −c₊ as |z| grows) it is that exact part plus a small part computed to full
+relative precision, so a value astronomically close to a tie of the exact part is decided by the
+sign of the small part, at the first precision that resolves the small part itself. At the
+symmetric point (z = 0, p = 1/2) the loss and the focal gradient are factored, (c₊ + c₋)·2^−γ ln 2,
+(c₋ − c₊)·2^−γ (γ ln 2 + 1)/2 for logits and (c₋ − c₊)·2^(1−γ) (γ ln 2 + 1) for probabilities, so
+that an exact zero (c₊ = −c₋ or c₊ = c₋, labels outside [0, 1]) is a point; elsewhere no
+combination of these transcendental terms with rational coefficients is exactly zero.
 
 Special values are the mathematics', a term with a zero coefficient being absent (0·ln 0 = 0):
 NaN in x or y gives NaN; a label that is not finite gives NaN; z = ±inf gives the limit
@@ -199,8 +204,11 @@ def _logits(spec: Spec, z: tuple, c_pos: tuple, c_neg: tuple, gamma: tuple, prec
     if spec.quantity == "hess":  # (c₊ + c₋) σ(z) σ(−z)
         return iv.scale(iv.mul(*_sigmoid_pair(z, prec), prec), mpf_add(c_pos, c_neg, 0), prec)
     if spec.quantity == "grad" and not spec.focal:
-        s_z, s_minus_z = _sigmoid_pair(z, prec)
-        return _weighted_difference(c_neg, s_z, c_pos, s_minus_z, prec)
+        # c₋σ(z) − c₊σ(−z) = c₋ − (c₊ + c₋)σ(−z) for z >= 0 and −c₊ + (c₊ + c₋)σ(z) for z < 0: an exact
+        # part and a small one, so that a value astronomically close to a tie of the exact part
+        # (z = 34880, y = −2832 in float16: 2833 − e^−34880) stays strictly on its side.
+        small = iv.scale(_sigmoid_pair(_negate(_abs(z)), prec)[0], mpf_add(c_pos, c_neg, 0), prec)
+        return iv.add(iv.point(_negate(c_pos)), small, prec) if z[0] else iv.sub(iv.point(c_neg), small, prec)
     if spec.focal:
         return _focal_logits(spec.quantity, z, c_pos, c_neg, gamma, prec)
     # c₊ sp(−z) + c₋ sp(z) = c_dom |z| + (c₊ + c₋) ln(1 + e^−|z|): an exact part and a small one.
@@ -221,11 +229,15 @@ def _focal_logits(quantity: str, z: tuple, c_pos: tuple, c_neg: tuple, gamma: tu
     The bracket is computed to full relative precision however small it is, so a result
     astronomically close to a tie of the exact part (c₋ z, c₋) stays strictly on its side.
     """
-    if quantity == "grad" and z == fzero:
-        # σ(0)^γ (γ σ(0) sp(0) + σ(0)) = 2^−γ (γ ln 2 + 1) / 2, the same in both terms.
+    if z == fzero:
+        # σ(0)^γ sp(0) = 2^−γ ln 2 and σ(0)^γ (γ σ(0) sp(0) + σ(0)) = 2^−γ (γ ln 2 + 1) / 2, the
+        # same in both terms: one exact coefficient, so that an exact zero is a point.
         ln2 = iv.log1p(iv.point(fone), prec)
+        power = iv.exp(iv.scale(ln2, _negate(gamma), prec), prec)
+        if quantity == "loss":
+            return iv.scale(iv.mul(power, ln2, prec), mpf_add(c_pos, c_neg, 0), prec)
         core = iv.add(iv.scale(ln2, gamma, prec), iv.point(fone), prec)
-        factor = iv.mul(iv.exp(iv.scale(ln2, _negate(gamma), prec), prec), core, prec)
+        factor = iv.mul(power, core, prec)
         return iv.scale(iv.scale(factor, HALF, prec), mpf_sub(c_neg, c_pos, 0), prec)
     a = _abs(z)
     c_dom, c_oth = (c_pos, c_neg) if z[0] else (c_neg, c_pos)
@@ -260,6 +272,9 @@ def _probs(spec: Spec, p: tuple, c_pos: tuple, c_neg: tuple, gamma: tuple, prec:
     minus_ln_p = iv.neg(iv.log(iv.point(p), prec))
     minus_ln_q = iv.neg(iv.log(iv.point(q), prec))
     if spec.quantity == "loss":
+        if p == HALF:  # both terms are 2^−γ ln 2: one exact coefficient, so that an exact zero is a point
+            return iv.scale(iv.mul(iv.power(iv.point(HALF), gamma, prec), minus_ln_p, prec),
+                            mpf_add(c_pos, c_neg, 0), prec)
         pos, neg = minus_ln_p, minus_ln_q
         if spec.focal:
             pos = iv.mul(iv.power(iv.point(q), gamma, prec), pos, prec)

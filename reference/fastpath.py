@@ -1,22 +1,29 @@
 """Bulk correct rounding to float16, bfloat16 and float32 through float64 with an error bound.
 
 Each quantity is computed in float64 from the stable formula, together with a bound B on its
-absolute error: B = K·u·S + 2**-1000, where u = 2**-53, S is the sum of the magnitudes of the
-terms whose rounding errors enter, and K = 32. Labels must be float32 values, so that y·z and
-p − y of narrow inputs are exact or rounded once. K covers, with room to spare, one rounding per
-arithmetic operation and an error of up to 4 ulps (8u) for each of NumPy's exp, log and log1p
-(their documented accuracy is within 1 ulp); the 2**-1000 covers float64 underflow, far below
-the narrow formats' smallest subnormal (2**-149). The tests check the bound itself against the
-exact values, as well as the final bits.
+absolute error: B = K·u·S + F, where u = 2**-53 and S is the sum of the magnitudes of the terms
+whose rounding errors enter. K counts one rounding per arithmetic operation and an error of up to
+4 ulps (8u) for each of NumPy's exp, log, log1p and power (their documented accuracy is within
+1 ulp): K = 32 for BCE and its weighted forms (they need at most 25), and 48 + 10γ for the focal
+loss, whose σ^γ carries γ times σ's error of 10u (it needs at most 43 + 10γ). F = 2**-1000 covers
+float64 underflow and the clip of e^±z at |z| = 700; with weights or a focal factor the terms that
+underflow are scaled by the coefficients, 1 + γ and the softplus, so F is multiplied by
+(|c₊| + |c₋|)(1 + γ)(1 + |z|). Both are far below the narrow formats' smallest subnormal
+(2**-149). Labels must be float32 values, so that y·z and p − y of narrow inputs are exact or
+rounded once; labels outside [0, 1] are covered too: their terms take opposite signs, and S sums
+the terms' absolute values. The tests check the bound itself against the exact values, as well as
+the final bits.
 
 A value is decided when the whole interval [v − B, v + B] lies strictly inside the rounding cell
 of v's nearest format value; the rest (a few in a million, and every special input) go to the
 mpmath path. A result that rounds to zero also needs the sign of the exact value, which float64
-loses when it underflows (σ(z) − 1 at z = 800 is −e^−800, a negative zero in every format): it is
-proven from the operands instead (the loss and the Hessian are positive for y in [0, 1], p − y has
-the sign of its exact float64 difference, σ(z) − y with y = 1 is negative and with y = 0
-positive), and where no such proof applies the element goes to mpmath too. The result is
-therefore bit-identical to mpmath's, only faster.
+loses when it underflows (σ(z) − 1 at z = 800 is −e^−800, a negative zero in every format). Each
+quantity is a sum of two terms, a coefficient times a positive factor (the loss c₊·A + c₋·B, the
+gradient c₋·P − c₊·Q, the Hessian (c₊ + c₋)·σ(z)σ(−z), and the same in the probability form), and
+the coefficients' signs are exact: where both terms have one sign (or none), that is the sign;
+where both coefficients are zero the value is identically zero and is +0; where the signs differ
+only a value beyond its bound proves the sign, and the element otherwise goes to mpmath. The
+result is therefore bit-identical to mpmath's, only faster.
 
 A weight or α makes many exact values lie a hair above or below a half-way point: the weighted loss
 of z = −x is c·x + c·log1p(e^−x), and 0.75·x or 3·x of a float32 x is often a half-way point of
@@ -42,21 +49,46 @@ UNDERFLOW_FLOOR = 2.0**-1000
 BLOCK = 1 << 14  # float64 temporaries of 128 KiB stay in cache
 
 
-FOCAL_GAMMA_MAX = 4.0  # σ^γ multiplies σ's relative error by γ: up to 4 it stays inside the bound
+FOCAL_GAMMA_MAX = 4.0  # past it the bound's 10γ dominates and the interval path is as quick
+PARAMETER_RANGE = (2.0**-256, 2.0**256)  # no coefficient product under- or overflows float64
 
 
 def supports(spec: Spec, fmt: Format, y: np.ndarray) -> bool:
-    """The fast path covers loss, gradient and Hessian without smoothing, for narrow formats and
-    labels that are float32 values; in the logit form also weights, pos_weight and the focal loss
-    (γ <= 4, loss and gradient)."""
+    """Whether the fast path proves its results for ``spec``, ``fmt`` and the labels y; the only
+    gate, so that every other spec takes the interval path.
+
+    Covered: float16, bfloat16 and float32 (float64 needs more than float64); labels that are
+    float32 values (NaN and ±inf included, which go to mpmath element by element), inside or outside
+    [0, 1]; in the logit form loss, gradient and Hessian of BCE, with PyTorch's ``weight`` and
+    ``pos_weight`` and the focal loss (γ <= 4, α) in any combination; in the probability form plain
+    BCE only. Every nonzero parameter factor (weight, pos_weight, α, 1 − α) must lie in
+    [2**-256, 2**256], so that the coefficients c₊ = w·w₊·α·y and c₋ = w·(1 − α)(1 − y) neither
+    underflow nor overflow float64. Not covered: label smoothing (y(1 − ε) + ε/2 is not a float32
+    value), γ > 4, and the weighted or focal probability form.
+    """
     extended = spec.weight is not None or spec.pos_weight is not None or spec.gamma is not None
     return (
         fmt.name != "float64"
         and spec.smoothing is None
         and not (extended and spec.form == "probs")
         and (spec.gamma is None or spec.gamma <= FOCAL_GAMMA_MAX)
+        and all(_in_range(factor) for factor in _parameter_factors(spec))
         and bool(np.all((y.astype(np.float32) == y) | np.isnan(y)))
     )
+
+
+def _parameter_factors(spec: Spec) -> list[float]:
+    alpha = [] if spec.alpha is None else [spec.alpha, 1.0 - spec.alpha]
+    return [f for f in (spec.weight, spec.pos_weight, *alpha) if f is not None]
+
+
+def _in_range(factor: float) -> bool:
+    return factor == 0 or PARAMETER_RANGE[0] <= abs(factor) <= PARAMETER_RANGE[1]
+
+
+def safety_factor(spec: Spec) -> float:
+    """K of the bound: 32 for BCE and its weighted forms, 48 + 10γ for the focal loss."""
+    return 48.0 + 10.0 * spec.gamma if spec.focal else float(SAFETY_FACTOR)
 
 
 CLIP = 700.0  # e^±700 stays on exp's fast path and e^-700 < 2**-1000, the bound's floor
@@ -73,33 +105,64 @@ def _sigmoid_pair(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def values_and_bounds(spec: Spec, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
     """(value, error bound, applicable) for float64 inputs x and float32-valued labels y."""
     with np.errstate(all="ignore"):
-        if spec.form == "logits" and spec.gamma is not None:
-            applicable = np.isfinite(x) & np.isfinite(y)
-            value, magnitude = _focal_logits(spec, x, y)
-        elif spec.form == "logits" and (spec.weight is not None or spec.pos_weight is not None):
-            applicable = np.isfinite(x) & np.isfinite(y)
-            value, magnitude = _weighted_logits(spec, x, y)
-        elif spec.form == "logits":
-            applicable = np.isfinite(x) & np.isfinite(y)
-            value, magnitude = _logits(spec.quantity, x, y)
+        applicable = np.isfinite(y)
+        if spec.form == "logits":
+            applicable &= np.isfinite(x)
+            if spec.gamma is not None:
+                value, magnitude = _focal_logits(spec, x, y)
+            elif spec.weight is not None or spec.pos_weight is not None:
+                value, magnitude = _weighted_logits(spec, x, y)
+            else:
+                value, magnitude = _logits(spec.quantity, x, y)
         else:
-            applicable = (x > 0) & (x < 1) & np.isfinite(y)
+            applicable &= (x > 0) & (x < 1)
             value, magnitude = _probs(spec.quantity, x, y)
-        bound = magnitude * (SAFETY_FACTOR * UNIT_ROUNDOFF) + UNDERFLOW_FLOOR
-        applicable &= np.isfinite(value)
+        bound = magnitude * (safety_factor(spec) * UNIT_ROUNDOFF) + _floor(spec, x, y)
+        applicable &= np.isfinite(value)  # an infinite or NaN bound decides nothing (``decide``)
     return value, bound, applicable
 
 
+def _floor(spec: Spec, x: np.ndarray, y: np.ndarray):
+    """F of the bound: 2**-1000, scaled for weights and the focal factor by (|c₊| + |c₋|)(1 + γ)(1 + |z|)."""
+    if not (spec.gamma is not None or spec.weight is not None or spec.pos_weight is not None):
+        return UNDERFLOW_FLOOR
+    c_pos, c_neg = _coefficients(spec, y)
+    return (np.abs(c_pos) + np.abs(c_neg)) * ((1.0 + (spec.gamma or 0.0)) * UNDERFLOW_FLOOR) * (1.0 + np.abs(x))
+
+
 def proven_sign(spec: Spec, x: np.ndarray, y: np.ndarray, value: np.ndarray, bound: np.ndarray) -> np.ndarray:
-    """+1 or −1 where the sign of the exact value is certain, 0 where it is not."""
+    """+1 or −1 where the sign of the exact value is certain, 0 where it is not; +1 for a value that
+    is identically zero (both coefficients zero, or p = y in p − y), which is +0.
+
+    With the terms' signs a and b (each −1, 0 or +1), a + b is nonzero exactly where both terms
+    have one sign or one of them is absent, and then has the value's sign; a + b = 0 is either no
+    term at all (a = 0: +0) or terms of opposite signs, where only |value| > bound proves the sign."""
     if spec.quantity == "grad" and spec.form == "probs":
-        return np.sign(x - y)
-    if spec.quantity == "hess" and spec.form == "logits":
-        return np.ones_like(value)  # σ(z)σ(−z) > 0
-    certain = np.where(np.abs(value) > bound, np.sign(value), 0.0)
-    if spec.quantity == "grad":
-        return np.where(y == 0, 1.0, np.where(y == 1, -1.0, certain))
-    return np.where((y >= 0) & (y <= 1), 1.0, certain)
+        return np.where(x >= y, 1.0, -1.0)  # (p − y)/(p(1 − p)); p and y are exact
+    pos_factor, neg_factor = parameter_signs(spec)
+    if spec.quantity != "grad" and pos_factor > 0 and neg_factor > 0 and y.size and 0 <= y.min() and y.max() <= 1:
+        return np.ones_like(value)  # two non-negative coefficients, not both zero: the common case, quickly
+    first, second = np.sign(y), np.sign(1.0 - y)  # 1 − y of a float32 y has the exact sign
+    if pos_factor != 1.0:
+        first *= pos_factor
+    if neg_factor != 1.0:
+        second *= neg_factor
+    if spec.quantity == "grad":  # c₋·P − c₊·Q
+        first, second = second, -first
+    sign = np.sign(first + second)
+    undecided = np.flatnonzero(sign == 0)
+    if undecided.size:
+        certain = np.where(np.abs(value[undecided]) > bound[undecided], np.sign(value[undecided]), 0.0)
+        sign[undecided] = np.where(first[undecided] == 0, 1.0, certain)
+    return sign
+
+
+def parameter_signs(spec: Spec) -> tuple[float, float]:
+    """The exact signs of w·w₊·α and w·(1 − α), the parameter factors of c₊ and c₋."""
+    weight = 1.0 if spec.weight is None else spec.weight
+    alpha, one_minus_alpha = (1.0, 1.0) if spec.alpha is None else (spec.alpha, 1.0 - spec.alpha)
+    pos_weight = 1.0 if spec.pos_weight is None else spec.pos_weight
+    return float(np.sign(weight * pos_weight * alpha)), float(np.sign(weight * one_minus_alpha))
 
 
 def _logits(quantity: str, z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -128,41 +191,41 @@ def _softplus(z: np.ndarray) -> np.ndarray:
 
 
 def _coefficients(spec: Spec, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(c₊, c₋), the factors of softplus(−z) and softplus(z): (w·w₊·y, w·(1 − y)) for PyTorch's
-    weights, (αy, (1 − α)(1 − y)) for the focal loss (y and 1 − y without α)."""
-    if spec.gamma is not None:
-        if spec.alpha is None:
-            return y, 1.0 - y
-        return spec.alpha * y, (1.0 - spec.alpha) * (1.0 - y)
+    """(c₊, c₋) = (w·w₊·α·y, w·(1 − α)(1 − y)), the factors of the ln p and ln(1 − p) terms, each
+    parameter 1 where absent (without α both α and 1 − α are 1): at most four roundings each."""
     weight = 1.0 if spec.weight is None else spec.weight
-    return weight * (1.0 if spec.pos_weight is None else spec.pos_weight) * y, weight * (1.0 - y)
+    pos_weight = 1.0 if spec.pos_weight is None else spec.pos_weight
+    alpha, one_minus_alpha = (1.0, 1.0) if spec.alpha is None else (spec.alpha, 1.0 - spec.alpha)
+    return (weight * pos_weight * alpha) * y, (weight * one_minus_alpha) * (1.0 - y)
 
 
 def _weighted_logits(spec: Spec, z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """With c₊ = w·w₊·y and c₋ = w·(1 − y) (exact in float64: w and w₊ are the spec's float64
     values, y a float32 value, so each product carries at most one rounding): loss
-    c₊·softplus(−z) + c₋·softplus(z), gradient c₋σ(z) − c₊σ(−z), Hessian (c₊ + c₋)σ(z)σ(−z). Every
-    loss term is non-negative, so the magnitude is the value itself."""
+    c₊·softplus(−z) + c₋·softplus(z), gradient c₋σ(z) − c₊σ(−z), Hessian (c₊ + c₋)σ(z)σ(−z). The magnitude
+    sums the terms' absolute values: with a label outside [0, 1] they take opposite signs."""
     c_pos, c_neg = _coefficients(spec, y)
     if spec.quantity == "loss":
         # a zero weight times an infinite softplus is no term at all
         pos = np.where(c_pos == 0, 0.0, c_pos * _softplus(-z))
         neg = np.where(c_neg == 0, 0.0, c_neg * _softplus(z))
-        return pos + neg, pos + neg
+        return pos + neg, np.abs(pos) + np.abs(neg)
     s, s_minus = _sigmoid_pair(z)
     if spec.quantity == "grad":
         pos, neg = c_neg * s, c_pos * s_minus
         return pos - neg, np.abs(pos) + np.abs(neg)
-    hess = (c_pos + c_neg) * (s * s_minus)
-    return hess, np.abs(hess)
+    both = s * s_minus
+    pos, neg = c_pos * both, c_neg * both
+    return pos + neg, np.abs(pos) + np.abs(neg)
 
 
 def _focal_logits(spec: Spec, z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The focal loss c₊σ(−z)^γ softplus(−z) + c₋σ(z)^γ softplus(z), c₊ = αy, c₋ = (1 − α)(1 − y)
-    (y and 1 − y without α), and its gradient c₋σ^γ(γσ(−z)softplus(z) + σ) − c₊σ(−z)^γ(γσ
+    """The focal loss c₊σ(−z)^γ softplus(−z) + c₋σ(z)^γ softplus(z), c₊ = w·w₊·α·y,
+    c₋ = w·(1 − α)(1 − y) (each parameter 1 where absent), and its gradient c₋σ^γ(γσ(−z)softplus(z) + σ) − c₊σ(−z)^γ(γσ
     softplus(−z) + σ(−z)) (reference.derive proves both). Every group is a product of non-negative
-    factors, each with a relative error of a few u (σ^γ: γ times σ's), so the magnitude is the sum
-    of the groups' absolute values; the Hessian is not covered (the oracle has none)."""
+    factors and a coefficient, each with a relative error of a few u (σ^γ: γ times σ's), so the
+    magnitude is the sum of the groups' absolute values; the Hessian is not covered (the oracle has
+    none)."""
     gamma = spec.gamma
     c_pos, c_neg = _coefficients(spec, y)
     s, s_minus = _sigmoid_pair(z)
@@ -170,10 +233,10 @@ def _focal_logits(spec: Spec, z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray,
     if spec.quantity == "loss":
         pos = np.where(c_pos == 0, 0.0, c_pos * s_minus**gamma * down)
         neg = np.where(c_neg == 0, 0.0, c_neg * s**gamma * up)
-        return pos + neg, pos + neg
+        return pos + neg, np.abs(pos) + np.abs(neg)
     rise = np.where(c_neg == 0, 0.0, c_neg * s**gamma * (gamma * s_minus * up + s))
     fall = np.where(c_pos == 0, 0.0, c_pos * s_minus**gamma * (gamma * s * down + s_minus))
-    return rise - fall, rise + fall
+    return rise - fall, np.abs(rise) + np.abs(fall)
 
 
 def _probs(quantity: str, p: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -199,13 +262,13 @@ def splits(spec: Spec) -> bool:
 
 
 def hard_label_coefficients(spec: Spec) -> tuple[float, float]:
-    """(c₊ at y = 1, c₋ at y = 0) computed exactly (w·w₊ or α; w or 1 − α), NaN where the exact
-    coefficient is not a float64 value, or has more than 29 significant bits."""
+    """(c₊ at y = 1, c₋ at y = 0) = (w·w₊·α, w·(1 − α)) computed exactly (each parameter 1 where
+    absent, and without α both α and 1 − α), NaN where the exact coefficient is not a float64 value, or has more than 29
+    significant bits."""
     weight = Fraction(1 if spec.weight is None else spec.weight)
-    if spec.gamma is None:
-        pair = (weight * Fraction(1 if spec.pos_weight is None else spec.pos_weight), weight)
-    else:
-        pair = (Fraction(1), Fraction(1)) if spec.alpha is None else (Fraction(spec.alpha), 1 - Fraction(spec.alpha))
+    pos_weight = Fraction(1 if spec.pos_weight is None else spec.pos_weight)
+    alpha, one_minus_alpha = (1, 1) if spec.alpha is None else (Fraction(spec.alpha), 1 - Fraction(spec.alpha))
+    pair = (weight * pos_weight * alpha, weight * one_minus_alpha)
     return tuple(float(c) if Fraction(float(c)) == c and _short(float(c)) else np.nan for c in pair)
 
 
@@ -242,7 +305,7 @@ def split_loss(spec: Spec, z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ..
         drop, kept = c * magnitude * np.expm1(gamma * np.log1p(-far)), c * (1.0 - far) ** gamma * t
         tail, terms = drop + kept, np.abs(drop) + kept
         sign = np.where(min(gamma, 1.0) * magnitude > 2, -1.0, 0.0)
-    bound = terms * (SAFETY_FACTOR * UNIT_ROUNDOFF) + c * (1.0 + gamma * magnitude) * UNDERFLOW_FLOOR
+    bound = terms * (safety_factor(spec) * UNIT_ROUNDOFF) + c * (1.0 + gamma * magnitude) * UNDERFLOW_FLOOR
     return lead, tail, bound, sign, np.isfinite(lead) & (lead > 0)
 
 

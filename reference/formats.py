@@ -169,6 +169,26 @@ def parse_decimal(text: str, fmt: Format) -> float:
     return rounded
 
 
+def parse_bits(text: str, fmt: Format) -> float:
+    """A bit pattern of ``fmt`` written in hex ('0x3f800000') as the float it encodes; ValueError
+    for anything else, a pattern wider than the format included."""
+    try:
+        bits = int(text, 16)
+    except ValueError:
+        raise ValueError(f"not a hex bit pattern: {text!r}") from None
+    width = 8 * fmt.dtype.itemsize
+    if not 0 <= bits < 1 << width:
+        raise ValueError(f"bit pattern {text} does not fit {fmt.name} ({width} bits)")
+    return float(from_bits([bits], fmt)[0])
+
+
+def parse_input(text: str, fmt: Format) -> float:
+    """A decimal literal rounded to ``fmt`` (``parse_decimal``), or a hex bit pattern of ``fmt``."""
+    if text.strip().lower().startswith(("0x", "-0x", "+0x")):
+        return parse_bits(text.strip(), fmt)
+    return parse_decimal(text, fmt)
+
+
 def to_mpf(value: float) -> tuple:
     """The exact raw mpmath value of a finite Python float."""
     m, e = math.frexp(value)

@@ -49,15 +49,19 @@ def _derive(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
+PARAMETERS = ("gamma", "alpha", "smoothing", "weight", "pos_weight")
+
+
 def _oracle(args: argparse.Namespace) -> int:
     from reference import oracle
     from reference.exact import Spec
-    from reference.formats import FORMATS, as_dtype, bits_of, parse_decimal
+    from reference.formats import FORMATS, as_dtype, bits_of, parse_input
 
     fmt = FORMATS[args.dtype]
     try:
-        spec = Spec(args.quantity, args.form, gamma=args.gamma, alpha=args.alpha, smoothing=args.smoothing)
-        x, y = parse_decimal(args.x, fmt), parse_decimal(args.y, fmt)
+        spec = Spec(args.quantity, args.form, gamma=args.gamma, alpha=args.alpha, smoothing=args.smoothing,
+                    weight=args.weight, pos_weight=args.pos_weight)
+        x, y = parse_input(args.x, fmt), parse_input(args.y, fmt)
     except ValueError as error:
         raise UsageError(f"bcebench oracle: {error}") from None
     inputs = as_dtype([x, y], fmt)
@@ -66,6 +70,7 @@ def _oracle(args: argparse.Namespace) -> int:
     record = {
         "quantity": spec.quantity, "form": spec.form, "dtype": fmt.name,
         "gamma": spec.gamma, "alpha": spec.alpha, "smoothing": spec.smoothing,
+        "weight": spec.weight, "pos_weight": spec.pos_weight,
         "x": str(inputs[0]), "x_bits": _hex(bits_of(inputs[:1])[0]),
         "y": str(inputs[1]), "y_bits": _hex(bits_of(inputs[1:])[0]),
         "exact": mpmath.nstr(oracle.exact_value(spec, x, y), 40, min_fixed=-4, max_fixed=6),
@@ -74,7 +79,7 @@ def _oracle(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(record))
     else:
-        parameters = "".join(f", {k}={record[k]}" for k in ("gamma", "alpha", "smoothing") if record[k] is not None)
+        parameters = "".join(f", {k}={record[k]}" for k in PARAMETERS if record[k] is not None)
         print(f"{spec.quantity} ({spec.form}, {fmt.name}{parameters}) at x = {record['x']} [{record['x_bits']}],"
               f" y = {record['y']} [{record['y_bits']}]")
         for key in ("exact", "rounded", "bits"):
@@ -437,13 +442,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     oracle = commands.add_parser("oracle", help="exact and correctly rounded value of one quantity")
     oracle.add_argument("quantity", choices=QUANTITIES)
-    oracle.add_argument("x", help="logit or probability, decimal, rounded to the dtype")
-    oracle.add_argument("y", help="label, decimal, rounded to the dtype")
+    oracle.add_argument("x", help="logit or probability: a decimal, rounded to the dtype, or a hex bit pattern")
+    oracle.add_argument("y", help="label: a decimal, rounded to the dtype, or a hex bit pattern")
     oracle.add_argument("--form", choices=FORMS, required=True)
     oracle.add_argument("--dtype", choices=DTYPE_NAMES, required=True)
     oracle.add_argument("--gamma", type=float, help="focal loss exponent γ >= 0")
     oracle.add_argument("--alpha", type=float, help="focal loss weight α in [0, 1] (with --gamma)")
     oracle.add_argument("--smoothing", type=float, help="label smoothing ε: y(1 − ε) + ε/2")
+    oracle.add_argument("--weight", type=float, help="weight w of the whole loss (PyTorch's weight)")
+    oracle.add_argument("--pos-weight", type=float, help="weight of the positive term (PyTorch's pos_weight)")
     oracle.add_argument("--format", choices=("text", "json"), default="text")
     oracle.set_defaults(run=_oracle)
 

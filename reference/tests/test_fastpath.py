@@ -75,6 +75,24 @@ def test_error_bound_holds(spec):
     assert np.all(error[applicable] <= bound[applicable])
 
 
+# every parameter at once, and labels outside [0, 1], whose terms take opposite signs
+COMBINED = [Spec(q, "logits", gamma=g, alpha=0.25, weight=0.75, pos_weight=2.5)
+            for g in (0.5, 2.0, 4.0) for q in ("loss", "grad")]
+COMBINED += [Spec(q, "logits", weight=3.0, pos_weight=2.5) for q in ("loss", "grad", "hess")]
+
+
+@pytest.mark.parametrize("spec", COMBINED + SPECS, ids=str)
+def test_error_bound_holds_with_every_parameter_and_labels_outside_the_unit_interval(spec):
+    rng = np.random.default_rng([SEED, 13, (COMBINED + SPECS).index(spec)])
+    x, _ = random_inputs("float32", spec.form, 4_000, rng)
+    y = rng.choice([-2832.0, 2666.0, -0.5, 1.5, 2.0, 2.8e27, 0.3], x.size).astype(np.float32)
+    exact = oracle.evaluate(spec, x, y, fast=False)
+    with np.errstate(invalid="ignore"):
+        value, bound, applicable = fastpath.values_and_bounds(spec, x.astype(np.float64), y.astype(np.float64))
+        error = np.abs((value - exact.exact) - exact.exact_lo)
+    assert applicable.mean() > 0.9 and np.all(error[applicable] <= bound[applicable])
+
+
 # (spec, label, sign of z) where the loss grows like c·|z| with c not a power of two: c = 0.75
 # (weight, or focal 1 − α), c = 3 (pos_weight)
 TIE_CASES = [
@@ -116,3 +134,7 @@ def test_fast_path_is_not_used_where_it_cannot_be():
     assert not fastpath.supports(Spec("loss", "logits", smoothing=0.1), FORMATS["float32"], np.zeros(1))
     assert fastpath.supports(Spec("grad", "logits", gamma=2.0, alpha=0.25), FORMATS["float32"], np.zeros(1))
     assert not fastpath.supports(Spec("loss", "logits"), FORMATS["float32"], np.array([0.1]))  # not a float32 value
+    # a coefficient product that could underflow float64: 2**-300 is outside [2**-256, 2**256]
+    assert not fastpath.supports(Spec("loss", "logits", weight=2.0**-300), FORMATS["float32"], np.zeros(1))
+    assert fastpath.supports(Spec("grad", "logits", gamma=2.0, alpha=0.25, weight=0.0, pos_weight=2.5),
+                             FORMATS["float16"], np.array([-2832.0, np.inf, np.nan]))
