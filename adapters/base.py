@@ -34,6 +34,7 @@ ARRAY_API = "array-api:"  # array-api:MODULE is any Array API namespace, registe
 # in a process of their own.
 PROCESS_BOUND = frozenset(name for name in REGISTRY if name.startswith("keras-"))
 QUANTITIES = ("loss", "grad", "hess")
+DEVICES = ("cpu", "cuda", "gpu")
 BENCH_MODES = ("forward", "forward-mean", "backward", "forward+backward")
 
 
@@ -145,6 +146,15 @@ def known(name: str) -> bool:
     return name in REGISTRY or (name.startswith(ARRAY_API) and len(name) > len(ARRAY_API))
 
 
+def _import_failure(error: ImportError) -> str:
+    """'X: not installed' where a top-level package is missing, else the import error itself (a
+    broken installation must not pass for an absent one)."""
+    missing = error.name if isinstance(error, ModuleNotFoundError) else None
+    if missing and "." not in missing and importlib.util.find_spec(missing) is None:
+        return f"{missing}: not installed"
+    return f"import failed: {type(error).__name__}: {error}"
+
+
 def load(name: str) -> tuple[Adapter | None, str]:
     """(adapter, '') when its framework imports, else (None, why not)."""
     if not known(name):
@@ -158,7 +168,7 @@ def load(name: str) -> tuple[Adapter | None, str]:
         module = importlib.import_module(module_name)
         return getattr(module, class_name)(), ""
     except ImportError as error:
-        return None, f"{error.name or error}: not installed"
+        return None, _import_failure(error)
     except Unavailable as error:
         return None, str(error)
 

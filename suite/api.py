@@ -36,14 +36,16 @@ class Result:
     """The records of one ``check`` (the results file's unit, one dict per check)."""
 
     records: list[dict]
+    selection: gate.Selection | None = None
 
     @property
     def passed(self) -> bool:
-        return bool(self.records) and gate.gate_passes(self.records)
+        return gate.gate_passes(self.records, self.selection)
 
     @property
     def failures(self) -> list[str]:
-        return gate.failures(self.records)
+        return gate.failures(self.records) + [f"not judged: {line}" for line in gate.unjudged(self.records,
+                                                                                             self.selection)]
 
     @property
     def explanation(self) -> str:
@@ -85,4 +87,4 @@ def check(function: Callable, *, framework: str = "numpy", form: str = "logits",
         for dtype in adapter.dtypes(device):
             if not dtypes or dtype in dtypes:
                 records += gate.run_in_process(adapter, impl, device, dtype, selection, bounds, known)
-    return Result(records)
+    return Result(records, selection)

@@ -135,20 +135,41 @@ def accuracy(adapter, impl, device, case: cases.Case, quantity: str, policy: Pol
     return record
 
 
+def input_class(form: str, x: float, y: float) -> str:
+    """What makes an input special, for the policy's ``raising_allowed``: p-outside-domain,
+    nan-input, infinite-input, nan-label, infinite-label, or ordinary."""
+    if math.isnan(x):
+        return "nan-input"
+    if form == "probs" and not 0 <= x <= 1:
+        return "p-outside-domain"
+    if math.isinf(x):
+        return "infinite-input"
+    if math.isnan(y):
+        return "nan-label"
+    return "infinite-label" if math.isinf(y) else "ordinary"
+
+
 def special(adapter, impl, device, case: cases.Case, quantity: str, policy: Policy, record: dict) -> dict:
-    """Each special input on its own, so that one the implementation rejects hides no other."""
+    """Each special input on its own, so that one the implementation rejects hides no other. An
+    exception is a right answer only for the inputs where the policy says raising is
+    (``raising_allowed``); for any other it is a failing element."""
     values, rejected = [], []
     for i in range(case.x.size):
         got, problem = _call(adapter, impl, quantity, case.x[i : i + 1], case.y[i : i + 1], device)
-        if problem and problem[0] == "crashed":
-            problem = ("rejected", problem[1])
-        if problem:
-            rejected.append({"x": _element(case.x, i), "y": _element(case.y, i), "message": problem[1]})
+        if problem:  # Unsupported is the adapter's word that the input is outside what it offers
+            kind = input_class(case.form, float(case.x[i]), float(case.y[i]))
+            rejected.append({"x": _element(case.x, i), "y": _element(case.y, i), "message": problem[1],
+                             "allowed": problem[0] == "unsupported" or kind in policy.raising_allowed})
         else:
             values.append(i)
     record["rejected"] = rejected
+    wrong = [r for r in rejected if not r["allowed"]]
     if not values:
-        return {**record, "verdict": "unsupported", "message": f"rejects every special input: {rejected[0]['message']}"}
+        if not wrong:
+            return {**record, "verdict": "unsupported",
+                    "message": f"rejects every special input, as the policy allows: {rejected[0]['message']}"}
+        return {**record, "verdict": "fail", "count": len(rejected), "failures": len(wrong),
+                "message": _raised_message(wrong)}
     keep = np.array(values)
     x, y = case.x[keep], case.y[keep]
     got, _ = _call(adapter, impl, quantity, x, y, device)
@@ -163,7 +184,16 @@ def special(adapter, impl, device, case: cases.Case, quantity: str, policy: Poli
         {"x": _element(x, i), "y": _element(y, i), "got": _element(got, i), "rounded": _element(ref.rounded, i),
          "ok": bool(errors[i] <= record["bound"]["limit"])} for i in range(x.size)
     ]
+    if wrong:
+        record.update(verdict="fail", count=record["count"] + len(rejected),
+                      failures=record["failures"] + len(wrong), message=_raised_message(wrong))
     return record
+
+
+def _raised_message(wrong: list[dict]) -> str:
+    first = wrong[0]
+    return (f"raised for {len(wrong)} special input(s) where the policy does not allow it; first "
+            f"x={first['x']['value']} y={first['y']['value']}: {first['message']}")
 
 
 def domain(adapter, impl, device, case: cases.Case, quantity: str, policy: Policy, record: dict) -> dict:

@@ -420,11 +420,26 @@ def xor(ctx: Context) -> dict:
         return {"outcome": "holds", "figures": figures,
                 "finding": f"linear: loss = ln 2 {figures['linear: loss − ln 2']:+.2g}, p = 1/2 ± "
                            f"{_g(figures['linear: max |p − 1/2|'])}; with x₁x₂: loss {_g(figures['with x₁x₂: loss'])}"}
-    exact, _ = _xor_verdict(ctx, _exact_training("xor-linear", ctx.dtype)[0],
-                            _exact_training("xor-crossed", ctx.dtype)[0], exact=True)
-    outcome = "dtype-limit" if exact else "breaks"
-    note = " (so does exact-gradient training in this dtype)" if exact else " (exact-gradient training gets there)"
-    return {"outcome": outcome, "figures": figures, "finding": "; ".join(problems) + note}
+    exact, baseline = _xor_verdict(ctx, _exact_training("xor-linear", ctx.dtype)[0],
+                                   _exact_training("xor-crossed", ctx.dtype)[0], exact=True)
+    if not exact:
+        note = " (exact-gradient training gets there)"
+    elif _within_baseline(figures, baseline, ctx.limit("loss", "hard") * float(metrics.ulp(0.5, ctx.fmt))):
+        note = " (so does exact-gradient training in this dtype)"
+    else:
+        note = (f" (exact-gradient training in this dtype falls short too, but the implementation is more than "
+                f"{BASELINE_FACTOR:g} times further: {_g(baseline['with x₁x₂: loss'])} with x₁x₂)")
+        exact = []
+    return {"outcome": "dtype-limit" if exact else "breaks", "figures": figures, "finding": "; ".join(problems) + note}
+
+
+BASELINE_FACTOR = 2.0  # how far beyond the exact-training baseline a dtype limit may still be the dtype's
+
+
+def _within_baseline(figures: dict, baseline: dict, slack: float) -> bool:
+    """Whether every figure is within BASELINE_FACTOR of exact-gradient training's in the same dtype
+    (plus the policy's bound at 1/2): only then is the shortfall the dtype's, not the implementation's."""
+    return all(abs(figures[key]) <= BASELINE_FACTOR * abs(baseline[key]) + slack for key in figures)
 
 
 # --- 6, 7, 10: the entropy floor, label smoothing, the KL identity -----------------------------

@@ -87,24 +87,52 @@ def _oracle(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _split(values: list[str] | None) -> list[str] | None:
-    """Repeated and comma-separated values, flattened."""
-    if not values:
+def _split(values: list[str] | None, option: str = "", command: str = "", known=None) -> list[str] | None:
+    """Repeated and comma-separated values, flattened; None when the option was not given. A value
+    given but empty, or (with ``known``) not one of the known values, is a usage error: a typo must
+    never widen or narrow what runs without a word."""
+    if values is None:
         return None
-    return [item for value in values for item in value.split(",") if item]
+    items = [item.strip() for value in values for item in value.split(",")]
+    if not items or any(not item for item in items):
+        raise UsageError(f"bcebench {command}: {option} has an empty value")
+    unknown = [item for item in items if known is not None and item not in known]
+    if unknown:
+        raise UsageError(f"bcebench {command}: {option} {unknown[0]!r}: expected one of {', '.join(known)}")
+    return list(dict.fromkeys(items))
+
+
+def _filters(args: argparse.Namespace, command: str) -> dict:
+    """The --device, --dtype, --quantity and --check values of a command, each one checked."""
+    from adapters.base import DEVICES, QUANTITIES
+    from reference.formats import DTYPE_NAMES
+    from suite.gate import CHECK_NAMES
+
+    known = {"device": DEVICES, "dtype": DTYPE_NAMES, "quantity": QUANTITIES, "check": CHECK_NAMES}
+    return {name: _split(getattr(args, name, None), f"--{name}", command, values) for name, values in known.items()}
 
 
 def _selected_frameworks(args: argparse.Namespace, command: str) -> list[str]:
     """The --framework values (default: every registered one); a name not registered is a usage error."""
     from adapters import base
 
-    extra = [base.ARRAY_API + module for module in _split(getattr(args, "array_api", None)) or []]
-    frameworks = (_split(args.framework) or ([] if extra else list(base.REGISTRY))) + extra
+    extra = [base.ARRAY_API + module for module in _split(getattr(args, "array_api", None), "--array-api", command)
+             or []]
+    named = _split(args.framework, "--framework", command)
+    frameworks = (named or ([] if extra else list(base.REGISTRY))) + extra
     unknown = [f for f in frameworks if not base.known(f)]
     if unknown:
         expected = ", ".join(base.REGISTRY)
         raise UsageError(f"bcebench {command}: unknown framework {unknown[0]!r}: expected one of {expected}")
     return list(dict.fromkeys(frameworks))
+
+
+def _named_frameworks(args: argparse.Namespace) -> list[str]:
+    """The frameworks asked for by name (--framework, --array-api): each must be there."""
+    from adapters import base
+
+    named = _split(args.framework, "--framework", "") or []
+    return named + [base.ARRAY_API + m for m in _split(getattr(args, "array_api", None), "--array-api", "") or []]
 
 
 def _user_implementation(args: argparse.Namespace, frameworks: list[str], command: str) -> dict | None:
@@ -138,13 +166,15 @@ def _check(args: argparse.Namespace) -> int:
             raise UsageError(f"bcebench check: --input {args.input!r}: expected X:Y as hex bit patterns") from None
         if not sep or not args.dtype:
             raise UsageError("bcebench check: --input X:Y needs --dtype")
+    chosen = _filters(args, "check")
     try:
         load_policy(args.policy)
-        selection = gate.Selection(frameworks, _split(args.device), _split(args.implementation), _split(args.dtype),
-                                   _split(args.quantity), _split(args.check), user, single, args.policy,
-                                   args.timeout)
+        patterns = _split(args.implementation, "--implementation", "check")
+        selection = gate.Selection(frameworks, chosen["device"], patterns, chosen["dtype"], chosen["quantity"],
+                                   chosen["check"], user, single, args.policy, args.timeout,
+                                   required=_named_frameworks(args))
         results = gate.run(selection, progress=_progress if args.verbose else lambda record: None)
-    except PolicyError as error:
+    except (PolicyError, gate.RequestError) as error:
         raise UsageError(f"bcebench check: {error}") from None
     if not results["checks"]:
         reasons = "; ".join(f"{k}: {v}" for k, v in selection.unavailable.items()) or "the filters match nothing"
@@ -168,12 +198,12 @@ def _bench(args: argparse.Namespace) -> int:
         raise UsageError("bcebench bench: pytest-benchmark is missing: pip install 'bcebench[bench]'")
     frameworks = _selected_frameworks(args, "bench")
     try:
-        sizes = [int(float(s)) for s in _split(args.size)] if args.size else list(bench.SIZES)
+        sizes = [int(float(s)) for s in _split(args.size, "--size", "bench")] if args.size else list(bench.SIZES)
     except ValueError:
         raise UsageError(f"bcebench bench: --size {args.size}: expected numbers such as 1e6") from None
-    modes = _split(args.mode) or list(base.BENCH_MODES)
-    if any(m not in base.BENCH_MODES for m in modes):
-        raise UsageError(f"bcebench bench: --mode: expected {', '.join(base.BENCH_MODES)}")
+    modes = _split(args.mode, "--mode", "bench", base.BENCH_MODES) or list(base.BENCH_MODES)
+    chosen = _filters(args, "bench")
+    patterns = _split(args.implementation, "--implementation", "bench")
     user = _user_implementation(args, frameworks, "bench")
     baseline = None
     if args.compare:
@@ -181,9 +211,9 @@ def _bench(args: argparse.Namespace) -> int:
             baseline = bench.load_saved(args.compare)
         except (OSError, ValueError) as error:
             raise UsageError(f"bcebench bench: --compare {args.compare}: {error}") from None
-    document = bench.run(frameworks, _split(args.implementation), _split(args.dtype) or ["float32"], modes, sizes,
+    document = bench.run(frameworks, patterns, chosen["dtype"] or ["float32"], modes, sizes,
                          user, progress=lambda name: print(f"timing {name} ...", file=sys.stderr),
-                         devices=_split(args.device))
+                         devices=chosen["device"])
     if not document["cases"]:
         print("bcebench bench: nothing was timed", file=sys.stderr)
         return EXIT_FAILED
@@ -201,9 +231,9 @@ def _bench(args: argparse.Namespace) -> int:
         flagged = {row[0] for row in changes["slower"]}
         if not flagged:
             break
-        again = bench.run(frameworks, _split(args.implementation), _split(args.dtype) or ["float32"], modes, sizes,
+        again = bench.run(frameworks, patterns, chosen["dtype"] or ["float32"], modes, sizes,
                           user, only=flagged, progress=lambda name: print(f"re-timing {name} ...", file=sys.stderr),
-                          devices=_split(args.device))
+                          devices=chosen["device"])
         confirmed = {row[0] for row in bench.regressions(baseline, again, args.fail_over)["slower"]}
         changes["unchanged"] += [row for row in changes["slower"] if row[0] not in confirmed]
         changes["slower"] = [row for row in changes["slower"] if row[0] in confirmed]
@@ -260,7 +290,8 @@ def _report(args: argparse.Namespace) -> int:
         print(f"report: {folder / 'report.html'}\n        {folder / 'report.md'}")
         return EXIT_OK
     frameworks = _selected_frameworks(args, "report")
-    selection = gate.Selection(frameworks, dtypes=_split(args.dtype), policy=args.policy)
+    selection = gate.Selection(frameworks, dtypes=_filters(args, "report")["dtype"], policy=args.policy,
+                               required=_named_frameworks(args))
     with tqdm(total=0, unit="check", desc="bcebench report", dynamic_ncols=True) as bar:
         def progress(record: dict) -> None:
             if "planned" in record:
@@ -270,14 +301,17 @@ def _report(args: argparse.Namespace) -> int:
                 bar.update(1)
             bar.refresh()
 
-        results = gate.run(selection, progress=progress)
+        try:
+            results = gate.run(selection, progress=progress)
+        except gate.RequestError as error:
+            raise UsageError(f"bcebench report: {error}") from None
     if not results["checks"]:
         print("bcebench report: no check ran", file=sys.stderr)
         return EXIT_FAILED
     if args.bench:
         from suite import bench
 
-        results["speed"] = bench.run(frameworks, None, _split(args.dtype) or ["float32"],
+        results["speed"] = bench.run(frameworks, None, _filters(args, "report")["dtype"] or ["float32"],
                                      ["forward", "forward+backward"], [1_000, 10_000, 100_000, 1_000_000],
                                      progress=lambda name: print(f"timing {name} ...", file=sys.stderr))
     if sweeps:
@@ -377,6 +411,8 @@ def _print_summary(results: dict) -> None:
         print(f"\nknown deviation no longer reproduces: {stale['implementation']}: {stale['what']}")
     for name, reason in results["metadata"]["unavailable"].items():
         print(f"{name}: unavailable ({reason})")
+    for line in results.get("unjudged", []):
+        print(f"\nNOT JUDGED: {line}")
     summary = ", ".join(f"{n} {v}" for v, n in sorted(results["summary"].items()))
     print(f"\n{len(results['checks'])} checks: {summary}. Gate {'passed' if results['passed'] else 'FAILED'}.")
 

@@ -17,6 +17,7 @@ import selectors
 import subprocess
 import sys
 import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,12 @@ from suite.policy import Deviation, Policy, glob_match, load_deviations, load_po
 SCHEMA_VERSION = 1
 CHECK_TIMEOUT_SECONDS = 300
 PASSING = ("pass", "known-deviation", "unsupported")
+JUDGED = ("pass", "known-deviation")
+CHECK_NAMES = ("accuracy", "special", "domain", "reduction", "unchanged-inputs", "shapes", "claim")
+
+
+class RequestError(ValueError):
+    """The request cannot be carried out as asked: a framework named in it cannot be loaded."""
 
 
 @dataclass
@@ -46,6 +53,7 @@ class Selection:
     single_input: tuple[str, str] | None = None
     policy: str = "strict"
     timeout: float = CHECK_TIMEOUT_SECONDS
+    required: list[str] = field(default_factory=list)
     unavailable: dict = field(default_factory=dict)
 
     def as_json(self) -> str:
@@ -246,12 +254,12 @@ def _lines(stream, timeout: float):
         yield from (line.decode() for line in complete)
 
 
-def _run_worker(framework: str, selection: Selection, skip: list[str], progress,
-                about: dict) -> tuple[list[dict], tuple[str | None, str] | None]:
-    """(records, crash): crash is None when the worker finished, else (id of the check that was
-    running, or None before the first, and what happened) when it died or hung. The
-    worker's first line, what it is and how many checks it plans (or why it is unavailable), goes
-    into ``about``."""
+def _run_worker(framework: str, selection: Selection, skip: list[str], progress, about: dict,
+                stop: threading.Event) -> tuple[list[dict], tuple[str | None, str] | None]:
+    """(records, crash): crash is None when the worker finished (or ``stop`` was set), else (id of
+    the check that was running, or None before the first, and what happened) when it died or
+    hung. The worker's first line, what it is and how many checks it plans (or why it is
+    unavailable), goes into ``about``."""
     request = json.dumps({"framework": framework, "selection": selection.__dict__, "skip": skip})
     with tempfile.TemporaryFile() as errors:
         process = subprocess.Popen([sys.executable, "-m", "suite.gate", "--worker"], stdin=subprocess.PIPE,
@@ -260,9 +268,11 @@ def _run_worker(framework: str, selection: Selection, skip: list[str], progress,
         process.stdin.close()
         records, current = [], None
         for line in _lines(process.stdout, selection.timeout):
-            if line is None:
+            if line is None or stop.is_set():
                 process.kill()
                 process.wait()
+                if stop.is_set():
+                    return records, None
                 return records, (current, f"ran past the time limit of {selection.timeout:g} s")
             kind, _, payload = line.partition("\t")
             if kind == "about":
@@ -279,27 +289,34 @@ def _run_worker(framework: str, selection: Selection, skip: list[str], progress,
         code = process.wait()
         errors.seek(0)
         last = (errors.read().decode(errors="replace").strip().splitlines() or ["no message"])[-1]
-    if current is not None:
+    if current is not None or code != 0:
         return records, (current, f"the process died (exit {code}): {last}")
-    if code != 0:
-        raise RuntimeError(f"{framework} worker failed (exit {code}): {last}")
     return records, None
 
 
-def run_framework(framework: str, selection: Selection, progress=lambda record: None) -> tuple[list[dict], dict]:
+def run_framework(framework: str, selection: Selection, progress=lambda record: None,
+                  stop: threading.Event | None = None) -> tuple[list[dict], dict]:
     """All checks of one framework: (records, about) where about holds the framework's version and
-    devices ('info') or why it is unavailable ('unavailable')."""
+    devices ('info') or why it is unavailable ('unavailable'). A worker that dies or stalls before
+    its first check is one crashed record for the framework, never a silent absence; a framework
+    named in the request that cannot be loaded is a RequestError."""
+    stop = stop or threading.Event()
     records: list[dict] = []
     about: dict = {}
     while True:
         done = [r["id"] for r in records]
-        new, crash = _run_worker(framework, selection, done, progress, about)
+        new, crash = _run_worker(framework, selection, done, progress, about, stop)
         records += new
+        if "unavailable" in about and framework in selection.required:
+            raise RequestError(f"--framework {framework} cannot be loaded: {about['unavailable']}")
         if crash is None:
             return records, about
         task_id, message = crash
-        if task_id is None:  # stalled before its first check: nothing to skip and retry
-            about["unavailable"] = f"the worker stalled before its first check: {message}"
+        if task_id is None:  # died or stalled before its first check: nothing to skip and retry
+            record = {"id": f"{framework}/worker", "framework": framework, "verdict": "crashed", "gating": True,
+                      "message": f"the worker ended before its first check: {message}"}
+            records.append(record)
+            progress(record)
             return records, about
         record = {"id": task_id, "framework": framework, "verdict": "crashed", "message": message}
         record.update(dict(zip(("framework", "device", "implementation", "dtype", "check", "quantity"),
@@ -326,8 +343,41 @@ def metadata(selection: Selection, policy: Policy, versions: dict) -> dict:
     }
 
 
-def gate_passes(records: list[dict]) -> bool:
-    return all(r["verdict"] in PASSING or not r.get("gating", True) for r in records)
+def gate_passes(records: list[dict], selection: Selection | None = None) -> bool:
+    """Every gating check passed, and something was judged for everything asked (``unjudged``)."""
+    return bool(records) and all(r["verdict"] in PASSING or not r.get("gating", True) for r in records) and not (
+        unjudged(records, selection))
+
+
+def unjudged(records: list[dict], selection: Selection | None = None) -> list[str]:
+    """One line for each thing the gate would otherwise pass without judging: no gating check at
+    all; an implementation none of whose gating checks was judged (pass or known deviation), as
+    when it is unsupported on every call; and a quantity asked for with --quantity that an
+    implementation never had judged."""
+    gating = [r for r in records if r.get("gating", True) and r.get("implementation")]
+    if not gating:
+        return ["no gating check ran: only non-gating implementations were selected, or none"]
+    lines = []
+    by_impl: dict = {}
+    for r in gating:
+        by_impl.setdefault((r["framework"], r["device"], r["implementation"]), []).append(r)
+    asked = (selection.quantities if selection else None) or []
+    for (framework, device, implementation), group in by_impl.items():
+        judged = [r for r in group if r["verdict"] in JUDGED]
+        name = f"{framework}/{device}/{implementation}"
+        if not judged:
+            lines.append(f"nothing judged for {name}: every check was {_verdict_list(group)}")
+            continue
+        planned = {r["quantity"] for r in group}
+        for quantity in [q for q in asked if q in planned and q not in {r["quantity"] for r in judged}]:
+            lines.append(f"nothing judged for {name} {quantity}: its checks were "
+                         f"{_verdict_list([r for r in group if r['quantity'] == quantity])}")
+    return lines
+
+
+def _verdict_list(records: list[dict]) -> str:
+    verdicts = sorted({r["verdict"] for r in records})
+    return " or ".join(verdicts)
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -378,15 +428,24 @@ def run(selection: Selection, deviations_path: Path | None = None, progress=lamb
     """Run the selected checks of every available framework; the results document."""
     policy = load_policy(selection.policy)
     deviations = load_deviations(deviations_path) if deviations_path else load_deviations()
+    stop = threading.Event()
+
+    def one(name: str) -> tuple[list[dict], dict]:
+        try:
+            return run_framework(name, selection, progress, stop)
+        except RequestError:
+            stop.set()  # the request is wrong: end every other worker now
+            raise
+
     # One worker process per framework, all at once: they share nothing but the machine, and this
     # process imports no framework, so none can take the run down.
     with ThreadPoolExecutor(max_workers=max(1, len(selection.frameworks))) as pool:
-        batches = list(pool.map(lambda name: run_framework(name, selection, progress), selection.frameworks))
+        batches = list(pool.map(one, selection.frameworks))
     versions, records = {}, []
     for framework, (batch, about) in zip(selection.frameworks, batches, strict=True):
         if "unavailable" in about:
             selection.unavailable[framework] = about["unavailable"]
-        else:
+        elif "info" in about:  # else its worker ended before saying what it is: a crashed record says so
             versions[framework] = {"version": about["info"]["version"], "devices": about["info"]["devices"]}
         records += batch
     stale = apply_deviations(records, deviations)
@@ -396,7 +455,7 @@ def run(selection: Selection, deviations_path: Path | None = None, progress=lamb
     for record in records:
         summary[record["verdict"]] = summary.get(record["verdict"], 0) + 1
     return {"schema_version": SCHEMA_VERSION, "metadata": metadata(selection, policy, versions),
-            "summary": summary, "passed": gate_passes(records) and bool(records),
+            "summary": summary, "passed": gate_passes(records, selection), "unjudged": unjudged(records, selection),
             "stale_deviations": stale, "checks": records}
 
 

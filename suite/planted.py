@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from adapters.base import sample_weights
+from adapters.base import Unsupported, sample_weights
 from adapters.numpy_adapter import stable_logits
 
 
@@ -117,6 +117,18 @@ def does_nothing(z, y):
     return z
 
 
+def unsupported_everywhere(z, y):
+    """Declines every call: nothing it returns can be judged."""
+    raise Unsupported("declines every input")
+
+
+def raises_on_non_finite(z, y):
+    """Right on finite inputs; an exception for ±inf or NaN, where the mathematics has an answer."""
+    if not (np.all(np.isfinite(z)) and np.all(np.isfinite(y))):
+        raise ValueError("non-finite input")
+    return stable_logits(z, y)
+
+
 def kills_its_process(z, y):
     if z.size > 4:
         os._exit(13)
@@ -143,5 +155,6 @@ _with_derivatives(hessian_a_part_in_sixty_four_high,
                   hess=lambda z, y: z.dtype.type(1 + 2**-6) * stable_logits.hess(z, y))
 _with_derivatives(loss_a_part_in_a_thousand_low)
 _with_derivatives(frozen_gradient, grad=lambda z, y: np.zeros_like(z))
+_with_derivatives(raises_on_non_finite)
 _with_derivatives(kills_its_process)
 _with_derivatives(hangs)

@@ -16,6 +16,7 @@ An element fails when its error exceeds the bound or the special-value rules rej
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -95,6 +96,7 @@ class Policy:
     description: str
     bounds: tuple[Bound, ...]
     source: str
+    raising_allowed: tuple[str, ...] = ("p-outside-domain",)
 
     def bound_for(self, context: dict) -> Bound:
         for bound in self.bounds:
@@ -103,33 +105,142 @@ class Policy:
         raise PolicyError(f"policy {self.name!r} has no bound for {context}")
 
 
-def _read_toml(path: Path, what: str) -> dict:
+def _read_toml(path: Path, what: str) -> tuple[dict, list[str]]:
+    """(the document, its lines) of a policy or deviations file; PolicyError when it cannot be read."""
     try:
-        return tomllib.loads(path.read_text())
+        text = path.read_text()
+        return tomllib.loads(text), text.splitlines()
     except FileNotFoundError:
         raise PolicyError(f"{what} {path}: no such file") from None
+    except IsADirectoryError:
+        raise PolicyError(f"{what} {path}: a directory, not a file") from None
+    except OSError as error:
+        raise PolicyError(f"{what} {path}: cannot be read ({error.strerror})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise PolicyError(f"{what} {path}: not valid TOML ({error})") from None
 
 
+class _Located:
+    """Line numbers of the entries of an array of tables ([[bound]], [[deviation]]) and of their
+    keys, for errors that say file:line (tomllib keeps none)."""
+
+    def __init__(self, path: Path, lines: list[str], table: str):
+        self.path, self.lines = path, lines
+        self.starts = [i + 1 for i, line in enumerate(lines) if re.match(rf"\s*\[\[\s*{table}\s*\]\]", line)]
+
+    def line(self, index: int | None = None, key: str | None = None) -> int:
+        if index is None or index >= len(self.starts):
+            start, end = 1, (self.starts[0] if self.starts else len(self.lines) + 1)
+        else:
+            start = self.starts[index]
+            end = self.starts[index + 1] if index + 1 < len(self.starts) else len(self.lines) + 1
+        for number in range(start, end):
+            if key is not None and re.match(rf"\s*{re.escape(key)}\s*=", self.lines[number - 1]):
+                return number
+        return start
+
+    def error(self, message: str, index: int | None = None, key: str | None = None) -> PolicyError:
+        return PolicyError(f"{self.path}:{self.line(index, key)}: {message}")
+
+
+def _known_values() -> dict[str, tuple[str, ...]]:
+    """The values a match key can take, where the set is closed (regimes, labels and
+    implementations are open: claims and frameworks add their own)."""
+    from adapters.base import QUANTITIES, known
+    from reference.exact import FORMS
+    from reference.formats import DTYPE_NAMES
+
+    return {"check": ("accuracy", "special", "domain", "reduction", "unchanged-inputs", "shapes", "claim"),
+            "family": ("bce", "focal"), "quantity": QUANTITIES, "form": FORMS, "dtype": DTYPE_NAMES,
+            "framework": known}
+
+
+def _check_match_keys(entry: dict, where: _Located, index: int) -> None:
+    """Each match key is a string or a non-empty list of strings; a value without * must be one of
+    the key's known values (a typo would otherwise match nothing, or everything)."""
+    closed = _known_values()
+    for key in (*MATCH_KEYS, "implementation"):
+        if key not in entry:
+            continue
+        value = entry[key]
+        values = value if isinstance(value, list) else [value]
+        if not values or not all(isinstance(v, str) and v for v in values):
+            raise where.error(f"{key} must be a non-empty string or list of strings, not {value!r}", index, key)
+        allowed = closed.get(key)
+        for v in values:
+            if "*" in v or allowed is None:
+                continue
+            if not (allowed(v) if callable(allowed) else v in allowed):
+                expected = "a registered framework" if callable(allowed) else ", ".join(allowed)
+                raise where.error(f"{key} {v!r} is not one of {expected}", index, key)
+
+
+def _check_keys(entry, allowed: set, where: _Located, index: int, what: str) -> None:
+    if not isinstance(entry, dict):
+        raise where.error(f"{what} {index + 1} is not a table", index)
+    unknown = sorted(set(entry) - allowed)
+    if unknown:
+        raise where.error(f"{what} {index + 1}: unknown key {unknown[0]!r} (expected {', '.join(sorted(allowed))})",
+                          index, unknown[0])
+
+
+def _text(entry: dict, key: str, where: _Located, index: int, what: str, required: bool = True) -> str:
+    value = entry.get(key)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or not value.strip():
+        problem = "is missing" if value is None else f"must be a non-empty string, not {value!r}"
+        raise where.error(f"{what} {index + 1}: {key} {problem}", index, key if value is not None else None)
+    return value
+
+
+POLICY_TOP = {"name", "description", "bound", "raising_allowed"}
+INPUT_CLASSES = ("p-outside-domain", "nan-input", "infinite-input", "nan-label", "infinite-label")
+BOUND_KEYS = {"scale", "max_ulp", "max_eps", "reason", *MATCH_KEYS}
+SCALES = {"result": "max_ulp", "operands": "max_ulp", "absolute": "max_eps"}
+
+
 def load_policy(name_or_path: str) -> Policy:
-    """A preset ('strict', 'relaxed') or a policy file of the same form."""
+    """A preset ('strict', 'relaxed') or a policy file of the same form, validated: an unknown key,
+    a wrong type, or a bound that is NaN, negative or infinite is a PolicyError naming file:line."""
     path = POLICY_DIR / f"{name_or_path}.toml" if "/" not in name_or_path and not name_or_path.endswith(
         ".toml") else Path(name_or_path)
-    data = _read_toml(path, "policy")
+    data, lines = _read_toml(path, "policy")
+    where = _Located(path, lines, "bound")
+    unknown = sorted(set(data) - POLICY_TOP)
+    if unknown:
+        raise where.error(f"unknown key {unknown[0]!r} (expected {', '.join(sorted(POLICY_TOP))})", None, unknown[0])
+    for key in ("name", "description"):
+        if key in data and not isinstance(data[key], str):
+            raise where.error(f"{key} must be a string", None, key)
+    entries = data.get("bound", [])
+    if not isinstance(entries, list):
+        raise where.error("bound must be an array of tables ([[bound]])", None, "bound")
     bounds = []
-    for i, entry in enumerate(data.get("bound", [])):
+    for i, entry in enumerate(entries):
+        _check_keys(entry, BOUND_KEYS, where, i, "bound")
         scale = entry.get("scale", "result")
-        limit = entry.get("max_eps" if scale == "absolute" else "max_ulp")
-        if scale not in ("result", "operands", "absolute") or not isinstance(limit, (int, float)) or limit < 0:
-            raise PolicyError(f"policy {path}: bound {i + 1} needs scale result/operands with max_ulp, "
-                              f"or scale absolute with max_eps (a number >= 0)")
-        if not entry.get("reason"):
-            raise PolicyError(f"policy {path}: bound {i + 1} gives no reason")
-        bounds.append(Bound(scale, float(limit), entry["reason"], {k: entry[k] for k in MATCH_KEYS if k in entry}))
+        if scale not in SCALES:
+            raise where.error(f"bound {i + 1}: scale {scale!r} is not one of {', '.join(SCALES)}", i, "scale")
+        limit_key = SCALES[scale]
+        other = sorted(({"max_ulp", "max_eps"} - {limit_key}) & set(entry))
+        if other:
+            raise where.error(f"bound {i + 1}: scale {scale} takes {limit_key}, not {other[0]}", i, other[0])
+        limit = entry.get(limit_key)
+        if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not math.isfinite(limit) or limit < 0:
+            raise where.error(f"bound {i + 1}: {limit_key} must be a finite number >= 0, not {limit!r}", i,
+                              limit_key if limit_key in entry else None)
+        reason = _text(entry, "reason", where, i, "bound")
+        _check_match_keys(entry, where, i)
+        bounds.append(Bound(scale, float(limit), reason, {k: entry[k] for k in MATCH_KEYS if k in entry}))
     if not bounds or bounds[-1].keys:
-        raise PolicyError(f"policy {path}: the last bound must match everything (no keys), so every check has one")
-    return Policy(data.get("name", path.stem), data.get("description", ""), tuple(bounds), str(path))
+        raise where.error("the last bound must match everything (no keys), so every check has one",
+                          len(bounds) - 1 if bounds else None)
+    raising = data.get("raising_allowed", ["p-outside-domain"])
+    if not isinstance(raising, list) or any(v not in INPUT_CLASSES for v in raising):
+        raise where.error(f"raising_allowed must be a list of {', '.join(INPUT_CLASSES)}, not {raising!r}", None,
+                          "raising_allowed")
+    return Policy(data.get("name", path.stem), data.get("description", ""), tuple(bounds), str(path), tuple(raising))
 
 
 @dataclass(frozen=True)
@@ -148,13 +259,28 @@ class Deviation:
                 "link": self.link}
 
 
+DEVIATION_KEYS = {"implementation", "what", "why", "link", *MATCH_KEYS}
+
+
 def load_deviations(path: Path = DEVIATIONS_FILE) -> tuple[Deviation, ...]:
-    data = _read_toml(path, "deviations")
+    """The known deviations, validated like a policy: unknown keys, wrong types and values no check
+    can have are a PolicyError naming file:line."""
+    data, lines = _read_toml(path, "deviations")
+    where = _Located(path, lines, "deviation")
+    unknown = sorted(set(data) - {"deviation"})
+    if unknown:
+        raise where.error(f"unknown key {unknown[0]!r} (expected deviation)", None, unknown[0])
+    entries = data.get("deviation", [])
+    if not isinstance(entries, list):
+        raise where.error("deviation must be an array of tables ([[deviation]])", None, "deviation")
     deviations = []
-    for i, entry in enumerate(data.get("deviation", [])):
-        missing = [k for k in ("implementation", "what", "why") if not entry.get(k)]
-        if missing:
-            raise PolicyError(f"deviations {path}: entry {i + 1} lacks {', '.join(missing)}")
-        deviations.append(Deviation(entry["implementation"], entry["what"], entry["why"], entry.get("link", ""),
+    for i, entry in enumerate(entries):
+        _check_keys(entry, DEVIATION_KEYS, where, i, "deviation")
+        if "implementation" not in entry:
+            raise where.error(f"deviation {i + 1}: implementation is missing", i)
+        what, why = _text(entry, "what", where, i, "deviation"), _text(entry, "why", where, i, "deviation")
+        link = _text(entry, "link", where, i, "deviation", required=False)
+        _check_match_keys(entry, where, i)
+        deviations.append(Deviation(entry["implementation"], what, why, link,
                                     {k: entry[k] for k in MATCH_KEYS if k in entry}))
     return tuple(deviations)
