@@ -11,6 +11,22 @@ Special values, judged against the correctly rounded value r (``Reference.rounde
 - r = ±inf (the exact value is infinite or overflows): got must be that same infinity;
 - got = ±inf where r is finite disagrees;
 - +0 and −0 are equal, unless ``signed_zeros`` asks that a zero carry the exact value's sign.
+
+Failure signatures: what went wrong at an element that failed its bound, from the value returned
+and the exact value, one name from a small fixed set that the checks, the failure lines, the
+reports and the known deviations share (``SIGNATURES``, most severe first):
+
+- raised: an exception where the policy does not allow one (set by the check that called);
+- nan: NaN where the exact result is a number or an infinity;
+- wrong-infinity: the exact value is infinite and the result is the other infinity or finite;
+- overflow: ±inf where the exact result is finite;
+- missing-nan: a number where the exact result is NaN (the input is outside the domain);
+- clamped: the same finite nonzero value returned at three or more failing elements whose exact
+  values differ (a ceiling or floor, such as 100 or −1e12);
+- lost-tail: 0 where the correctly rounded result is a normal number;
+- flushed-subnormal: 0 where the correctly rounded result is a nonzero subnormal;
+- inaccurate: a finite result, the error above the bound (its size is the error itself);
+- zero-sign: a zero of the wrong sign (judged only where signed zeros are asked for).
 """
 
 from __future__ import annotations
@@ -21,6 +37,12 @@ from reference.formats import Format, format_of
 from reference.oracle import Reference
 
 MISMATCH_KINDS = ("nan", "missing-nan", "inf", "finite", "zero-sign")
+SIGNATURES = ("raised", "nan", "wrong-infinity", "overflow", "missing-nan", "clamped", "lost-tail",
+              "flushed-subnormal", "inaccurate", "zero-sign")
+CLAMP_REPEATS = 3
+# failures of a whole check rather than of elements: a claim that breaks, an input written into, a
+# result of the wrong shape or dtype (or the wrong value for an empty input)
+CHECK_SIGNATURES = ("claim-breaks", "writes-input", "wrong-result")
 
 
 def ulp(exact: np.ndarray, fmt: Format) -> np.ndarray:
@@ -84,3 +106,33 @@ def _apply_special_rules(error: np.ndarray, got: np.ndarray, ref: Reference, sig
     agree_special = (np.isnan(got64) & np.isnan(r)) | (np.isinf(r) & (got64 == r))
     error = np.where(agree_special, 0.0, error)
     return np.where(mismatch(got, ref, signed_zeros=signed_zeros) != "", np.inf, error)
+
+
+def signatures(got: np.ndarray, ref: Reference, failing: np.ndarray) -> np.ndarray:
+    """The failure signature of each element (``SIGNATURES``; '' where ``failing`` is False)."""
+    got64 = np.asarray(got).astype(np.float64).reshape(-1)
+    r = ref.rounded.astype(np.float64).reshape(-1)
+    failing = np.asarray(failing, dtype=bool).reshape(-1)
+    fmt = format_of(np.asarray(got).dtype)
+    smallest_normal = 2.0**fmt.emin
+    kinds = np.full(got64.shape, "inaccurate", dtype=object)
+    masks = mismatch_masks(got64.astype(got.dtype), Reference(r.astype(got.dtype), ref.exact.reshape(-1),
+                                                               ref.exact_lo.reshape(-1), 0))
+    with np.errstate(invalid="ignore"):
+        zero = (got64 == 0) & (r != 0) & np.isfinite(r)
+        kinds[zero & (np.abs(r) >= smallest_normal)] = "lost-tail"
+        kinds[zero & (np.abs(r) < smallest_normal)] = "flushed-subnormal"
+    kinds[masks["zero-sign"]] = "zero-sign"
+    kinds[masks["finite"] | (masks["inf"] & np.isinf(r))] = "wrong-infinity"
+    kinds[masks["inf"] & ~np.isinf(r)] = "overflow"
+    kinds[masks["missing-nan"]] = "missing-nan"
+    kinds[masks["nan"]] = "nan"
+    candidates = failing & (kinds == "inaccurate") & np.isfinite(got64) & (got64 != 0)
+    if candidates.any():
+        values, counts = np.unique(got64[candidates], return_counts=True)
+        for value in values[counts >= CLAMP_REPEATS]:
+            same = candidates & (got64 == value)
+            if np.unique(ref.exact.reshape(-1)[same]).size > 1:
+                kinds[same] = "clamped"
+    kinds[~failing] = ""
+    return kinds

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from reports.markdown import table
-from suite.gate import PASSING, SCHEMA_VERSION
+from suite.results_schema import PASSING, READABLE_VERSIONS
 
 
 class ResultsError(ValueError):
@@ -31,9 +31,9 @@ def load(path: str) -> dict:
         raise ResultsError(f"{path}: not JSON ({error})") from None
     if not isinstance(document, dict) or "schema_version" not in document or "checks" not in document:
         raise ResultsError(f"{path}: not a bcebench results file (no schema_version or checks)")
-    if document["schema_version"] != SCHEMA_VERSION:
+    if document["schema_version"] not in READABLE_VERSIONS:
         raise ResultsError(f"{path}: schema version {document['schema_version']!r}, this bcebench reads "
-                           f"{SCHEMA_VERSION}")
+                           f"{', '.join(map(str, READABLE_VERSIONS))}")
     return document
 
 

@@ -61,6 +61,9 @@ def page(results: dict, certificate: list[dict], plots: dict) -> str:
     if results.get("speed"):
         out += _speed(results["speed"]), _plots(speed_plots, "Time per element against size")
     out.append(_specials(results["checks"]))
+    out.append('<h2 id="signatures">Failures by signature</h2><p>Out-of-bound elements of failing checks, then of '
+               "known deviations, the most severe signature first.</p>"
+               + _text_table("signatures", render.SIGNATURES_HEADER, render.signature_rows(results["checks"])))
     out += [_deviations(results), _details(results["checks"]), _certificate(certificate), "</body></html>"]
     return "\n".join(out) + "\n"
 

@@ -58,14 +58,17 @@ def report(results: dict, certificate: list[dict], plot_files: dict) -> str:
                          *[_special_cell(special["columns"][n].get((x, y))) for n in names]]
                         for x, y in special["inputs"]])
         lines.append("")
-    lines += ["## Known deviations", ""]
+    lines += ["## Failures by signature", "", "Out-of-bound elements of failing checks, then of known deviations, "
+              "the most severe signature first.", ""]
+    lines += table(render.SIGNATURES_HEADER, render.signature_rows(results["checks"]))
+    lines += ["", "## Known deviations", ""]
     for deviation in render.deviations_used(results["checks"]):
         lines.append(f"- **{_implementations(deviation)}** ({deviation['count']} checks): {deviation['what']} "
                      f"*Why:* {deviation['why']} [{deviation['link']}]({deviation['link']})")
     for stale in results.get("stale_deviations", []):
         lines.append(f"- no longer reproduces: {_implementations(stale)}: {stale['what']}")
     lines += ["", "## Worst cases", ""]
-    lines += table(["check", "verdict", "x", "y", "got", "exact", "error", "repro"],
+    lines += table(["check", "verdict", "signature", "x", "y", "got", "exact", "error", "repro"],
                    [_worst_row(r) for r in render.worst_cases(results["checks"])])
     lines += ["", "## Derivation certificate", ""]
     lines += table(["identity", "status", "statement", "numeric residual"],
@@ -108,7 +111,7 @@ def _implementations(deviation: dict) -> str:
 def _worst_row(r: dict) -> list:
     worst = (r.get("worst") or [{}])[0]
     if not worst:
-        return [r["id"], r["verdict"], "", "", "", "", r.get("message", ""), r.get("repro", "")]
-    return [r["id"], r["verdict"], f"{worst['x']['value']} ({worst['x']['hex']})",
+        return [r["id"], r["verdict"], "", "", "", "", "", r.get("message", ""), r.get("repro", "")]
+    return [r["id"], r["verdict"], worst.get("signature", ""), f"{worst['x']['value']} ({worst['x']['hex']})",
             f"{worst['y']['value']} ({worst['y']['hex']})", worst["got"]["value"], worst["exact"],
             render.format_error(worst["error"]), f"`{r.get('repro', '')}`"]

@@ -163,6 +163,43 @@ def deviations_used(records: list[dict]) -> list[dict]:
     return list(seen.values())
 
 
+SIGNATURE_ORDER = ("raised", "nan", "wrong-infinity", "overflow", "missing-nan", "clamped", "lost-tail",
+                   "flushed-subnormal", "inaccurate", "zero-sign")
+SIGNATURES_HEADER = ["signature", "verdict", "checks", "elements", "x from", "x to", "largest error", "implementations"]
+
+
+def signature_rows(records: list[dict]) -> list[list]:
+    """The out-of-bound elements of failing and known-deviation checks grouped by signature, the
+    most severe first, failures before known deviations: checks, elements, the range of x, the
+    largest error and the implementations."""
+    groups: dict = {}
+    for r in records:
+        if r["verdict"] not in ("fail", "known-deviation"):
+            continue
+        for kind, g in (r.get("signatures") or {}).items():
+            entry = groups.setdefault((kind, r["verdict"]), {"checks": 0, "elements": 0, "x": [], "error": 0.0,
+                                                            "impls": {}})
+            entry["checks"] += 1
+            entry["elements"] += g["count"]
+            entry["x"] += [v for v in g["x"] if isinstance(v, float)]
+            entry["error"] = max(entry["error"], _as_float(g["max_error"]))
+            entry["impls"][r["implementation"]] = entry["impls"].get(r["implementation"], 0) + g["count"]
+    order = {k: i for i, k in enumerate(SIGNATURE_ORDER)}
+    rows = []
+    for (kind, verdict), g in sorted(groups.items(), key=lambda item: (item[0][1] != "fail",
+                                                                       order.get(item[0][0], len(order)))):
+        top = sorted(g["impls"].items(), key=lambda item: -item[1])
+        names = ", ".join(name for name, _ in top[:3]) + (f" and {len(top) - 3} more" if len(top) > 3 else "")
+        rows.append([kind, verdict, g["checks"], g["elements"], f"{min(g['x']):.4g}" if g["x"] else "",
+                     f"{max(g['x']):.4g}" if g["x"] else "", format_error(g["error"]), names])
+    return rows
+
+
+def _as_float(value) -> float:
+    """A JSON number, or one of the strings 'inf', '-inf' and 'nan' written for what JSON lacks."""
+    return float(value)
+
+
 def worst_cases(records: list[dict], limit: int = 40) -> list[dict]:
     """Failed, crashed and known-deviation checks, largest error first."""
     bad = [r for r in records if r["verdict"] in ("fail", "crashed", "known-deviation")]

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from adapters import base
 from suite import gate
-from suite.policy import load_deviations, load_policy
+from suite.policy import load_policy
 
 
 @dataclass
@@ -77,8 +77,8 @@ def check(function: Callable, *, framework: str = "numpy", form: str = "logits",
     impl = base.Implementation(f"user:{name or getattr(function, '__qualname__', 'function')}", framework, form,
                                function)
     selection = gate.Selection([framework], devices=devices, dtypes=dtypes, quantities=quantities, checks=checks,
-                               policy=policy)
-    known = load_deviations(deviations) if deviations else ()
+                               policy=policy, deviations=str(deviations) if deviations else "")
+    known = gate.known_deviations(selection)
     bounds = load_policy(policy)
     records = []
     for device in adapter.devices():

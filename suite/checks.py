@@ -17,11 +17,11 @@ import mpmath
 import numpy as np
 
 from adapters.base import Adapter, Implementation, Unsupported, sample_weights
-from reference import oracle
+from reference import metrics, oracle
 from reference.exact import Spec
 from reference.formats import FORMATS, bits_of, from_bits, round_mpf
 from reference.oracle import Reference
-from suite import cases
+from suite import cases, explain
 from suite.policy import Policy
 
 WORST_SHOWN = 8
@@ -99,16 +99,51 @@ def judge(record: dict, got: np.ndarray, ref: Reference, x: np.ndarray, y: np.nd
         failures=int(failing.size),
         verdict="fail" if failing.size else "pass",
     )
+    kinds = metrics.signatures(got, ref, ~(errors <= bound.limit))
+    xs, ys = (a.reshape(-1) for a in np.broadcast_arrays(x, y))
+    explain.attach(record, xs, ys, kinds, errors)
     if errors.size:
-        order = failing[np.argsort(-errors[failing], kind="stable")] if failing.size else [int(np.argmax(errors))]
-        xs, ys = np.broadcast_arrays(x, y)
+        record["signatures"] = signature_groups(kinds, xs, ys, errors)
+        order = _most_severe_first(failing, kinds, errors) if failing.size else [int(np.argmax(errors))]
         record["worst"] = [
             {"x": _element(xs, i), "y": _element(ys, i), "got": _element(got, i),
              "exact": mpmath.nstr(mpmath.mpf(float(ref.exact.reshape(-1)[i])) + float(ref.exact_lo.reshape(-1)[i]), 17),
-             "rounded": _element(ref.rounded, i), "error": float(errors[i])}
+             "rounded": _element(ref.rounded, i), "error": float(errors[i]), "signature": kinds[i]}
             for i in list(order)[:WORST_SHOWN]
         ]
     return record, errors
+
+
+def signature_groups(kinds: np.ndarray, x: np.ndarray, y: np.ndarray, errors: np.ndarray) -> dict:
+    """The failing elements grouped by signature, most severe first: how many, the range of x and
+    of y they span, and the largest error (the region a known deviation must describe)."""
+    groups = {}
+    for kind in metrics.SIGNATURES:
+        where = np.flatnonzero(kinds == kind)
+        if where.size:
+            groups[kind] = {"count": int(where.size), "x": _span(x[where]), "y": _span(y[where]),
+                            "max_error": _number(np.max(errors[where]))}
+    return groups
+
+
+def _span(values) -> list:
+    """[smallest, largest] of the values that are not NaN (['nan', 'nan'] where all are)."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[~np.isnan(values)]
+    return [_number(values.min()), _number(values.max())] if values.size else ["nan", "nan"]
+
+
+def _number(value) -> float | str:
+    """A float for JSON; NaN and ±inf as strings ('nan', 'inf', '-inf'), which JSON lacks."""
+    value = float(value)
+    return value if np.isfinite(value) else repr(value)
+
+
+def _most_severe_first(failing: np.ndarray, kinds: np.ndarray, errors: np.ndarray) -> np.ndarray:
+    """Failing elements ordered by signature (most severe first), then by error, largest first."""
+    rank = {kind: i for i, kind in enumerate(metrics.SIGNATURES)}
+    keys = np.array([rank[kinds[i]] for i in failing])
+    return failing[np.lexsort((-errors[failing], keys))]
 
 
 def error_profile(x: np.ndarray, errors: np.ndarray) -> list[list[float]]:
@@ -168,8 +203,10 @@ def special(adapter, impl, device, case: cases.Case, quantity: str, policy: Poli
         if not wrong:
             return {**record, "verdict": "unsupported",
                     "message": f"rejects every special input, as the policy allows: {rejected[0]['message']}"}
-        return {**record, "verdict": "fail", "count": len(rejected), "failures": len(wrong),
-                "message": _raised_message(wrong)}
+        record.update(verdict="fail", count=len(rejected), failures=len(wrong), message=_raised_message(wrong))
+        _add_raised(record, wrong)
+        explain.attach(record, *_raised_elements(wrong))
+        return record
     keep = np.array(values)
     x, y = case.x[keep], case.y[keep]
     got, _ = _call(adapter, impl, quantity, x, y, device)
@@ -180,14 +217,32 @@ def special(adapter, impl, device, case: cases.Case, quantity: str, policy: Poli
     kept = cases.Case(case.form, case.dtype, "special-kept", str(keep.tolist()), x, y)
     ref = reference(spec, kept)
     record, errors = judge(record, got, ref, x, y, spec, policy)
+    kinds = metrics.signatures(got, ref, ~(errors <= record["bound"]["limit"]))
     record["elements"] = [
         {"x": _element(x, i), "y": _element(y, i), "got": _element(got, i), "rounded": _element(ref.rounded, i),
-         "ok": bool(errors[i] <= record["bound"]["limit"])} for i in range(x.size)
+         "ok": bool(errors[i] <= record["bound"]["limit"]), "signature": kinds[i]} for i in range(x.size)
     ]
     if wrong:
         record.update(verdict="fail", count=record["count"] + len(rejected),
                       failures=record["failures"] + len(wrong), message=_raised_message(wrong))
+        _add_raised(record, wrong)
+        elements = record[explain.ELEMENTS]
+        raised = _raised_elements(wrong)
+        explain.attach(record, *(np.concatenate([a, b]) for a, b in zip(elements, raised, strict=True)))
     return record
+
+
+def _raised_elements(wrong: list[dict]) -> tuple:
+    """The inputs that raised where the policy does not allow it, as failing elements."""
+    return (np.array([float(r["x"]["value"]) for r in wrong]), np.array([float(r["y"]["value"]) for r in wrong]),
+            np.array(["raised"] * len(wrong), dtype=object), np.full(len(wrong), np.inf))
+
+
+def _add_raised(record: dict, wrong: list[dict]) -> None:
+    """The exceptions the policy does not allow, as the most severe signature group."""
+    raised = {"count": len(wrong), "x": _span([float(r["x"]["value"]) for r in wrong]),
+              "y": _span([float(r["y"]["value"]) for r in wrong]), "max_error": "inf"}
+    record["signatures"] = {"raised": raised, **record.get("signatures", {})}
 
 
 def _raised_message(wrong: list[dict]) -> str:
@@ -207,6 +262,9 @@ def domain(adapter, impl, device, case: cases.Case, quantity: str, policy: Polic
     numbers = [b for b in behaviour if b["behaviour"].startswith("returns")]
     record.update(behaviour=behaviour, count=len(behaviour), failures=len(numbers),
                   verdict="fail" if numbers else "pass")
+    explain.attach(record, case.x, case.y, np.array(["missing-nan" if b in numbers else "" for b in behaviour],
+                                                    dtype=object),
+                   np.array([np.inf if b in numbers else 0.0 for b in behaviour]))
     if numbers:
         record["message"] = f"returns a number for p = {numbers[0]['x']['value']}: {numbers[0]['behaviour']}"
     return record

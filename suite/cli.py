@@ -153,7 +153,7 @@ def _user_implementation(args: argparse.Namespace, frameworks: list[str], comman
 
 def _check(args: argparse.Namespace) -> int:
     from suite import gate
-    from suite.policy import PolicyError, load_policy
+    from suite.policy import PolicyError, load_deviations, load_policy
 
     frameworks = _selected_frameworks(args, "check")
     user = _user_implementation(args, frameworks, "check")
@@ -169,10 +169,12 @@ def _check(args: argparse.Namespace) -> int:
     chosen = _filters(args, "check")
     try:
         load_policy(args.policy)
+        if args.deviations:
+            load_deviations(Path(args.deviations))
         patterns = _split(args.implementation, "--implementation", "check")
         selection = gate.Selection(frameworks, chosen["device"], patterns, chosen["dtype"], chosen["quantity"],
                                    chosen["check"], user, single, args.policy, args.timeout,
-                                   required=_named_frameworks(args))
+                                   required=_named_frameworks(args), deviations=args.deviations)
         results = gate.run(selection, progress=_progress if args.verbose else lambda record: None)
     except (PolicyError, gate.RequestError) as error:
         raise UsageError(f"bcebench check: {error}") from None
@@ -185,6 +187,9 @@ def _check(args: argparse.Namespace) -> int:
     if args.junit:
         gate.write_atomically(Path(args.junit), gate.junit_xml(results))
     _print_summary(results)
+    if args.fail_on_stale and results["stale_deviations"]:
+        print(f"\n--fail-on-stale: {len(results['stale_deviations'])} known deviation(s) no longer reproduce")
+        return EXIT_FAILED
     return EXIT_OK if results["passed"] else EXIT_FAILED
 
 
@@ -496,6 +501,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--check", action="append",
                        help="accuracy, special, domain, reduction, unchanged-inputs, shapes, claim")
     check.add_argument("--policy", default="strict", help="strict, relaxed, or a policy file")
+    check.add_argument("--deviations", help="a known-deviations file (default: the built-in suite/deviations.toml)")
+    check.add_argument("--fail-on-stale", action="store_true",
+                       help="fail when a known deviation no longer reproduces (a framework fixed it)")
     check.add_argument("--input", help="X:Y bit patterns (hex): run the accuracy checks on that input alone")
     check.add_argument("--timeout", type=float, default=CHECK_TIMEOUT_SECONDS,
                        help="seconds one check may run before it is ended and recorded as crashed")

@@ -24,13 +24,11 @@ from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
 from adapters import base
-from suite import cases
-from suite.policy import Deviation, Policy, glob_match, load_deviations, load_policy
+from suite import cases, explain
+from suite.policy import Deviation, Policy, glob_match, load_deviations, load_platforms, load_policy
+from suite.results_schema import JUDGED, PASSING, SCHEMA_VERSION
 
-SCHEMA_VERSION = 1
 CHECK_TIMEOUT_SECONDS = 300
-PASSING = ("pass", "known-deviation", "unsupported")
-JUDGED = ("pass", "known-deviation")
 CHECK_NAMES = ("accuracy", "special", "domain", "reduction", "unchanged-inputs", "shapes", "claim")
 
 
@@ -54,6 +52,7 @@ class Selection:
     policy: str = "strict"
     timeout: float = CHECK_TIMEOUT_SECONDS
     required: list[str] = field(default_factory=list)
+    deviations: str | None = None  # a deviations file; None: the built-in one; "": none (platforms still apply)
     unavailable: dict = field(default_factory=dict)
 
     def as_json(self) -> str:
@@ -137,10 +136,8 @@ def run_in_process(adapter: base.Adapter, impl: base.Implementation, device: str
     pytest suite and the meta-tests run (the gate itself uses worker processes)."""
     from suite import checks
 
-    records = [checks.run_check(adapter, impl, device, task, policy)
-               for task in tasks_for(adapter.name, device, impl, dtype, selection)]
-    apply_deviations(records, deviations)
-    return records
+    return [explain.apply(checks.run_check(adapter, impl, device, task, policy), deviations)
+            for task in tasks_for(adapter.name, device, impl, dtype, selection)]
 
 
 def failures(records: list[dict]) -> list[str]:
@@ -154,14 +151,20 @@ def failures(records: list[dict]) -> list[str]:
 
 
 def describe_worst(record: dict) -> str:
-    """How many elements were out of bound, and the worst input with what came back and the exact value."""
+    """How many elements were out of bound, by signature (most severe first, with the region of x
+    and the largest error), and the worst input of the most severe with what came back and the
+    exact value."""
     worst = (record.get("worst") or [{}])[0]
     if not worst:
         return ""
-    return (f"{record.get('failures', 0)} of {record.get('count', 0)} elements out of bound; worst "
-            f"x={worst['x']['value']} [{worst['x']['hex']}] y={worst['y']['value']} got={worst['got']['value']} "
-            f"exact={worst['exact']} error={worst['error']:.3g} ({record['bound']['scale']} bound "
-            f"{record['bound']['limit']:g})")
+    groups = "; ".join(f"{kind} {g['count']} at x in [{g['x'][0]:.4g}, {g['x'][1]:.4g}]"
+                       if isinstance(g["x"][0], float) and isinstance(g["x"][1], float)
+                       else f"{kind} {g['count']} at x in [{g['x'][0]}, {g['x'][1]}]"
+                       for kind, g in record.get("signatures", {}).items())
+    return (f"{record.get('failures', 0)} of {record.get('count', 0)} elements out of bound ({groups}); first "
+            f"{worst.get('signature', '')} x={worst['x']['value']} [{worst['x']['hex']}] y={worst['y']['value']} "
+            f"got={worst['got']['value']} exact={worst['exact']} error={worst['error']:.3g} "
+            f"({record['bound']['scale']} bound {record['bound']['limit']:g})")
 
 
 def _oracle_has(impl: base.Implementation, quantity: str) -> bool:
@@ -175,21 +178,14 @@ def _oracle_has(impl: base.Implementation, quantity: str) -> bool:
     return True
 
 
-def apply_deviations(records: list[dict], deviations: tuple[Deviation, ...]) -> list[dict]:
-    """fail -> known-deviation where a deviation matches (the first entry that matches explains
-    it). A deviation that ran against checks none of which fails no longer reproduces; one whose
-    failures an earlier entry already explains still does."""
-    stale = []
-    for deviation in deviations:
-        matched = [r for r in records if deviation.matches(r)]
-        for record in matched:
-            if record["verdict"] == "fail":
-                record["verdict"] = "known-deviation"
-                record["deviation"] = deviation.as_record()
-        if matched and not any(r["verdict"] == "known-deviation" for r in matched):
-            stale.append({**deviation.as_record(), "checks": len(matched),
-                          "message": f"no longer reproduces: none of its {len(matched)} checks fails"})
-    return stale
+def known_deviations(selection: Selection) -> tuple[Deviation, ...]:
+    """The platforms' declared behaviour, which applies to every implementation, then the
+    selection's deviations file (the built-in one unless it names another, or none)."""
+    if selection.deviations == "":
+        listed = ()
+    else:
+        listed = load_deviations(Path(selection.deviations)) if selection.deviations else load_deviations()
+    return load_platforms() + listed
 
 
 def repro(record: dict, selection: Selection) -> str:
@@ -219,6 +215,7 @@ def worker_main(request: dict) -> None:
         print("unavailable\t" + reason, flush=True)
         return
     policy = load_policy(selection.policy)
+    deviations = known_deviations(selection)
     skip = set(request.get("skip", []))
     by_id = {i.id: i for i in implementations(adapter, selection)}
     tasks = [task for task in plan(adapter, selection) if task["id"] not in skip]
@@ -233,7 +230,7 @@ def worker_main(request: dict) -> None:
             result = checks.run_check(adapter, impl, task["device"], task, policy)
         if impl.compile_seconds is not None:
             result["compile_seconds"] = round(impl.compile_seconds(), 3)
-        print("result\t" + json.dumps(result), flush=True)
+        print("result\t" + json.dumps(explain.apply(result, deviations)), flush=True)
 
 
 def _lines(stream, timeout: float):
@@ -365,6 +362,8 @@ def unjudged(records: list[dict], selection: Selection | None = None) -> list[st
     for (framework, device, implementation), group in by_impl.items():
         judged = [r for r in group if r["verdict"] in JUDGED]
         name = f"{framework}/{device}/{implementation}"
+        if any(r["verdict"] not in PASSING for r in group):
+            continue  # a failing check fails the gate already
         if not judged:
             lines.append(f"nothing judged for {name}: every check was {_verdict_list(group)}")
             continue
@@ -426,8 +425,10 @@ def junit_xml(results: dict) -> str:
 
 def run(selection: Selection, deviations_path: Path | None = None, progress=lambda record: None) -> dict:
     """Run the selected checks of every available framework; the results document."""
+    if deviations_path is not None:
+        selection.deviations = str(deviations_path)
     policy = load_policy(selection.policy)
-    deviations = load_deviations(deviations_path) if deviations_path else load_deviations()
+    deviations = known_deviations(selection)
     stop = threading.Event()
 
     def one(name: str) -> tuple[list[dict], dict]:
@@ -448,7 +449,7 @@ def run(selection: Selection, deviations_path: Path | None = None, progress=lamb
         elif "info" in about:  # else its worker ended before saying what it is: a crashed record says so
             versions[framework] = {"version": about["info"]["version"], "devices": about["info"]["devices"]}
         records += batch
-    stale = apply_deviations(records, deviations)
+    stale = explain.stale(records, deviations)
     for record in records:
         record["repro"] = repro(record, selection)
     summary = {}

@@ -43,7 +43,7 @@ def test_a_naive_kernel_fails_with_the_reports_explanation():
         result.assert_passed()
     message = str(raised.value)
     assert "fail: numpy/cpu/user:naive_bce/float32/accuracy/loss/" in message
-    assert "worst x=" in message and "got=inf" in message  # the overflow, with its input
+    assert "first overflow x=" in message and "got=inf" in message  # the overflow, with its input
 
 
 def test_bad_requests_are_value_errors():

@@ -15,12 +15,12 @@ from hypothesis import strategies as st
 
 from adapters import base
 from reference.formats import FORMATS, from_bits
-from suite import cases, checks, gate
-from suite.policy import load_deviations, load_policy
+from suite import cases, checks, explain, gate
+from suite.policy import load_policy
 
 POLICY = load_policy("strict")
-DEVIATIONS = load_deviations()
 SELECTION = gate.Selection(frameworks=list(base.REGISTRY))
+DEVIATIONS = gate.known_deviations(SELECTION)
 
 
 def _matrix(elementwise_only: bool = False):
@@ -101,7 +101,7 @@ def test_hypothesis_drawn_inputs(framework, device, implementation, dtype, data)
                   "dtype": dtype, "check": "accuracy", "quantity": quantity, "regime": "hypothesis",
                   "labels": kind, "gating": impl.gating, "id": f"hypothesis/{impl.id}/{dtype}/{quantity}"}
         records.append(checks.accuracy(adapter, impl, device, case, quantity, POLICY, record))
-    gate.apply_deviations(records, DEVIATIONS)
+    records = [explain.apply(r, DEVIATIONS) for r in records]
     problems = gate.failures(records)
     assert not problems, "\n".join(problems)
 

@@ -8,12 +8,13 @@ import sys
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from adapters import base
 from adapters.numpy_adapter import NumpyAdapter
-from suite import cases, cli, gate, planted
-from suite.policy import Deviation, PolicyError, load_deviations, load_policy
+from suite import cases, cli, explain, gate, planted
+from suite.policy import Condition, Deviation, Explains, PolicyError, load_deviations, load_policy
 
 POLICY = load_policy("strict")
 ADAPTER = NumpyAdapter()
@@ -158,26 +159,50 @@ def test_policy_files_are_validated(tmp_path):
 
 def test_deviation_that_no_longer_reproduces_is_reported(tmp_path):
     stale = tmp_path / "deviations.toml"
-    stale.write_text('[[deviation]]\nimplementation = "numpy.stable_logits"\nquantity = "loss"\n'
-                     'what = "pretends the careful form fails"\nwhy = "a test"\n')
+    stale.write_text('[[deviation]]\nimplementation = "numpy.stable_logits"\ncheck = "accuracy"\nquantity = "loss"\n'
+                     'what = "pretends the careful form fails"\nwhy = "a test"\n[[deviation.explains]]\n'
+                     'signature = "lost-tail"\nregion = ["z < 0"]\n')
     selection = gate.Selection(["numpy"], implementations=["numpy.stable_logits"], dtypes=["float32"])
     results = gate.run(selection, deviations_path=stale)
     assert results["passed"]
     assert results["stale_deviations"][0]["message"].startswith("no longer reproduces")
 
 
-def test_a_deviation_shadowed_by_an_earlier_entry_still_reproduces():
-    """Two entries cover the same failing check: the first explains it, the second is not stale;
-    an entry whose only check passes is."""
-    def entry(implementation, what):
-        return Deviation(implementation, what, "a test", "", {"quantity": "loss"})
+def _record(x, kinds, errors):
+    record = {"implementation": "a", "check": "accuracy", "quantity": "loss", "verdict": "fail"}
+    explain.attach(record, np.array(x, dtype=float), np.zeros(len(x)), np.array(kinds, dtype=object),
+                   np.array(errors, dtype=float))
+    return record
 
-    records = [{"implementation": "a", "quantity": "loss", "verdict": "fail"},
-               {"implementation": "b", "quantity": "loss", "verdict": "pass"}]
-    first, shadowed, passing = entry("a", "first"), entry("a", "shadowed"), entry("b", "passing")
-    stale = gate.apply_deviations(records, (first, shadowed, passing))
+
+def _entry(what, signature, region, max_error=None):
+    return Deviation("a", what, "a test", "", {"quantity": "loss"},
+                     (Explains(signature, tuple(Condition.parse(c) for c in region), max_error),))
+
+
+def test_a_deviation_explains_elements_in_its_region_not_whole_checks():
+    """The lost tail at z < 0 is explained; an inaccurate element at z = 5 is not, and keeps the
+    check failing with that element named first; an error beyond max_error is not explained either."""
+    tail = _entry("tail", "lost-tail", ["z < 0"])
+    small = _entry("small", "inaccurate", ["z > 0"], max_error=10.0)
+    explained = explain.apply(_record([-20, -30, 5], ["lost-tail", "lost-tail", "inaccurate"], [1e7, 1e7, 8]),
+                              (tail, small))
+    assert explained["verdict"] == "known-deviation" and [d["what"] for d in explained["deviations"]] == [
+        "tail", "small"]
+    beyond = explain.apply(_record([-20, 5], ["lost-tail", "inaccurate"], [1e7, 10800]), (tail, small))
+    assert beyond["verdict"] == "fail" and beyond["unexplained"] == 1
+    assert beyond["message"].startswith("1 failing element(s) beyond the known deviations (inaccurate 1): first x=5.0")
+    elsewhere = explain.apply(_record([-20, 5], ["lost-tail", "lost-tail"], [1e7, 1e7]), (tail,))
+    assert elsewhere["verdict"] == "fail" and elsewhere["unexplained"] == 1
+
+
+def test_an_entry_shadowed_by_an_earlier_one_or_whose_fault_went_away_is_stale():
+    first, shadowed = _entry("first", "lost-tail", ["z < 0"]), _entry("shadowed", "lost-tail", ["z < -10"])
+    records = [explain.apply(_record([-20], ["lost-tail"], [1e7]), (first, shadowed)),
+               explain.apply(_record([-20], [""], [0.1]) | {"verdict": "pass"}, (first, shadowed))]
     assert records[0]["deviation"]["what"] == "first"
-    assert [s["what"] for s in stale] == ["passing"]
+    assert [s["what"] for s in explain.stale(records, (first, shadowed))] == ["shadowed"]
+    assert explain.stale([records[1]], (first,))[0]["what"] == "first"  # covered, and nothing failed
 
 
 def test_every_known_deviation_has_an_explanation_and_a_link():

@@ -75,3 +75,30 @@ def test_signed_zeros_are_equal_unless_asked():
     assert metrics.ulp_error(positive_zero, ref)[0] < 1e-40  # e^-200 / 2**-149
     assert metrics.mismatch(positive_zero, ref, signed_zeros=True)[0] == "zero-sign"
     assert np.isinf(metrics.ulp_error(positive_zero, ref, signed_zeros=True)[0])
+
+
+def test_each_failure_signature_comes_from_its_planted_fault_and_none_from_the_exact_answer():
+    """One planted fault per signature, on float32 inputs of the logit loss: NaN, the wrong
+    infinity, an overflow, a number where the result is NaN, a ceiling returned at three inputs,
+    0 for a normal result (the lost tail of z = −30, y = 0: 9.4e-14) and for a subnormal one
+    (z = −100, y = 0: 3.7e-44), a result off by a factor 1.001, and −0 for +0."""
+    from reference import metrics, oracle
+    from reference.exact import Spec
+
+    z = np.array([1, -np.inf, 50, np.nan, 2, 3, 4, -30, -100, 5, 0], dtype=np.float32)
+    y = np.array([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], dtype=np.float32)
+    y[1] = 1.0  # z = −∞, y = 1: the loss is +∞
+    ref = oracle.evaluate(Spec("loss", "logits"), z, y)
+    got = ref.rounded.copy()
+    got[0], got[1], got[2], got[3] = np.nan, -np.inf, np.inf, 1.0
+    got[4] = got[5] = got[6] = 7.0
+    got[7], got[8], got[9] = 0.0, 0.0, got[9] * np.float32(1.001)
+    planted = ["nan", "wrong-infinity", "overflow", "missing-nan", "clamped", "clamped", "clamped", "lost-tail",
+               "flushed-subnormal", "inaccurate"]
+    kinds = metrics.signatures(got, ref, np.array([True] * 10 + [False]))
+    assert kinds.tolist() == [*planted, ""]
+    assert set(planted) | {"raised", "zero-sign"} == set(metrics.SIGNATURES)
+    exact_answer_fails = ~(metrics.ulp_error(ref.rounded, ref) <= 0.5)  # the correctly rounded values fail nothing
+    assert not exact_answer_fails.any() and set(metrics.signatures(ref.rounded, ref, exact_answer_fails)) == {""}
+    negative_zero = oracle.evaluate(Spec("loss", "logits"), np.array([200.0], np.float32), np.float32(1.0))
+    assert metrics.signatures(-negative_zero.rounded, negative_zero, np.array([True])).tolist() == ["zero-sign"]

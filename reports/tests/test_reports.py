@@ -287,3 +287,19 @@ def test_exhaustive_section_from_a_folder_of_sweep_results(results, certificate,
         exhaustive.load(folder)
     with pytest.raises(exhaustive.SweepResultsError, match="no such folder"):
         exhaustive.load(tmp_path / "absent")
+
+
+def test_failures_are_grouped_by_signature_most_severe_first_failures_before_known_deviations():
+    from reports import render
+
+    def record(verdict, implementation, signatures):
+        return {"verdict": verdict, "implementation": implementation, "signatures": signatures}
+
+    group = {"count": 3, "x": [-20.0, -5.0], "y": [0.0, 0.0], "max_error": 1e7}
+    records = [record("fail", "a", {"inaccurate": {**group, "max_error": 12.0}, "lost-tail": group}),
+               record("known-deviation", "b", {"nan": {**group, "x": ["inf", "inf"], "max_error": "inf"}}),
+               record("pass", "c", {}), record("fail", "d", {"lost-tail": {**group, "x": [-30.0, -25.0]}})]
+    rows = render.signature_rows(records)
+    assert [(r[0], r[1]) for r in rows] == [("lost-tail", "fail"), ("inaccurate", "fail"), ("nan", "known-deviation")]
+    assert rows[0][2:7] == [2, 6, "-30", "-5", "1e+07"] and rows[0][7] == "a, d"
+    assert rows[2][4:7] == ["", "", "∞"]
