@@ -57,6 +57,9 @@ def cell_text(result: dict) -> str:
     if stats["worst"]:
         worst = stats["worst"][0]
         text += f"; worst x = {worst['x']} ({worst['x_hex']}): {worst['got']} for {worst['rounded']}"
+    lost = {k: n for k, n in stats.get("signatures", {}).items() if k in ("lost-tail", "flushed-subnormal", "clamped")}
+    if lost:
+        text += f"; {', '.join(f'{n:,} {k}' for k, n in sorted(lost.items()))}"
     mismatches = {k: n for k, n in stats["mismatches"].items() if k != "zero-sign"}
     if mismatches:
         first = stats["specials"][0]

@@ -49,6 +49,7 @@ class Stats:
     specials: list[dict] = field(default_factory=list)
     mpmath_count: int = 0
     seconds: float = 0.0
+    signatures: dict[str, int] = field(default_factory=dict)
 
     def merge(self, other: Stats) -> Stats:
         return Stats(self.total + other.total, self.correct + other.correct,
@@ -56,19 +57,21 @@ class Stats:
                      max(self.max_error, other.max_error),
                      sorted(self.worst + other.worst, key=_worst_order)[:WORST_KEPT],
                      sorted(self.specials + other.specials, key=_special_order)[:WORST_KEPT],
-                     self.mpmath_count + other.mpmath_count, self.seconds + other.seconds)
+                     self.mpmath_count + other.mpmath_count, self.seconds + other.seconds,
+                     _add(self.signatures, other.signatures))
 
     def as_json(self) -> dict:
         return {"total": self.total, "correct": self.correct,
                 "histogram": {str(k): n for k, n in self.histogram.items()}, "mismatches": self.mismatches,
                 "max_error": self.max_error, "worst": self.worst, "specials": self.specials,
-                "mpmath_count": self.mpmath_count, "seconds": self.seconds}
+                "mpmath_count": self.mpmath_count, "seconds": self.seconds, "signatures": self.signatures}
 
     @classmethod
     def from_json(cls, data: dict) -> Stats:
         return cls(data["total"], data["correct"], {int(k): n for k, n in data["histogram"].items()},
                    dict(data["mismatches"]), float(data["max_error"]), list(data["worst"]),
-                   list(data["specials"]), data["mpmath_count"], float(data["seconds"]))
+                   list(data["specials"]), data["mpmath_count"], float(data["seconds"]),
+                   dict(data.get("signatures", {})))  # sweeps written before signatures were counted lack them
 
     def same_findings(self, other: Stats) -> bool:
         """Equal in everything but the time taken and the oracle path that decided."""
@@ -135,6 +138,7 @@ def measure(patterns: np.ndarray, x: np.ndarray, labels: np.ndarray, got: np.nda
         mismatches={k: int(mask.sum()) for k, mask in kinds.items() if mask.any()}
         | ({"zero-sign": int(zero_sign.sum())} if zero_sign.any() else {}),
         mpmath_count=ref.mpmath_count,
+        signatures=_signature_counts(got, ref, ~equal, rejected),
     )
     if wrong.size:
         keep = np.arange(wrong.size)
@@ -151,6 +155,15 @@ def measure(patterns: np.ndarray, x: np.ndarray, labels: np.ndarray, got: np.nda
     return stats
 
 
+def _signature_counts(got: np.ndarray, ref: Reference, wrong: np.ndarray, rejected: np.ndarray) -> dict[str, int]:
+    """How many inputs of each failure signature (reference/metrics.py) among those not correctly
+    rounded, the inputs that raised as ``raised``; a clamp is seen within a shard."""
+    kinds = metrics.signatures(got, ref, wrong & ~rejected)
+    kinds[rejected] = "raised"
+    names, counts = np.unique(kinds[kinds != ""], return_counts=True)
+    return {str(k): int(n) for k, n in zip(names, counts, strict=True)}
+
+
 def finalize(stats: Stats, spec: Spec, fmt: Format) -> Stats:
     """The kept worst inputs with their errors recomputed from the exact value (a shard does this
     once, at its end), re-sorted; the largest error is the first of them."""
@@ -159,4 +172,4 @@ def finalize(stats: Stats, spec: Spec, fmt: Format) -> Stats:
              for w in stats.worst]
     worst.sort(key=_worst_order)
     return Stats(stats.total, stats.correct, stats.histogram, stats.mismatches, worst[0]["error"] if worst else 0.0,
-                 worst, stats.specials, stats.mpmath_count, stats.seconds)
+                 worst, stats.specials, stats.mpmath_count, stats.seconds, stats.signatures)

@@ -200,3 +200,25 @@ def test_the_two_variable_sweep_walks_every_label_of_each_input():
     got = ADAPTER_NUMPY.run(sweep.load_implementation(t)[1], "loss", x, y, "cpu")
     rounded = oracle.evaluate(Spec("loss", "logits"), x, y).rounded
     assert block.correct == int(np.sum(got.astype(np.float64) == rounded.astype(np.float64)))
+
+
+def test_a_sweep_counts_each_failure_signature():
+    """Every float16 input of a loss whose tail is cut to 0 below z = −8 (y = 0): each input there
+    whose correctly rounded loss is normal counts as lost-tail, subnormal as flushed-subnormal."""
+    from reference import oracle
+    from reference.exact import Spec
+    from reference.formats import FORMATS, from_bits
+    from suite.sweep_stats import measure
+
+    fmt = FORMATS["float16"]
+    patterns = np.arange(2**16)
+    x = from_bits(patterns, fmt)
+    labels = np.zeros(x.size)
+    ref = oracle.evaluate(Spec("loss", "logits"), x, labels)
+    with np.errstate(invalid="ignore"):
+        cut = (x.astype(np.float64) < -8) & (ref.rounded != 0)
+    got = np.where(cut, np.float16(0), ref.rounded)
+    stats = measure(patterns, x, labels, got, ref, fmt)
+    normal = cut & (np.abs(ref.rounded.astype(np.float64)) >= 2.0**-14)
+    assert stats.signatures == {"lost-tail": int(normal.sum()), "flushed-subnormal": int((cut & ~normal).sum())}
+    assert stats.signatures["lost-tail"] > 0 and stats.signatures["flushed-subnormal"] > 0
