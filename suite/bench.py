@@ -214,10 +214,14 @@ def run(frameworks: list[str], implementations: list[str] | None, dtypes: list[s
             "cases": analyse(_merge(samples)), "pytest_benchmark": raw}
 
 
+def saved_path(name: str) -> Path:
+    return SAVED / f"{name}.json"
+
+
 def save(document: dict, name: str) -> Path:
     """NAME.json (this document) and NAME-pytest-benchmark-K.json (each worker's own
     pytest-benchmark JSON, with its machine and commit information) under SAVED."""
-    path = SAVED / f"{name}.json"
+    path = saved_path(name)
     for k, raw in enumerate(document.get("pytest_benchmark", [])):
         write_atomically(SAVED / f"{name}-pytest-benchmark-{k}.json", json.dumps(raw, indent=1))
     write_atomically(path, json.dumps(document, indent=1))

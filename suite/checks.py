@@ -68,7 +68,7 @@ def _call(adapter: Adapter, impl: Implementation, quantity: str, x: np.ndarray, 
         result = adapter.run(impl, quantity, x, y, device)
     except Unsupported as error:
         return None, ("unsupported", str(error))
-    except Exception as error:  # a crash is a finding, and the run goes on
+    except (Exception, SystemExit) as error:  # a crash (or a call of sys.exit) is a finding, and the run goes on
         return None, ("crashed", f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}")
     expected_shape = np.broadcast_shapes(x.shape, y.shape) if impl.reduction == "none" else ()
     if result.shape != expected_shape or result.dtype != x.dtype:  # it ran: a wrong answer, not a crash
@@ -308,7 +308,7 @@ def unchanged_inputs(adapter, impl, device, case: cases.Case, quantity: str, pol
             ran.append(each)
         except Unsupported:
             continue
-        except Exception as error:
+        except (Exception, SystemExit) as error:
             return {**record, "verdict": "crashed", "message": f"{each}: {type(error).__name__}: {error}"}
     if not ran:
         return {**record, "verdict": "unsupported", "message": "no quantity could be evaluated"}

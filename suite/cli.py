@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from dataclasses import asdict
@@ -127,6 +128,37 @@ def _selected_frameworks(args: argparse.Namespace, command: str) -> list[str]:
     return list(dict.fromkeys(frameworks))
 
 
+def _single_input(text: str, dtypes: list[str] | None) -> tuple[str, str]:
+    """--input X:Y: two hex bit patterns, each fitting every --dtype (which it needs)."""
+    from reference.formats import FORMATS, parse_bits
+
+    x, sep, y = text.partition(":")
+    if not sep or not dtypes:
+        raise UsageError("bcebench check: --input X:Y needs --dtype")
+    for dtype in dtypes:
+        for pattern in (x, y):
+            try:
+                parse_bits(pattern, FORMATS[dtype])
+            except ValueError as error:
+                raise UsageError(f"bcebench check: --input {text!r}: {error}") from None
+    return hex(int(x, 16)), hex(int(y, 16))
+
+
+def _check_writable(path: str | None, option: str, command: str) -> None:
+    """An output location that can be written, checked before any work starts: its nearest
+    existing folder must be a writable folder, and the path itself no folder (for --out, a folder)."""
+    if not path:
+        return
+    target = Path(path)
+    if target.exists() and target.is_dir() != (option == "--out"):
+        raise UsageError(f"bcebench {command}: {option} {path}: is {'not ' if option == '--out' else ''}a folder")
+    existing = next(p for p in [target, *target.parents] if p.exists())
+    if existing == target and option != "--out":
+        existing = target.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"bcebench {command}: {option} {path}: {existing} is not a writable folder")
+
+
 def _named_frameworks(args: argparse.Namespace) -> list[str]:
     """The frameworks asked for by name (--framework, --array-api): each must be there."""
     from adapters import base
@@ -157,16 +189,12 @@ def _check(args: argparse.Namespace) -> int:
 
     frameworks = _selected_frameworks(args, "check")
     user = _user_implementation(args, frameworks, "check")
-    single = None
-    if args.input:
-        x, sep, y = args.input.partition(":")
-        try:
-            single = (hex(int(x, 16)), hex(int(y, 16)))
-        except ValueError:
-            raise UsageError(f"bcebench check: --input {args.input!r}: expected X:Y as hex bit patterns") from None
-        if not sep or not args.dtype:
-            raise UsageError("bcebench check: --input X:Y needs --dtype")
     chosen = _filters(args, "check")
+    single = _single_input(args.input, chosen["dtype"]) if args.input else None
+    if not args.timeout > 0:
+        raise UsageError(f"bcebench check: --timeout {args.timeout:g}: must be a number of seconds > 0")
+    for option in ("json", "junit"):
+        _check_writable(getattr(args, option), f"--{option}", "check")
     try:
         load_policy(args.policy)
         if args.deviations:
@@ -210,6 +238,9 @@ def _bench(args: argparse.Namespace) -> int:
     chosen = _filters(args, "bench")
     patterns = _split(args.implementation, "--implementation", "bench")
     user = _user_implementation(args, frameworks, "bench")
+    _check_writable(args.json, "--json", "bench")
+    if args.save:
+        _check_writable(str(bench.saved_path(args.save)), "--save", "bench")
     baseline = None
     if args.compare:
         try:
@@ -280,6 +311,7 @@ def _report(args: argparse.Namespace) -> int:
         sweeps = exhaustive.load(Path(folder)) if folder else []
     except exhaustive.SweepResultsError as error:
         raise UsageError(f"bcebench report: {error}") from None
+    _check_writable(args.out, "--out", "report")
     if args.from_results:
         from reports import compare
 
@@ -293,7 +325,7 @@ def _report(args: argparse.Namespace) -> int:
             results["exhaustive"] = sweeps
         folder = build.write(results, build.certificate_records(), Path(args.out))
         print(f"report: {folder / 'report.html'}\n        {folder / 'report.md'}")
-        return EXIT_OK
+        return EXIT_OK if results["passed"] else EXIT_FAILED
     frameworks = _selected_frameworks(args, "report")
     selection = gate.Selection(frameworks, dtypes=_filters(args, "report")["dtype"], policy=args.policy,
                                required=_named_frameworks(args))
@@ -324,7 +356,7 @@ def _report(args: argparse.Namespace) -> int:
     folder = build.write(results, build.certificate_records(), Path(args.out))
     _print_summary(results)
     print(f"\nreport: {folder / 'report.html'}\n        {folder / 'report.md'}")
-    return EXIT_OK
+    return EXIT_OK if results["passed"] else EXIT_FAILED
 
 
 def _sweep(args: argparse.Namespace) -> int:
@@ -365,7 +397,8 @@ def _sweep(args: argparse.Namespace) -> int:
                 bar.update(inputs)
 
             result = sweep.sweep(target, spans, shard_size=args.shard_size, checkpoint_dir=Path(args.checkpoint),
-                                 client=client, progress=progress)
+                                 client=client, progress=progress, resume=args.resume,
+                                 notice=lambda line: print(line, file=sys.stderr))
     except sweep.SweepError as error:
         raise UsageError(f"bcebench sweep: {error}") from None
     out = Path(args.out or Path(args.checkpoint).parent / sweep.result_name(target, args.range))
@@ -381,6 +414,10 @@ def _sweep(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     from reports import compare
 
+    if not args.threshold > 1:
+        raise UsageError(f"bcebench compare: --threshold {args.threshold:g}: must be a factor > 1")
+    if not args.fail_over >= 0:
+        raise UsageError(f"bcebench compare: --fail-over {args.fail_over:g}: must be a percentage >= 0")
     try:
         old, new = compare.load(args.old), compare.load(args.new)
     except compare.ResultsError as error:
@@ -562,6 +599,8 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--checkpoint", default="reports/sweeps/checkpoints",
                        help="folder for the checkpoint of finished shards (default reports/sweeps/checkpoints)")
     sweep.add_argument("--out", help="result file (default reports/sweeps/<dtype>-<implementation>-...json)")
+    sweep.add_argument("--resume", action="store_true",
+                       help="reuse a finished sweep's checkpoint (an interrupted one is always resumed)")
     sweep.set_defaults(run=_sweep)
 
     frameworks = commands.add_parser("frameworks", help="which frameworks are available, with what")
