@@ -103,6 +103,7 @@ def compare(old: dict, new: dict, threshold: float = 2.0, fail_over: float = 10.
         from suite.bench import regressions
 
         speed = regressions(old["speed"], new["speed"], fail_over)
+        changes["regressions"] += [(case_id, "timed", f"not timed: {why}") for case_id, why in speed["lost"]]
         for title, key in (("slower", "regressions"), ("faster", "improvements")):
             changes[key] += [(case_id, f"{a * 1e6:.1f} µs", f"{b * 1e6:.1f} µs ({change:+.1%})")
                              for case_id, a, b, change in speed[title]]
