@@ -205,7 +205,8 @@ def _check(args: argparse.Namespace) -> int:
         patterns = _split(args.implementation, "--implementation", "check")
         selection = gate.Selection(frameworks, chosen["device"], patterns, chosen["dtype"], chosen["quantity"],
                                    chosen["check"], user, single, args.policy, args.timeout,
-                                   required=_named_frameworks(args), deviations=args.deviations, budget=args.budget)
+                                   required=_named_frameworks(args), deviations=args.deviations, budget=args.budget,
+                                   seed=args.seed)
         results = gate.run(selection, progress=_progress if args.verbose else lambda record: None)
     except (PolicyError, gate.RequestError) as error:
         raise UsageError(f"bcebench check: {error}") from None
@@ -536,6 +537,7 @@ def _add_selection(parser: argparse.ArgumentParser, dtypes: str) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from reference.exact import FORMS, QUANTITIES
     from reference.formats import DTYPE_NAMES
+    from suite.cases import SEED
     from suite.gate import CHECK_TIMEOUT_SECONDS
 
     parser = OneLineParser(prog="bcebench", description="Verification and benchmarks for binary cross-entropy.")
@@ -571,6 +573,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--input", help="X:Y bit patterns (hex): run the accuracy checks on that input alone")
     check.add_argument("--timeout", type=float, default=CHECK_TIMEOUT_SECONDS,
                        help="seconds one check may run before it is ended and recorded as crashed")
+    check.add_argument("--seed", type=int, default=SEED,
+                       help=f"seed of the sampled cases (default {SEED}, fixed so that CI is reproducible; the "
+                            f"claims' problems are fixed)")
     check.add_argument("--budget", type=float, help="seconds for the whole run: past it the run stops as interrupted")
     check.add_argument("--json", help="write the results here")
     check.add_argument("--junit", help="write JUnit XML here")

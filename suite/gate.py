@@ -54,6 +54,7 @@ class Selection:
     timeout: float = CHECK_TIMEOUT_SECONDS
     required: list[str] = field(default_factory=list)
     budget: float | None = None  # seconds for the whole run
+    seed: int = cases.SEED  # of the sampled cases (the claims' problems are fixed)
     deviations: str | None = None  # a deviations file; None: the built-in one; "": none (platforms still apply)
     unavailable: dict = field(default_factory=dict)
 
@@ -71,13 +72,14 @@ def implementations(adapter: base.Adapter, selection: Selection) -> list[base.Im
     return impls
 
 
-def plan(adapter: base.Adapter, selection: Selection) -> list[dict]:
-    """Every check for one framework, in a fixed order, each a dict with a unique id."""
+def plan(adapter: base.Adapter, selection: Selection, impls: list[base.Implementation] | None = None) -> list[dict]:
+    """Every check for one framework (of ``impls``, by default the selected implementations), in a
+    fixed order, each a dict with a unique id."""
     tasks = []
     for device in adapter.devices():
         if selection.devices and device not in selection.devices:
             continue
-        for impl in implementations(adapter, selection):
+        for impl in implementations(adapter, selection) if impls is None else impls:
             for dtype in adapter.dtypes(device):
                 if selection.dtypes and dtype not in selection.dtypes:
                     continue
@@ -126,7 +128,7 @@ def tasks_for(framework: str, device: str, impl: base.Implementation, dtype: str
     if selection.checks:
         tasks = [t for t in tasks if t["check"] in selection.checks]
     for task in tasks:
-        task.update(common)
+        task.update(common, seed=selection.seed)
         task["id"] = "/".join([framework, device, impl.id, dtype, task["check"], task["quantity"],
                                f"{task['regime']}-{task['labels']}"])
     return tasks
@@ -202,6 +204,8 @@ def repro(record: dict, selection: Selection) -> str:
     if selection.user_impl:
         user = selection.user_impl
         command += f" --impl {user['spec']} --form {user['form']}"
+    if selection.seed != cases.SEED:
+        command += f" --seed {selection.seed}"
     return command
 
 
@@ -378,7 +382,7 @@ def metadata(selection: Selection, policy: Policy, versions: dict) -> dict:
         "unavailable": selection.unavailable,
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                     "python": platform.python_version(), "cpus": os.cpu_count()},
-        "seed": cases.SEED,
+        "seed": selection.seed,
         "case_size": cases.CASE_SIZE,
         "policy": {"name": policy.name, "description": policy.description, "source": policy.source},
         "selection": {k: v for k, v in selection.__dict__.items() if k != "unavailable"},

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from adapters import base
-from reference import oracle
+from reference import cache, oracle
 from reference.exact import Spec
 from reference.formats import FORMATS, Format, as_dtype, from_bits
 from suite.sweep_stats import Stats, finalize, measure
@@ -166,23 +166,11 @@ def _evaluate(adapter: base.Adapter, impl: base.Implementation, quantity: str, x
     return np.concatenate([a, b]), np.concatenate([ra, rb])
 
 
-_references: dict = {}
-REFERENCES_KEPT = 64
-
-
-def _reference(spec: Spec, fmt: Format, label: float | None, lo: int, x: np.ndarray, y: np.ndarray,
-               fast: bool) -> oracle.Reference:
-    """The oracle on one chunk; the answers for small chunks (a 16-bit dtype's whole range) are kept
-    per process, so implementations of the same function share them (every focal loss needs
-    mpmath)."""
-    if x.size > 1 << 16:
-        return oracle.evaluate(spec, x, y, fast=fast)
-    key = (spec, fmt.name, label, lo, x.size, fast)
-    if key not in _references:
-        if len(_references) >= REFERENCES_KEPT:
-            _references.pop(next(iter(_references)))
-        _references[key] = oracle.evaluate(spec, x, y, fast=fast)
-    return _references[key]
+def _reference(spec: Spec, x: np.ndarray, y: np.ndarray, fast: bool) -> oracle.Reference:
+    """The oracle on one chunk; a 16-bit dtype's whole range is small enough to be kept
+    (``reference.cache``), so implementations of the same function share it (every focal loss
+    needs mpmath)."""
+    return cache.evaluate(spec, x, y, fast=fast)
 
 
 def run_shard(target: Target, start: int, stop: int, fast: bool = True) -> Stats:
@@ -196,7 +184,7 @@ def run_shard(target: Target, start: int, stop: int, fast: bool = True) -> Stats
         index, x, y = _inputs(target, fmt, lo, min(lo + CHUNK, stop))
         with np.errstate(all="ignore"):
             got, rejected = _evaluate(adapter, impl, target.quantity, x, y)
-            ref = _reference(spec, fmt, target.label, lo, x, y, fast)
+            ref = _reference(spec, x, y, fast)
         stats = stats.merge(measure(index, x, y, got, ref, fmt, rejected))
     stats = finalize(stats, spec, fmt)
     stats.seconds = time.perf_counter() - began
