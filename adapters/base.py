@@ -187,15 +187,28 @@ def load_user_function(spec: str) -> Callable:
             location.loader.exec_module(module)
         except FileNotFoundError:
             raise ValueError(f"--impl {spec!r}: no such file {target}") from None
+        except SyntaxError as error:
+            raise ValueError(f"--impl {spec!r}: {target}, line {error.lineno}: {error.msg}") from None
+        except (Exception, SystemExit) as error:  # the user's module failed while it loaded
+            raise ValueError(f"--impl {spec!r}: loading {target} raised {_first_line(error)}") from None
     else:
         try:
             module = importlib.import_module(target)
         except ImportError as error:
             raise ValueError(f"--impl {spec!r}: cannot import {target} ({error})") from None
+        except SyntaxError as error:
+            raise ValueError(f"--impl {spec!r}: {error.filename}, line {error.lineno}: {error.msg}") from None
+        except (Exception, SystemExit) as error:
+            raise ValueError(f"--impl {spec!r}: importing {target} raised {_first_line(error)}") from None
     function = getattr(module, function_name, None)
     if not callable(function):
         raise ValueError(f"--impl {spec!r}: {target} has no function {function_name!r}")
     return function
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
 
 
 def user_implementation(spec: str, framework: str, form: str) -> Implementation:

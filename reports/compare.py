@@ -1,9 +1,11 @@
 """``bcebench compare OLD NEW``: what changed between two results files (or report folders).
 
-Regressions: a check that passed (pass, known deviation, unsupported) and now fails or crashes,
-and a check whose largest error grew by more than the threshold factor and now exceeds the
-policy bound's half (small errors moving around inside the bound are noise, not regressions).
-Improvements are the reverse. Checks present in only one run are listed as new or missing.
+Regressions: a check that passed (pass, known deviation, unsupported) and now fails or crashes;
+a gating check that was judged (pass, known deviation) and now is unsupported or crashed, or is
+gone; fewer gating checks than in the baseline; and a check whose largest error grew by
+more than the threshold factor and now exceeds the policy bound's half (small errors moving around
+inside the bound are noise, not regressions). Improvements are the reverse. Checks present in
+only one run are listed as new or missing as well.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import json
 from pathlib import Path
 
 from reports.markdown import table
-from suite.results_schema import PASSING, READABLE_VERSIONS
+from suite.results_schema import JUDGED, PASSING, READABLE_VERSIONS, VERDICTS
 
 
 class ResultsError(ValueError):
@@ -34,7 +36,28 @@ def load(path: str) -> dict:
     if document["schema_version"] not in READABLE_VERSIONS:
         raise ResultsError(f"{path}: schema version {document['schema_version']!r}, this bcebench reads "
                            f"{', '.join(map(str, READABLE_VERSIONS))}")
+    if not isinstance(document["checks"], list):
+        raise ResultsError(f"{path}: checks is not a list")
+    for i, record in enumerate(document["checks"]):
+        problem = _record_problem(record)
+        if problem:
+            raise ResultsError(f"{path}: check {i + 1}: {problem}")
     return document
+
+
+def _record_problem(record) -> str:
+    """What makes a check record unusable for a comparison ('' if nothing)."""
+    if not isinstance(record, dict):
+        return "not an object"
+    if not isinstance(record.get("id"), str):
+        return "no id"
+    if record.get("verdict") not in VERDICTS:
+        return f"{record['id']}: verdict {record.get('verdict')!r} is not one of {', '.join(VERDICTS)}"
+    errors = record.get("errors")
+    if errors is not None and (not isinstance(errors, dict) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in errors.values())):
+        return f"{record['id']}: errors must hold numbers, not {errors!r}"
+    return ""
 
 
 def _max_error(record: dict) -> float | None:
@@ -45,15 +68,24 @@ def compare(old: dict, new: dict, threshold: float = 2.0, fail_over: float = 10.
     """{'regressions', 'improvements', 'new', 'missing'}: lists of (id, before, after) rows. When
     both runs carry a speed section, a case slower by more than ``fail_over`` percent and beyond
     its noise is a regression too (suite.bench.regressions)."""
+    if threshold <= 1:
+        raise ValueError(f"the threshold must be a factor > 1, not {threshold:g}")
     before = {r["id"]: r for r in old["checks"]}
     after = {r["id"]: r for r in new["checks"]}
     changes: dict = {"regressions": [], "improvements": [], "new": sorted(after.keys() - before.keys()),
                      "missing": sorted(before.keys() - after.keys())}
+    for check_id in changes["missing"]:
+        a = before[check_id]
+        if a.get("gating", True) and a["verdict"] in JUDGED:
+            changes["regressions"].append((check_id, a["verdict"], "gone"))
+    gating_before, gating_after = (sum(r.get("gating", True) for r in run["checks"]) for run in (old, new))
+    if gating_after < gating_before:
+        changes["regressions"].append(("gating checks", str(gating_before), str(gating_after)))
     for check_id in sorted(before.keys() & after.keys()):
         a, b = before[check_id], after[check_id]
         was_ok, is_ok = a["verdict"] in PASSING, b["verdict"] in PASSING
         gating = b.get("gating", True)
-        if was_ok and not is_ok and gating:
+        if gating and ((was_ok and not is_ok) or (a["verdict"] in JUDGED and b["verdict"] not in JUDGED)):
             changes["regressions"].append((check_id, a["verdict"], b["verdict"]))
             continue
         if is_ok and not was_ok:
@@ -71,6 +103,7 @@ def compare(old: dict, new: dict, threshold: float = 2.0, fail_over: float = 10.
         from suite.bench import regressions
 
         speed = regressions(old["speed"], new["speed"], fail_over)
+        changes["regressions"] += [(case_id, "timed", f"not timed: {why}") for case_id, why in speed["lost"]]
         for title, key in (("slower", "regressions"), ("faster", "improvements")):
             changes[key] += [(case_id, f"{a * 1e6:.1f} µs", f"{b * 1e6:.1f} µs ({change:+.1%})")
                              for case_id, a, b, change in speed[title]]

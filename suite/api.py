@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from adapters import base
-from suite import gate
+from suite import explain, gate
+from suite.checks import run_check
 from suite.policy import load_policy
 
 
@@ -62,7 +63,7 @@ class Result:
 
 def check(function: Callable, *, framework: str = "numpy", form: str = "logits", name: str | None = None,
           dtypes: list[str] | None = None, devices: list[str] | None = None, quantities: list[str] | None = None,
-          checks: list[str] | None = None, policy: str = "strict", deviations: Path | None = None) -> Result:
+          checks: list[str] | None = None, policy: str = "strict", deviations: Path | str | None = None) -> Result:
     """Check ``function(x, y)`` (elementwise BCE in ``form`` "logits" or "probs", taking and returning
     the framework's arrays) against the exact reference; ValueError when the framework is unknown or
     not installed."""
@@ -80,11 +81,6 @@ def check(function: Callable, *, framework: str = "numpy", form: str = "logits",
                                policy=policy, deviations=str(deviations) if deviations else "")
     known = gate.known_deviations(selection)
     bounds = load_policy(policy)
-    records = []
-    for device in adapter.devices():
-        if devices and device not in devices:
-            continue
-        for dtype in adapter.dtypes(device):
-            if not dtypes or dtype in dtypes:
-                records += gate.run_in_process(adapter, impl, device, dtype, selection, bounds, known)
+    records = [explain.apply(run_check(adapter, impl, task["device"], task, bounds), known)
+               for task in gate.plan(adapter, selection, [impl])]
     return Result(records, selection)

@@ -38,10 +38,12 @@ from adapters import base
 from reference.formats import FORMATS
 from suite.gate import write_atomically
 from suite.policy import glob_match
+from suite.supervisor import supervising
 
 SIZES = (1_000, 10_000, 100_000, 1_000_000, 10_000_000)
 SAVED = Path(".benchmarks") / "bcebench"
 CONFIRMATIONS = 2  # re-timings a flagged case must fail too
+PLAN_TIMEOUT_SECONDS = 300
 PROCESSES = 2  # each framework is timed in this many worker processes, one after another
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -88,8 +90,12 @@ def _plan(framework: str, requests: list[dict], user_impl: dict | None, only: se
     if framework in base.PROCESS_BOUND:
         request = {"framework": framework, "requests": requests, "user_impl": user_impl,
                    "only": sorted(only) if only is not None else None}
-        done = subprocess.run([sys.executable, "-m", "suite.bench"], input=json.dumps(request), cwd=ROOT,
-                              capture_output=True, text=True, check=False)
+        try:
+            with supervising() as supervisor:
+                done = supervisor.run([sys.executable, "-m", "suite.bench"], timeout=PLAN_TIMEOUT_SECONDS,
+                                      input=json.dumps(request), cwd=ROOT)
+        except subprocess.TimeoutExpired:
+            return [], f"planning ran past {PLAN_TIMEOUT_SECONDS} s"
         if done.returncode != 0:
             lines = done.stderr.strip().splitlines()
             raise RuntimeError(f"{framework}: planning failed: {lines[-1] if lines else done.returncode}")
@@ -104,32 +110,62 @@ def _plan(framework: str, requests: list[dict], user_impl: dict | None, only: se
 
 
 def _run_framework(framework: str, requests: list[dict], user_impl: dict | None,
-                   only: set | None) -> tuple[list[dict], dict, str]:
+                   only: set | None, case_timeout: float) -> tuple[list[dict], dict, str, list[dict]]:
     """(cases with pytest-benchmark stats, pytest-benchmark's own JSON document, why unavailable
-    or '')."""
+    or '', the cases that failed: each planned case that raised, or was still running when its
+    process ran out of time, with what happened). A run that fails or runs out of time is run
+    again one implementation at a time, so that a hanging or crashing one loses only its cases."""
     cases, reason = _plan(framework, requests, user_impl, only)
-    if reason:
-        return [], {}, reason
-    if not cases:
-        return [], {}, ""
-    with tempfile.TemporaryDirectory() as folder:
+    if reason or not cases:
+        return [], {}, reason, []
+    timed, document, failed = _time_cases(cases, case_timeout)
+    if failed:
+        timed, documents, failed = [], [], []
+        for implementation in dict.fromkeys(c["implementation"] for c in cases):
+            own = [c for c in cases if c["implementation"] == implementation]
+            found, raw, lost = _time_cases(own, case_timeout)
+            timed += found
+            failed += lost
+            documents += [raw] if raw else []
+        document = documents[0] if documents else {}
+    return timed, document, "", failed
+
+
+def _time_cases(cases: list[dict], case_timeout: float) -> tuple[list[dict], dict, list[dict]]:
+    """Time the cases in one supervised pytest-benchmark process, ``case_timeout`` seconds a case:
+    (timed, its JSON, failed)."""
+    limit = case_timeout * len(cases)
+    with tempfile.TemporaryDirectory() as folder, supervising() as supervisor:
         plan_file, out = Path(folder) / "plan.json", Path(folder) / "bench.json"
         plan_file.write_text(json.dumps(cases))
-        done = subprocess.run(
-            [sys.executable, "-m", "pytest", str(ROOT / "suite" / "bench_cases.py"), "-q", "-p", "no:cacheprovider",
-             "--benchmark-only", f"--benchmark-json={out}", "--benchmark-disable-gc"],
-            cwd=ROOT, env={**os.environ, "BCEBENCH_BENCH_PLAN": str(plan_file)}, capture_output=True, text=True,
-            check=False)
-        if not out.exists():
-            lines = (done.stdout + done.stderr).strip().splitlines()
-            raise RuntimeError(f"{framework} benchmarks did not run: {lines[-1] if lines else done.returncode}")
-        document = json.loads(out.read_text())
-    results = []
-    for entry in document["benchmarks"]:
+        try:
+            done = supervisor.run(
+                [sys.executable, "-m", "pytest", str(ROOT / "suite" / "bench_cases.py"), "-q", "-rf",
+                 "-p", "no:cacheprovider", "--benchmark-only", f"--benchmark-json={out}", "--benchmark-disable-gc"],
+                timeout=limit, cwd=ROOT,
+                env={**os.environ, "BCEBENCH_BENCH_PLAN": str(plan_file), "COLUMNS": "1000"})  # -rf lines whole
+            output = done.stdout + done.stderr
+        except subprocess.TimeoutExpired:
+            output = f"ran past the time limit of {limit:g} s"
+        document = json.loads(out.read_text()) if out.exists() else {}
+    timed = []
+    for entry in document.get("benchmarks", []):
         stats = entry["stats"]
-        results.append({**entry["extra_info"], **{k: stats[k] for k in ("median", "iqr", "q1", "q3", "min",
-                                                                          "mean", "stddev", "rounds")}})
-    return results, document, ""
+        timed.append({**entry["extra_info"], **{k: stats[k] for k in ("median", "iqr", "q1", "q3", "min",
+                                                                        "mean", "stddev", "rounds")}})
+    seen = {c["id"] for c in timed}
+    failed = [{"id": c["id"], "framework": c["framework"], "implementation": c["implementation"],
+               "verdict": "crashed", "message": _failure(output, c["id"])} for c in cases if c["id"] not in seen]
+    return timed, document, failed
+
+
+def _failure(output: str, case_id: str) -> str:
+    """pytest's one-line reason for a case (its -rf line), or the last line of the run."""
+    for line in output.splitlines():
+        if line.startswith("FAILED") and f"[{case_id}]" in line:
+            return line.split(" - ", 1)[-1].strip()
+    lines = output.strip().splitlines()
+    return lines[-1] if lines else "no output"
 
 
 def _merge(samples: list[dict]) -> list[dict]:
@@ -191,33 +227,40 @@ def analyse(cases: list[dict]) -> list[dict]:
 
 def run(frameworks: list[str], implementations: list[str] | None, dtypes: list[str], modes: list[str],
         sizes: list[int], user_impl: dict | None = None, progress=lambda framework: None,
-        only: set | None = None, devices: list[str] | None = None) -> dict:
+        only: set | None = None, devices: list[str] | None = None, case_timeout: float = 120.0) -> dict:
     """The speed document: metadata and one record per case. Frameworks run one after another, so
     that they do not compete for the cores while timed; the walls are timed in the same run."""
     requests = [{"dtype": d, "size": n, "patterns": implementations or ["*"], "modes": modes, "devices": devices}
                 for d in dtypes for n in sizes]
-    samples, raw, unavailable = [], [], {}
+    samples, raw, unavailable, failed = [], [], {}, {}
     for _ in range(PROCESSES):
         for framework in frameworks:
             if framework in unavailable:
                 continue
             progress(framework)
-            found, document, reason = _run_framework(framework, requests, user_impl, only)
+            found, document, reason, lost = _run_framework(framework, requests, user_impl, only, case_timeout)
             if reason:
                 unavailable[framework] = reason
             samples += found
+            failed.update({case["id"]: case for case in lost})
             if document:
                 raw.append(document)
+    timed = {s["id"] for s in samples}
     return {"schema_version": 1, "kind": "bcebench-speed",
             "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "machine": raw[0]["machine_info"] if raw else {}, "unavailable": unavailable,
-            "cases": analyse(_merge(samples)), "pytest_benchmark": raw}
+            "cases": analyse(_merge(samples)), "pytest_benchmark": raw,
+            "failed": [case for case_id, case in failed.items() if case_id not in timed]}
+
+
+def saved_path(name: str) -> Path:
+    return SAVED / f"{name}.json"
 
 
 def save(document: dict, name: str) -> Path:
     """NAME.json (this document) and NAME-pytest-benchmark-K.json (each worker's own
     pytest-benchmark JSON, with its machine and commit information) under SAVED."""
-    path = SAVED / f"{name}.json"
+    path = saved_path(name)
     for k, raw in enumerate(document.get("pytest_benchmark", [])):
         write_atomically(SAVED / f"{name}-pytest-benchmark-{k}.json", json.dumps(raw, indent=1))
     write_atomically(path, json.dumps(document, indent=1))
@@ -233,7 +276,11 @@ def regressions(old: dict, new: dict, fail_over: float) -> dict:
     """{'slower', 'faster', 'unchanged'}: rows (id, old median, new median, change). Slower: the
     median grew by more than fail_over % and old q3 < new q1; faster the same way round."""
     before = {c["id"]: c for c in old["cases"] if c["kind"] == "implementation"}
-    result: dict = {"slower": [], "faster": [], "unchanged": []}
+    result: dict = {"slower": [], "faster": [], "unchanged": [], "lost": []}
+    now = {c["id"] for c in new["cases"]}
+    failed = {c["id"]: c["message"] for c in new.get("failed", [])}
+    result["lost"] = [(case_id, failed.get(case_id, "not timed in this run")) for case_id in sorted(before)
+                      if case_id not in now]
     for case in new["cases"]:
         if case["kind"] != "implementation" or case["id"] not in before:
             continue

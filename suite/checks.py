@@ -17,6 +17,7 @@ import mpmath
 import numpy as np
 
 from adapters.base import Adapter, Implementation, Unsupported, sample_weights
+from reference import cache as oracle_cache
 from reference import metrics, oracle
 from reference.exact import Spec
 from reference.formats import FORMATS, bits_of, from_bits, round_mpf
@@ -34,23 +35,17 @@ def spec_for(impl: Implementation, quantity: str) -> Spec:
 
 
 @cache
-def _cached_case(kind: str, form: str, dtype: str, regime: str, labels: str) -> cases.Case:
+def _cached_case(kind: str, form: str, dtype: str, regime: str, labels: str, seed: int = cases.SEED) -> cases.Case:
     if kind == "special":
         return cases.special_case(form, dtype, hard_only=labels == "special-hard")
     if kind == "domain":
         return cases.out_of_domain_case(dtype)
-    return cases.make_case(form, dtype, regime, labels)
-
-
-_references: dict = {}
+    return cases.make_case(form, dtype, regime, labels, seed=seed)
 
 
 def reference(spec: Spec, case: cases.Case) -> Reference:
-    """The oracle's answer for a case, computed once per run and shared by implementations."""
-    key = (spec, case.dtype, case.x.tobytes(), case.y.tobytes())
-    if key not in _references:
-        _references[key] = oracle.evaluate(spec, case.x, case.y)
-    return _references[key]
+    """The oracle's answer for a case, shared by implementations (``reference.cache``)."""
+    return oracle_cache.evaluate(spec, case.x, case.y)
 
 
 def _hex(value: np.ndarray) -> str:
@@ -68,7 +63,7 @@ def _call(adapter: Adapter, impl: Implementation, quantity: str, x: np.ndarray, 
         result = adapter.run(impl, quantity, x, y, device)
     except Unsupported as error:
         return None, ("unsupported", str(error))
-    except Exception as error:  # a crash is a finding, and the run goes on
+    except (Exception, SystemExit) as error:  # a crash (or a call of sys.exit) is a finding, and the run goes on
         return None, ("crashed", f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}")
     expected_shape = np.broadcast_shapes(x.shape, y.shape) if impl.reduction == "none" else ()
     if result.shape != expected_shape or result.dtype != x.dtype:  # it ran: a wrong answer, not a crash
@@ -308,7 +303,7 @@ def unchanged_inputs(adapter, impl, device, case: cases.Case, quantity: str, pol
             ran.append(each)
         except Unsupported:
             continue
-        except Exception as error:
+        except (Exception, SystemExit) as error:
             return {**record, "verdict": "crashed", "message": f"{each}: {type(error).__name__}: {error}"}
     if not ran:
         return {**record, "verdict": "unsupported", "message": "no quantity could be evaluated"}
@@ -359,9 +354,10 @@ def run_check(adapter, impl, device, task: dict, policy: Policy) -> dict:
         return claims.run_claim(adapter, impl, device, task, policy)
     if task["kind"] == "large-mean":
         case = cases.make_case(impl.form, task["dtype"], cases.REGIMES[impl.form][-1 if impl.form == "probs" else 1],
-                               task["labels"], count=LARGE_MEAN[task["dtype"]])
+                               task["labels"], count=LARGE_MEAN[task["dtype"]], seed=task.get("seed", cases.SEED))
     else:
-        case = _cached_case(task["kind"], impl.form, task["dtype"], task["regime"], task["labels"])
+        case = _cached_case(task["kind"], impl.form, task["dtype"], task["regime"], task["labels"],
+                            task.get("seed", cases.SEED))
     record = {k: task[k] for k in task if k != "kind"}
     start = time.perf_counter()
     result = CHECKS[task["check"]](adapter, impl, device, case, task["quantity"], policy, record)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from dataclasses import asdict
@@ -17,6 +18,7 @@ import mpmath
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_BROKEN_PIPE = 128 + 13
+EXIT_INTERRUPTED = 128 + 2  # as a shell reports a command ended by SIGINT
 DEFAULT_SWEEPS = "reports/sweeps"
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -127,6 +129,37 @@ def _selected_frameworks(args: argparse.Namespace, command: str) -> list[str]:
     return list(dict.fromkeys(frameworks))
 
 
+def _single_input(text: str, dtypes: list[str] | None) -> tuple[str, str]:
+    """--input X:Y: two hex bit patterns, each fitting every --dtype (which it needs)."""
+    from reference.formats import FORMATS, parse_bits
+
+    x, sep, y = text.partition(":")
+    if not sep or not dtypes:
+        raise UsageError("bcebench check: --input X:Y needs --dtype")
+    for dtype in dtypes:
+        for pattern in (x, y):
+            try:
+                parse_bits(pattern, FORMATS[dtype])
+            except ValueError as error:
+                raise UsageError(f"bcebench check: --input {text!r}: {error}") from None
+    return hex(int(x, 16)), hex(int(y, 16))
+
+
+def _check_writable(path: str | None, option: str, command: str) -> None:
+    """An output location that can be written, checked before any work starts: its nearest
+    existing folder must be a writable folder, and the path itself no folder (for --out, a folder)."""
+    if not path:
+        return
+    target = Path(path)
+    if target.exists() and target.is_dir() != (option == "--out"):
+        raise UsageError(f"bcebench {command}: {option} {path}: is {'not ' if option == '--out' else ''}a folder")
+    existing = next(p for p in [target, *target.parents] if p.exists())
+    if existing == target and option != "--out":
+        existing = target.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"bcebench {command}: {option} {path}: {existing} is not a writable folder")
+
+
 def _named_frameworks(args: argparse.Namespace) -> list[str]:
     """The frameworks asked for by name (--framework, --array-api): each must be there."""
     from adapters import base
@@ -157,16 +190,14 @@ def _check(args: argparse.Namespace) -> int:
 
     frameworks = _selected_frameworks(args, "check")
     user = _user_implementation(args, frameworks, "check")
-    single = None
-    if args.input:
-        x, sep, y = args.input.partition(":")
-        try:
-            single = (hex(int(x, 16)), hex(int(y, 16)))
-        except ValueError:
-            raise UsageError(f"bcebench check: --input {args.input!r}: expected X:Y as hex bit patterns") from None
-        if not sep or not args.dtype:
-            raise UsageError("bcebench check: --input X:Y needs --dtype")
     chosen = _filters(args, "check")
+    single = _single_input(args.input, chosen["dtype"]) if args.input else None
+    if not args.timeout > 0:
+        raise UsageError(f"bcebench check: --timeout {args.timeout:g}: must be a number of seconds > 0")
+    if args.budget is not None and not args.budget > 0:
+        raise UsageError(f"bcebench check: --budget {args.budget:g}: must be a number of seconds > 0")
+    for option in ("json", "junit"):
+        _check_writable(getattr(args, option), f"--{option}", "check")
     try:
         load_policy(args.policy)
         if args.deviations:
@@ -174,18 +205,24 @@ def _check(args: argparse.Namespace) -> int:
         patterns = _split(args.implementation, "--implementation", "check")
         selection = gate.Selection(frameworks, chosen["device"], patterns, chosen["dtype"], chosen["quantity"],
                                    chosen["check"], user, single, args.policy, args.timeout,
-                                   required=_named_frameworks(args), deviations=args.deviations)
+                                   required=_named_frameworks(args), deviations=args.deviations, budget=args.budget,
+                                   seed=args.seed)
         results = gate.run(selection, progress=_progress if args.verbose else lambda record: None)
     except (PolicyError, gate.RequestError) as error:
         raise UsageError(f"bcebench check: {error}") from None
-    if not results["checks"]:
-        reasons = "; ".join(f"{k}: {v}" for k, v in selection.unavailable.items()) or "the filters match nothing"
-        print(f"bcebench check: no check ran ({reasons})", file=sys.stderr)
-        return EXIT_FAILED
     if args.json:
         gate.write_atomically(Path(args.json), json.dumps(results, indent=1))
     if args.junit:
         gate.write_atomically(Path(args.junit), gate.junit_xml(results))
+    if results["interrupted"]:
+        written = f"; written to {args.json}" if args.json else ""
+        print(f"bcebench check: {results['interrupted']}: {len(results['checks'])} checks finished{written}",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED if results["interrupted"].startswith("interrupted") else EXIT_FAILED
+    if not results["checks"]:
+        reasons = "; ".join(f"{k}: {v}" for k, v in selection.unavailable.items()) or "the filters match nothing"
+        print(f"bcebench check: no check ran ({reasons})", file=sys.stderr)
+        return EXIT_FAILED
     _print_summary(results)
     if args.fail_on_stale and results["stale_deviations"]:
         print(f"\n--fail-on-stale: {len(results['stale_deviations'])} known deviation(s) no longer reproduce")
@@ -207,9 +244,14 @@ def _bench(args: argparse.Namespace) -> int:
     except ValueError:
         raise UsageError(f"bcebench bench: --size {args.size}: expected numbers such as 1e6") from None
     modes = _split(args.mode, "--mode", "bench", base.BENCH_MODES) or list(base.BENCH_MODES)
+    if not args.timeout > 0:
+        raise UsageError(f"bcebench bench: --timeout {args.timeout:g}: must be a number of seconds > 0")
     chosen = _filters(args, "bench")
     patterns = _split(args.implementation, "--implementation", "bench")
     user = _user_implementation(args, frameworks, "bench")
+    _check_writable(args.json, "--json", "bench")
+    if args.save:
+        _check_writable(str(bench.saved_path(args.save)), "--save", "bench")
     baseline = None
     if args.compare:
         try:
@@ -218,11 +260,13 @@ def _bench(args: argparse.Namespace) -> int:
             raise UsageError(f"bcebench bench: --compare {args.compare}: {error}") from None
     document = bench.run(frameworks, patterns, chosen["dtype"] or ["float32"], modes, sizes,
                          user, progress=lambda name: print(f"timing {name} ...", file=sys.stderr),
-                         devices=chosen["device"])
-    if not document["cases"]:
+                         devices=chosen["device"], case_timeout=args.timeout)
+    if not document["cases"] and not document["failed"]:
         print("bcebench bench: nothing was timed", file=sys.stderr)
         return EXIT_FAILED
     _print_speed(document)
+    for case in document["failed"]:
+        print(f"CRASHED {case['id']}: {case['message']}")
     if args.json:
         from suite.gate import write_atomically
 
@@ -230,7 +274,7 @@ def _bench(args: argparse.Namespace) -> int:
     if args.save:
         print(f"saved as {bench.save(document, args.save)}")
     if baseline is None:
-        return EXIT_OK
+        return EXIT_FAILED if document["failed"] else EXIT_OK
     changes = bench.regressions(baseline, document, args.fail_over)
     for _ in range(bench.CONFIRMATIONS):  # time flagged cases again: a slower implementation repeats, a burst not
         flagged = {row[0] for row in changes["slower"]}
@@ -238,12 +282,12 @@ def _bench(args: argparse.Namespace) -> int:
             break
         again = bench.run(frameworks, patterns, chosen["dtype"] or ["float32"], modes, sizes,
                           user, only=flagged, progress=lambda name: print(f"re-timing {name} ...", file=sys.stderr),
-                          devices=chosen["device"])
+                          devices=chosen["device"], case_timeout=args.timeout)
         confirmed = {row[0] for row in bench.regressions(baseline, again, args.fail_over)["slower"]}
         changes["unchanged"] += [row for row in changes["slower"] if row[0] not in confirmed]
         changes["slower"] = [row for row in changes["slower"] if row[0] in confirmed]
     _print_speed_changes(changes, args.fail_over)
-    return EXIT_FAILED if changes["slower"] else EXIT_OK
+    return EXIT_FAILED if changes["slower"] or changes["lost"] or document["failed"] else EXIT_OK
 
 
 def _print_speed(document: dict) -> None:
@@ -262,7 +306,10 @@ def _print_speed_changes(changes: dict, fail_over: float) -> None:
     for title in ("slower", "faster"):
         for case_id, old, new, change in changes[title]:
             print(f"  {title.upper():7} {case_id}: {old * 1e6:.1f}us -> {new * 1e6:.1f}us ({change:+.1%})")
-    print(f"  {len(changes['slower'])} slower, {len(changes['faster'])} faster, {len(changes['unchanged'])} unchanged")
+    for case_id, why in changes["lost"]:
+        print(f"  LOST    {case_id}: timed in the baseline, not now ({why})")
+    print(f"  {len(changes['slower'])} slower, {len(changes['faster'])} faster, {len(changes['unchanged'])} unchanged, "
+          f"{len(changes['lost'])} lost")
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -280,6 +327,7 @@ def _report(args: argparse.Namespace) -> int:
         sweeps = exhaustive.load(Path(folder)) if folder else []
     except exhaustive.SweepResultsError as error:
         raise UsageError(f"bcebench report: {error}") from None
+    _check_writable(args.out, "--out", "report")
     if args.from_results:
         from reports import compare
 
@@ -293,7 +341,7 @@ def _report(args: argparse.Namespace) -> int:
             results["exhaustive"] = sweeps
         folder = build.write(results, build.certificate_records(), Path(args.out))
         print(f"report: {folder / 'report.html'}\n        {folder / 'report.md'}")
-        return EXIT_OK
+        return EXIT_OK if results["passed"] else EXIT_FAILED
     frameworks = _selected_frameworks(args, "report")
     selection = gate.Selection(frameworks, dtypes=_filters(args, "report")["dtype"], policy=args.policy,
                                required=_named_frameworks(args))
@@ -310,6 +358,9 @@ def _report(args: argparse.Namespace) -> int:
             results = gate.run(selection, progress=progress)
         except gate.RequestError as error:
             raise UsageError(f"bcebench report: {error}") from None
+    if results["interrupted"]:
+        print(f"bcebench report: {results['interrupted']}: no report written", file=sys.stderr)
+        return EXIT_INTERRUPTED
     if not results["checks"]:
         print("bcebench report: no check ran", file=sys.stderr)
         return EXIT_FAILED
@@ -324,7 +375,7 @@ def _report(args: argparse.Namespace) -> int:
     folder = build.write(results, build.certificate_records(), Path(args.out))
     _print_summary(results)
     print(f"\nreport: {folder / 'report.html'}\n        {folder / 'report.md'}")
-    return EXIT_OK
+    return EXIT_OK if results["passed"] else EXIT_FAILED
 
 
 def _sweep(args: argparse.Namespace) -> int:
@@ -365,7 +416,8 @@ def _sweep(args: argparse.Namespace) -> int:
                 bar.update(inputs)
 
             result = sweep.sweep(target, spans, shard_size=args.shard_size, checkpoint_dir=Path(args.checkpoint),
-                                 client=client, progress=progress)
+                                 client=client, progress=progress, resume=args.resume,
+                                 notice=lambda line: print(line, file=sys.stderr))
     except sweep.SweepError as error:
         raise UsageError(f"bcebench sweep: {error}") from None
     out = Path(args.out or Path(args.checkpoint).parent / sweep.result_name(target, args.range))
@@ -381,6 +433,10 @@ def _sweep(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     from reports import compare
 
+    if not args.threshold > 1:
+        raise UsageError(f"bcebench compare: --threshold {args.threshold:g}: must be a factor > 1")
+    if not args.fail_over >= 0:
+        raise UsageError(f"bcebench compare: --fail-over {args.fail_over:g}: must be a percentage >= 0")
     try:
         old, new = compare.load(args.old), compare.load(args.new)
     except compare.ResultsError as error:
@@ -422,15 +478,24 @@ def _print_summary(results: dict) -> None:
     print(f"\n{len(results['checks'])} checks: {summary}. Gate {'passed' if results['passed'] else 'FAILED'}.")
 
 
+DESCRIBE_TIMEOUT_SECONDS = 300
+
+
 def _frameworks(args: argparse.Namespace) -> int:
     """Each framework's version, devices, dtypes and implementations; a process-bound one (Keras on
     a backend) is described by a process of its own."""
     from adapters import base
+    from suite.supervisor import supervising
 
     for name in _selected_frameworks(args, "frameworks"):
         if name in base.PROCESS_BOUND and len(args.framework or []) != 1:
-            done = subprocess.run([sys.executable, "-m", "suite.cli", "frameworks", "--framework", name],
-                                  capture_output=True, text=True, check=False, cwd=ROOT)
+            try:
+                with supervising() as supervisor:
+                    done = supervisor.run([sys.executable, "-m", "suite.cli", "frameworks", "--framework", name],
+                                          timeout=DESCRIBE_TIMEOUT_SECONDS, cwd=ROOT)
+            except subprocess.TimeoutExpired:
+                print(f"{name}: failed: no answer in {DESCRIBE_TIMEOUT_SECONDS} s")
+                continue
             print(done.stdout, end="" if done.returncode == 0 else f"{name}: failed: {done.stderr.strip()[-200:]}\n")
             continue
         adapter, reason = base.load(name)
@@ -472,6 +537,7 @@ def _add_selection(parser: argparse.ArgumentParser, dtypes: str) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from reference.exact import FORMS, QUANTITIES
     from reference.formats import DTYPE_NAMES
+    from suite.cases import SEED
     from suite.gate import CHECK_TIMEOUT_SECONDS
 
     parser = OneLineParser(prog="bcebench", description="Verification and benchmarks for binary cross-entropy.")
@@ -507,6 +573,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--input", help="X:Y bit patterns (hex): run the accuracy checks on that input alone")
     check.add_argument("--timeout", type=float, default=CHECK_TIMEOUT_SECONDS,
                        help="seconds one check may run before it is ended and recorded as crashed")
+    check.add_argument("--seed", type=int, default=SEED,
+                       help=f"seed of the sampled cases (default {SEED}, fixed so that CI is reproducible; the "
+                            f"claims' problems are fixed)")
+    check.add_argument("--budget", type=float, help="seconds for the whole run: past it the run stops as interrupted")
     check.add_argument("--json", help="write the results here")
     check.add_argument("--junit", help="write JUnit XML here")
     check.add_argument("--verbose", action="store_true", help="print each check as it ends")
@@ -520,6 +590,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--compare", help="a saved run (NAME or a .json path) to compare against")
     bench.add_argument("--fail-over", type=float, default=10.0,
                        help="percent slowdown that fails --compare when beyond the noise (default 10)")
+    bench.add_argument("--timeout", type=float, default=120.0,
+                       help="seconds one case may take (compilation, warm-up and rounds) before it counts as hanging")
     bench.add_argument("--json", help="write the timings here")
     bench.set_defaults(run=_bench)
 
@@ -562,6 +634,8 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--checkpoint", default="reports/sweeps/checkpoints",
                        help="folder for the checkpoint of finished shards (default reports/sweeps/checkpoints)")
     sweep.add_argument("--out", help="result file (default reports/sweeps/<dtype>-<implementation>-...json)")
+    sweep.add_argument("--resume", action="store_true",
+                       help="reuse a finished sweep's checkpoint (an interrupted one is always resumed)")
     sweep.set_defaults(run=_sweep)
 
     frameworks = commands.add_parser("frameworks", help="which frameworks are available, with what")
@@ -571,12 +645,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from suite.supervisor import Interrupted, Supervisor
+
     try:
         args = build_parser().parse_args(argv)
-        return args.run(args)
+        # every child process of the command, ended on Ctrl-C, SIGTERM and exit; the gate stops
+        # gracefully and writes what finished, the other commands unwind
+        with Supervisor(unwind=args.command not in ("check", "report")):
+            return args.run(args)
     except UsageError as error:
         print(str(error).splitlines()[0], file=sys.stderr)
         return EXIT_USAGE
+    except (KeyboardInterrupt, Interrupted) as error:
+        print(f"bcebench: {error or 'interrupted'}: stopped", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # the reader (`| head`) has gone: end as a shell would on SIGPIPE
         sys.stderr.close()
         return EXIT_BROKEN_PIPE

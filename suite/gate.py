@@ -17,7 +17,7 @@ import selectors
 import subprocess
 import sys
 import tempfile
-import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +27,7 @@ from adapters import base
 from suite import cases, explain
 from suite.policy import Deviation, Policy, glob_match, load_deviations, load_platforms, load_policy
 from suite.results_schema import JUDGED, PASSING, SCHEMA_VERSION
+from suite.supervisor import Interrupted, Supervisor, supervising
 
 CHECK_TIMEOUT_SECONDS = 300
 CHECK_NAMES = ("accuracy", "special", "domain", "reduction", "unchanged-inputs", "shapes", "claim")
@@ -52,6 +53,8 @@ class Selection:
     policy: str = "strict"
     timeout: float = CHECK_TIMEOUT_SECONDS
     required: list[str] = field(default_factory=list)
+    budget: float | None = None  # seconds for the whole run
+    seed: int = cases.SEED  # of the sampled cases (the claims' problems are fixed)
     deviations: str | None = None  # a deviations file; None: the built-in one; "": none (platforms still apply)
     unavailable: dict = field(default_factory=dict)
 
@@ -69,13 +72,14 @@ def implementations(adapter: base.Adapter, selection: Selection) -> list[base.Im
     return impls
 
 
-def plan(adapter: base.Adapter, selection: Selection) -> list[dict]:
-    """Every check for one framework, in a fixed order, each a dict with a unique id."""
+def plan(adapter: base.Adapter, selection: Selection, impls: list[base.Implementation] | None = None) -> list[dict]:
+    """Every check for one framework (of ``impls``, by default the selected implementations), in a
+    fixed order, each a dict with a unique id."""
     tasks = []
     for device in adapter.devices():
         if selection.devices and device not in selection.devices:
             continue
-        for impl in implementations(adapter, selection):
+        for impl in implementations(adapter, selection) if impls is None else impls:
             for dtype in adapter.dtypes(device):
                 if selection.dtypes and dtype not in selection.dtypes:
                     continue
@@ -124,7 +128,7 @@ def tasks_for(framework: str, device: str, impl: base.Implementation, dtype: str
     if selection.checks:
         tasks = [t for t in tasks if t["check"] in selection.checks]
     for task in tasks:
-        task.update(common)
+        task.update(common, seed=selection.seed)
         task["id"] = "/".join([framework, device, impl.id, dtype, task["check"], task["quantity"],
                                f"{task['regime']}-{task['labels']}"])
     return tasks
@@ -200,6 +204,8 @@ def repro(record: dict, selection: Selection) -> str:
     if selection.user_impl:
         user = selection.user_impl
         command += f" --impl {user['spec']} --form {user['form']}"
+    if selection.seed != cases.SEED:
+        command += f" --seed {selection.seed}"
     return command
 
 
@@ -233,14 +239,15 @@ def worker_main(request: dict) -> None:
         print("result\t" + json.dumps(explain.apply(result, deviations)), flush=True)
 
 
-def _lines(stream, timeout: float):
-    """Lines from a pipe as they arrive; None when nothing arrived for ``timeout`` seconds. Reads
-    the file descriptor itself: a buffered readline could hold a line that select() never sees."""
+def _lines(stream, timeout):
+    """Lines from a pipe as they arrive; None when nothing arrived for ``timeout()`` seconds (asked
+    again at each wait: it depends on the check that is running). Reads the file descriptor
+    itself: a buffered readline could hold a line that select() never sees."""
     selector = selectors.DefaultSelector()
     selector.register(stream, selectors.EVENT_READ)
     pending = b""
     while True:
-        if not selector.select(timeout=timeout):
+        if not selector.select(timeout=max(timeout(), 0.0)):
             yield None
             return
         chunk = os.read(stream.fileno(), 1 << 16)
@@ -251,26 +258,62 @@ def _lines(stream, timeout: float):
         yield from (line.decode() for line in complete)
 
 
+SHORT_TIMEOUT_SECONDS = 10.0  # at most, for the checks of an implementation that has run out of time once
+
+
+@dataclass
+class _Limits:
+    """Per-check and whole-run time limits: after an implementation's first timeout its other
+    checks get a tenth of the limit (SHORT_TIMEOUT_SECONDS at most), so one hanging function
+    costs one full timeout, not one per check; the record of each says which limit it ran under."""
+
+    timeout: float
+    deadline: float | None
+    slow: set = field(default_factory=set)
+
+    def for_task(self, task_id: str | None) -> float:
+        limit = self.timeout
+        if task_id and _implementation_of(task_id) in self.slow:
+            limit = min(limit / 10, SHORT_TIMEOUT_SECONDS)
+        if self.deadline is not None:
+            limit = min(limit, self.deadline - time.monotonic())
+        return limit
+
+
+def _implementation_of(task_id: str) -> str:
+    return "/".join(task_id.split("/")[:3])
+
+
 def _run_worker(framework: str, selection: Selection, skip: list[str], progress, about: dict,
-                stop: threading.Event) -> tuple[list[dict], tuple[str | None, str] | None]:
-    """(records, crash): crash is None when the worker finished (or ``stop`` was set), else (id of
-    the check that was running, or None before the first, and what happened) when it died or
+                supervisor: Supervisor, limits: _Limits) -> tuple[list[dict], tuple[str | None, str] | None]:
+    """(records, crash): crash is None when the worker finished (or the run was stopped), else (id
+    of the check that was running, or None before the first, and what happened) when it died or
     hung. The worker's first line, what it is and how many checks it plans (or why it is
     unavailable), goes into ``about``."""
     request = json.dumps({"framework": framework, "selection": selection.__dict__, "skip": skip})
+    records, running = [], {"task": None}  # the check in progress, read by the time limit at each wait
     with tempfile.TemporaryFile() as errors:
-        process = subprocess.Popen([sys.executable, "-m", "suite.gate", "--worker"], stdin=subprocess.PIPE,
-                                   stdout=subprocess.PIPE, stderr=errors, cwd=Path(__file__).resolve().parent.parent)
+        try:
+            process = supervisor.spawn([sys.executable, "-m", "suite.gate", "--worker"], stdin=subprocess.PIPE,
+                                       stdout=subprocess.PIPE, stderr=errors,
+                                       cwd=Path(__file__).resolve().parent.parent)
+        except Interrupted:
+            return records, None
         process.stdin.write(request.encode())
         process.stdin.close()
-        records, current = [], None
-        for line in _lines(process.stdout, selection.timeout):
-            if line is None or stop.is_set():
-                process.kill()
-                process.wait()
-                if stop.is_set():
+        for line in _lines(process.stdout, lambda: limits.for_task(running["task"])):
+            current = running["task"]
+            if line is None or supervisor.interrupted.is_set():
+                limit = limits.for_task(current)
+                supervisor.end(process)
+                if supervisor.interrupted.is_set():
                     return records, None
-                return records, (current, f"ran past the time limit of {selection.timeout:g} s")
+                if limits.deadline is not None and time.monotonic() >= limits.deadline:
+                    supervisor.stop(f"the run's time budget of {selection.budget:g} s ran out")
+                    return records, None
+                if current:
+                    limits.slow.add(_implementation_of(current))
+                return records, (current, f"ran past the time limit of {limit:g} s")
             kind, _, payload = line.partition("\t")
             if kind == "about":
                 about.setdefault("info", json.loads(payload))
@@ -278,52 +321,58 @@ def _run_worker(framework: str, selection: Selection, skip: list[str], progress,
             elif kind == "unavailable":
                 about["unavailable"] = payload
             elif kind == "start":
-                current = payload
+                running["task"] = payload
             elif kind == "result":
                 records.append(json.loads(payload))
                 progress(records[-1])
-                current = None
+                running["task"] = None
+        current = running["task"]
         code = process.wait()
+        supervisor.end(process)
         errors.seek(0)
         last = (errors.read().decode(errors="replace").strip().splitlines() or ["no message"])[-1]
+    if supervisor.interrupted.is_set():
+        return records, None
     if current is not None or code != 0:
         return records, (current, f"the process died (exit {code}): {last}")
     return records, None
 
 
 def run_framework(framework: str, selection: Selection, progress=lambda record: None,
-                  stop: threading.Event | None = None) -> tuple[list[dict], dict]:
+                  supervisor: Supervisor | None = None, limits: _Limits | None = None) -> tuple[list[dict], dict]:
     """All checks of one framework: (records, about) where about holds the framework's version and
     devices ('info') or why it is unavailable ('unavailable'). A worker that dies or stalls before
     its first check is one crashed record for the framework, never a silent absence; a framework
     named in the request that cannot be loaded is a RequestError."""
-    stop = stop or threading.Event()
+    limits = limits or _Limits(selection.timeout, None)
     records: list[dict] = []
     about: dict = {}
-    while True:
-        done = [r["id"] for r in records]
-        new, crash = _run_worker(framework, selection, done, progress, about, stop)
-        records += new
-        if "unavailable" in about and framework in selection.required:
-            raise RequestError(f"--framework {framework} cannot be loaded: {about['unavailable']}")
-        if crash is None:
-            return records, about
-        task_id, message = crash
-        if task_id is None:  # died or stalled before its first check: nothing to skip and retry
-            record = {"id": f"{framework}/worker", "framework": framework, "verdict": "crashed", "gating": True,
-                      "message": f"the worker ended before its first check: {message}"}
+    with supervising() as active:
+        supervisor = supervisor or active
+        while True:
+            done = [r["id"] for r in records]
+            new, crash = _run_worker(framework, selection, done, progress, about, supervisor, limits)
+            records += new
+            if "unavailable" in about and framework in selection.required:
+                raise RequestError(f"--framework {framework} cannot be loaded: {about['unavailable']}")
+            if crash is None:
+                return records, about
+            task_id, message = crash
+            if task_id is None:  # died or stalled before its first check: nothing to skip and retry
+                record = {"id": f"{framework}/worker", "framework": framework, "verdict": "crashed", "gating": True,
+                          "message": f"the worker ended before its first check: {message}"}
+                records.append(record)
+                progress(record)
+                return records, about
+            record = {"id": task_id, "framework": framework, "verdict": "crashed", "message": message}
+            record.update(dict(zip(("framework", "device", "implementation", "dtype", "check", "quantity"),
+                                   task_id.split("/"), strict=False)))
+            if record.get("check") == "claim":
+                from suite.claims import identity_from_task_id
+
+                record["claim"] = identity_from_task_id(task_id)
             records.append(record)
             progress(record)
-            return records, about
-        record = {"id": task_id, "framework": framework, "verdict": "crashed", "message": message}
-        record.update(dict(zip(("framework", "device", "implementation", "dtype", "check", "quantity"),
-                               task_id.split("/"), strict=False)))
-        if record.get("check") == "claim":
-            from suite.claims import identity_from_task_id
-
-            record["claim"] = identity_from_task_id(task_id)
-        records.append(record)
-        progress(record)
 
 
 def metadata(selection: Selection, policy: Policy, versions: dict) -> dict:
@@ -333,7 +382,7 @@ def metadata(selection: Selection, policy: Policy, versions: dict) -> dict:
         "unavailable": selection.unavailable,
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                     "python": platform.python_version(), "cpus": os.cpu_count()},
-        "seed": cases.SEED,
+        "seed": selection.seed,
         "case_size": cases.CASE_SIZE,
         "policy": {"name": policy.name, "description": policy.description, "source": policy.source},
         "selection": {k: v for k, v in selection.__dict__.items() if k != "unavailable"},
@@ -380,16 +429,24 @@ def _verdict_list(records: list[dict]) -> str:
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """Write a whole file or nothing: a temporary file beside it, then one rename."""
+    """Write a whole file or nothing: a temporary file beside it, then one rename; the file gets the
+    permissions the umask gives a new file (mkstemp's own are 0600)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(handle, "w") as stream:
             stream.write(text)
+        os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
 
 
 def junit_xml(results: dict) -> str:
@@ -429,19 +486,20 @@ def run(selection: Selection, deviations_path: Path | None = None, progress=lamb
         selection.deviations = str(deviations_path)
     policy = load_policy(selection.policy)
     deviations = known_deviations(selection)
-    stop = threading.Event()
+    limits = _Limits(selection.timeout, time.monotonic() + selection.budget if selection.budget else None)
+    with supervising() as supervisor:
+        def one(name: str) -> tuple[list[dict], dict]:
+            try:
+                return run_framework(name, selection, progress, supervisor, limits)
+            except RequestError as error:
+                supervisor.stop(str(error))  # the request is wrong: end every other worker now
+                raise
 
-    def one(name: str) -> tuple[list[dict], dict]:
-        try:
-            return run_framework(name, selection, progress, stop)
-        except RequestError:
-            stop.set()  # the request is wrong: end every other worker now
-            raise
-
-    # One worker process per framework, all at once: they share nothing but the machine, and this
-    # process imports no framework, so none can take the run down.
-    with ThreadPoolExecutor(max_workers=max(1, len(selection.frameworks))) as pool:
-        batches = list(pool.map(one, selection.frameworks))
+        # One worker process per framework, all at once: they share nothing but the machine, and
+        # this process imports no framework, so none can take the run down.
+        with ThreadPoolExecutor(max_workers=max(1, len(selection.frameworks))) as pool:
+            batches = list(pool.map(one, selection.frameworks))
+        interrupted = supervisor.reason if supervisor.interrupted.is_set() else ""
     versions, records = {}, []
     for framework, (batch, about) in zip(selection.frameworks, batches, strict=True):
         if "unavailable" in about:
@@ -456,7 +514,8 @@ def run(selection: Selection, deviations_path: Path | None = None, progress=lamb
     for record in records:
         summary[record["verdict"]] = summary.get(record["verdict"], 0) + 1
     return {"schema_version": SCHEMA_VERSION, "metadata": metadata(selection, policy, versions),
-            "summary": summary, "passed": gate_passes(records, selection), "unjudged": unjudged(records, selection),
+            "summary": summary, "passed": gate_passes(records, selection) and not interrupted,
+            "interrupted": interrupted, "unjudged": unjudged(records, selection),
             "stale_deviations": stale, "checks": records}
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import importlib.util
 import json
 import os
 import platform
@@ -27,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from adapters import base
-from reference import oracle
+from reference import cache, oracle
 from reference.exact import Spec
 from reference.formats import FORMATS, Format, as_dtype, from_bits
 from suite.sweep_stats import Stats, finalize, measure
@@ -165,23 +166,11 @@ def _evaluate(adapter: base.Adapter, impl: base.Implementation, quantity: str, x
     return np.concatenate([a, b]), np.concatenate([ra, rb])
 
 
-_references: dict = {}
-REFERENCES_KEPT = 64
-
-
-def _reference(spec: Spec, fmt: Format, label: float | None, lo: int, x: np.ndarray, y: np.ndarray,
-               fast: bool) -> oracle.Reference:
-    """The oracle on one chunk; the answers for small chunks (a 16-bit dtype's whole range) are kept
-    per process, so implementations of the same function share them (every focal loss needs
-    mpmath)."""
-    if x.size > 1 << 16:
-        return oracle.evaluate(spec, x, y, fast=fast)
-    key = (spec, fmt.name, label, lo, x.size, fast)
-    if key not in _references:
-        if len(_references) >= REFERENCES_KEPT:
-            _references.pop(next(iter(_references)))
-        _references[key] = oracle.evaluate(spec, x, y, fast=fast)
-    return _references[key]
+def _reference(spec: Spec, x: np.ndarray, y: np.ndarray, fast: bool) -> oracle.Reference:
+    """The oracle on one chunk; a 16-bit dtype's whole range is small enough to be kept
+    (``reference.cache``), so implementations of the same function share it (every focal loss
+    needs mpmath)."""
+    return cache.evaluate(spec, x, y, fast=fast)
 
 
 def run_shard(target: Target, start: int, stop: int, fast: bool = True) -> Stats:
@@ -195,7 +184,7 @@ def run_shard(target: Target, start: int, stop: int, fast: bool = True) -> Stats
         index, x, y = _inputs(target, fmt, lo, min(lo + CHUNK, stop))
         with np.errstate(all="ignore"):
             got, rejected = _evaluate(adapter, impl, target.quantity, x, y)
-            ref = _reference(spec, fmt, target.label, lo, x, y, fast)
+            ref = _reference(spec, x, y, fast)
         stats = stats.merge(measure(index, x, y, got, ref, fmt, rejected))
     stats = finalize(stats, spec, fmt)
     stats.seconds = time.perf_counter() - began
@@ -209,25 +198,68 @@ def checkpoint_path(folder: Path, target: Target, spans: list[tuple[int, int]], 
     return folder / f"{target.dtype}-{target.quantity}-{digest}.jsonl"
 
 
-def read_checkpoint(path: Path, header: dict) -> dict[tuple[int, int], Stats]:
-    """Finished shards recorded in ``path`` (a last line cut short by a crash is ignored); a file
-    written for another sweep is an error."""
+def code_fingerprint(target: Target, adapter: base.Adapter) -> dict:
+    """What the results depend on besides the target: the implementation's code (the user's file or
+    module, else the adapter's module, with the framework's version) and the oracle's code."""
+    import inspect
+
+    if target.user_spec:
+        location, _, _ = target.user_spec.rpartition(":")
+        if location.endswith(".py"):
+            source = Path(location).read_bytes()
+        else:
+            found = importlib.util.find_spec(location)
+            source = Path(found.origin).read_bytes() if found and found.origin else location.encode()
+    else:
+        source = Path(inspect.getfile(type(adapter))).read_bytes()
+    oracle_files = sorted(Path(__file__).resolve().parent.parent.joinpath("reference").glob("*.py"))
+    oracle = hashlib.sha256(b"".join(f.read_bytes() for f in oracle_files)).hexdigest()[:16]
+    return {"implementation": hashlib.sha256(source).hexdigest()[:16], "framework": adapter.version(),
+            "oracle": oracle}
+
+
+def read_checkpoint(path: Path, header: dict) -> tuple[dict[tuple[int, int], Stats], bool, str]:
+    """(finished shards, whether the sweep completed, why the file is not reused or '') from
+    ``path``. A file written for another target is an error; one written by other code (another
+    implementation source, framework or oracle version) is never reused. A last line cut short by a
+    crash is cut off the file, so that the next record starts on a line of its own."""
     if not path.exists():
-        return {}
-    lines = path.read_text().splitlines()
+        return {}, False, ""
+    data = path.read_bytes()
+    lines = data.split(b"\n")  # the part after the last newline is b"" when the file ends whole
     try:
-        if json.loads(lines[0]) != header:
-            raise SweepError(f"checkpoint {path} belongs to another sweep")
-    except (json.JSONDecodeError, IndexError):
+        first = json.loads(lines[0])
+    except (json.JSONDecodeError, UnicodeDecodeError):
         raise SweepError(f"checkpoint {path} is not a sweep checkpoint") from None
-    done = {}
-    for line in lines[1:]:
+    if {k: v for k, v in first.items() if k != "code"} != {k: v for k, v in header.items() if k != "code"}:
+        raise SweepError(f"checkpoint {path} belongs to another sweep")
+    if first.get("code") != header["code"]:
+        return {}, False, (f"checkpoint {path} was written by other code "
+                           f"({_difference(first.get('code'), header['code'])}): not reused")
+    done, complete, whole = {}, False, len(lines[0]) + 1
+    for number, line in enumerate(lines[1:-1], start=2):
         try:
             entry = json.loads(line)
-        except json.JSONDecodeError:
-            break  # the write in progress when the run was stopped
-        done[tuple(entry["shard"])] = Stats.from_json(entry["stats"])
-    return done
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise SweepError(f"checkpoint {path}, line {number}: not JSON") from None
+        if entry == {"complete": True}:
+            complete = True
+        else:
+            try:
+                done[tuple(entry["shard"])] = Stats.from_json(entry["stats"])
+            except (KeyError, TypeError, ValueError):
+                raise SweepError(f"checkpoint {path}, line {number}: not a shard record") from None
+        whole += len(line) + 1
+    if whole < len(data):  # a last line without its newline: the write the crash interrupted
+        with open(path, "r+b") as stream:
+            stream.truncate(whole)
+    return done, complete, ""
+
+
+def _difference(old: dict | None, new: dict) -> str:
+    if not isinstance(old, dict):
+        return "no code recorded"
+    return ", ".join(f"{k} {old.get(k)} → {v}" for k, v in new.items() if old.get(k) != v)
 
 
 def _append(stream, entry: dict) -> None:
@@ -270,20 +302,27 @@ def client_for(scheduler: str | None, workers: int | None):
 
 
 def sweep(target: Target, spans: list[tuple[int, int]], *, shard_size: int = DEFAULT_SHARD,
-          checkpoint_dir: Path, client, progress=lambda done, total, inputs: None) -> dict:
+          checkpoint_dir: Path, client, progress=lambda done, total, inputs: None, resume: bool = False,
+          notice=lambda line: None) -> dict:
     """Run every shard not yet in the checkpoint on ``client``, record each as it finishes, and
     return the result document (the target, the ranges and the merged statistics)."""
     from distributed import as_completed
 
     adapter, _ = load_implementation(target)  # fail here, in one line, before any worker starts on it
-    header = json.loads(json.dumps({"target": asdict(target), "spans": spans, "shard_size": shard_size}))
+    header = json.loads(json.dumps({"target": asdict(target), "spans": spans, "shard_size": shard_size,
+                                    "code": code_fingerprint(target, adapter)}))
     path = checkpoint_path(checkpoint_dir, target, spans, shard_size)
     path.parent.mkdir(parents=True, exist_ok=True)
-    done = read_checkpoint(path, header)
+    done, complete, set_aside = read_checkpoint(path, header)
+    if set_aside:
+        notice(set_aside)
+    if complete and not resume:
+        notice(f"checkpoint {path} holds a finished sweep: computed again (--resume reuses it)")
+        done = {}
     planned = shards(spans, shard_size)
     todo = [s for s in planned if s not in done]
     started = time.perf_counter()
-    if not path.exists():
+    if set_aside or (complete and not resume) or not path.exists():
         with open(path, "w") as stream:
             _append(stream, header)
     with open(path, "a") as stream:
@@ -295,6 +334,8 @@ def sweep(target: Target, spans: list[tuple[int, int]], *, shard_size: int = DEF
             done[shard] = stats
             _append(stream, {"shard": list(shard), "stats": stats.as_json()})
             progress(len(done), len(planned), shard[1] - shard[0])
+        if not complete or not resume:
+            _append(stream, {"complete": True})
     merged = Stats()
     for shard in planned:
         merged = merged.merge(done[shard])

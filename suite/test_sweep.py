@@ -222,3 +222,44 @@ def test_a_sweep_counts_each_failure_signature():
     normal = cut & (np.abs(ref.rounded.astype(np.float64)) >= 2.0**-14)
     assert stats.signatures == {"lost-tail": int(normal.sum()), "flushed-subnormal": int((cut & ~normal).sum())}
     assert stats.signatures["lost-tail"] > 0 and stats.signatures["flushed-subnormal"] > 0
+
+
+def _run(tmp_path, *extra):
+    run = subprocess.run([sys.executable, "-m", "suite.cli", "sweep", "--framework", "numpy", "--dtype", "float16",
+                          "--checkpoint", str(tmp_path / "checkpoints"), "--workers", "1", "--range",
+                          "0x3c00:0x3c40", "--shard-size", "32", "--out", str(tmp_path / "result.json"), *extra],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    return json.loads((tmp_path / "result.json").read_text()), run.stderr
+
+
+def test_a_checkpoint_of_other_code_is_never_reused_and_a_finished_one_only_with_resume(tmp_path):
+    mine = tmp_path / "mine.py"
+    mine.write_text("import numpy as np\n\n\ndef bce(z, y):\n"
+                    "    return np.log1p(np.exp(-np.abs(z))) + np.maximum(z, 0) - y * z\n")
+    args = ("--impl", f"{mine}:bce", "--form", "logits")
+    first, _ = _run(tmp_path, *args)
+    assert first["resumed_shards"] == 0 and first["shards"] == 2
+    again, said = _run(tmp_path, *args)
+    assert again["resumed_shards"] == 0 and "holds a finished sweep: computed again" in said
+    reused, _ = _run(tmp_path, *args, "--resume")
+    assert reused["resumed_shards"] == 2
+    assert Stats.from_json(reused["stats"]).same_findings(Stats.from_json(first["stats"]))
+    mine.write_text(mine.read_text().replace("np.maximum(z, 0) - y * z", "np.maximum(z, 0) - y * z + 0.5"))
+    edited, said = _run(tmp_path, *args, "--resume")
+    assert edited["resumed_shards"] == 0 and "was written by other code (implementation" in said
+    assert edited["stats"]["correct"] < first["stats"]["correct"]
+
+
+def test_a_torn_last_line_is_cut_off_and_a_record_without_stats_is_refused(tmp_path):
+    t = target()
+    header = {"target": "mine", "code": {"implementation": "a"}}
+    shard = {"shard": [0, 32], "stats": sweep.run_shard(t, 0, 32).as_json()}
+    path = tmp_path / "checkpoint.jsonl"
+    path.write_text(json.dumps(header) + "\n" + json.dumps(shard) + "\n" + '{"shard": [32, 64], "sta')
+    done, complete, set_aside = sweep.read_checkpoint(path, header)
+    assert list(done) == [(0, 32)] and not complete and not set_aside
+    assert path.read_text().endswith("\n") and len(path.read_text().splitlines()) == 2  # the torn line is gone
+    path.write_text(json.dumps(header) + "\n" + json.dumps({"shard": [0, 32]}) + "\n")
+    with pytest.raises(sweep.SweepError, match="line 2: not a shard record"):
+        sweep.read_checkpoint(path, header)

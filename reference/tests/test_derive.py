@@ -1,12 +1,10 @@
 """The derivation certificate: every identity proved, and a false one caught."""
 
-import json
 
 import sympy as sp
 
 from reference import derive
 from reference.derive import Claim, Fact, sigmoid, z
-from suite import cli
 
 
 def test_every_identity_of_the_design_is_proved():
@@ -36,16 +34,3 @@ def test_a_wrong_limit_fails():
     gradient = sp.diff(derive.loss_logits(z, 1 * (1 - eps) + eps / 2), z)
     [verdict] = derive.certificate([Claim("wrong-limit", "", "", [Fact("limit", gradient, -eps / 2, z, sp.oo)])])
     assert verdict.status == "failed"
-
-
-def test_derive_command_text_and_json(capsys, monkeypatch):
-    assert cli.main(["derive"]) == 0
-    text = capsys.readouterr().out
-    assert "identities:" in text and "0 failed" in text
-    assert cli.main(["derive", "--format", "json"]) == 0
-    record = json.loads(capsys.readouterr().out)
-    assert record["failed"] == 0 and record["schema_version"] == 1
-    assert {"id", "statement", "latex", "methods", "numeric_residual", "status"} <= set(record["claims"][0])
-    sig = sigmoid(z)
-    monkeypatch.setattr(derive, "claims", lambda: [Claim("false", "", "", [Fact("zero", sig - 1)])])
-    assert cli.main(["derive"]) == 1

@@ -1,7 +1,6 @@
 """The oracle against values computed independently of this project (data/oracle-cases.tsv:
 mpmath at 600 bits, round to nearest even), through the API and through `bcebench oracle`."""
 
-import json
 from pathlib import Path
 
 import mpmath
@@ -10,7 +9,6 @@ import pytest
 from reference import oracle
 from reference.exact import Spec
 from reference.formats import FORMATS, as_dtype, bits_of, parse_decimal
-from suite.cli import main
 
 CASES_FILE = Path(__file__).parent / "data" / "oracle-cases.tsv"
 MATCHING_DIGITS = 30
@@ -46,12 +44,3 @@ def test_api_reproduces_case(quantity, form, dtype, x, y, exact, bits):
         result = oracle.evaluate(spec, as_dtype([xv], fmt), as_dtype([yv], fmt), fast=fast)
         assert hex(int(bits_of(result.rounded)[0])) == bits
     assert digits_agree(oracle.exact_value(spec, xv, yv), exact)
-
-
-@pytest.mark.parametrize("quantity, form, dtype, x, y, exact, bits", CASES, ids=lambda v: str(v))
-def test_command_reproduces_case(quantity, form, dtype, x, y, exact, bits, capsys):
-    status = main(["oracle", quantity, "--form", form, "--dtype", dtype, "--format", "json", "--", x, y])
-    record = json.loads(capsys.readouterr().out)
-    assert status == 0
-    assert record["bits"] == bits
-    assert digits_agree(record["exact"], exact)

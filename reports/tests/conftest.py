@@ -1,3 +1,3 @@
 """The report tests use the project's fixed Hypothesis profile."""
 
-from suite import hypothesis_profile  # noqa: F401
+from reference.tests import hypothesis_profile  # noqa: F401

@@ -166,6 +166,49 @@ def test_compare_rejects_bad_input_with_exit_2(results, tmp_path, capsys, conten
     assert cli.main(["compare", good, str(tmp_path / "missing.json")]) == 2
 
 
+def test_compare_counts_vanished_unsupported_and_empty_runs_as_regressions(results, tmp_path, capsys):
+    judged = [r for r in results["checks"] if r["verdict"] == "pass" and r["gating"]]
+    unsupported = copy.deepcopy(results)
+    for r in unsupported["checks"]:
+        if r["id"] == judged[0]["id"]:
+            r["verdict"] = "unsupported"
+    vanished = copy.deepcopy(results)
+    vanished["checks"] = [r for r in vanished["checks"] if r["id"] != judged[1]["id"]]
+    empty = {**copy.deepcopy(results), "checks": []}
+    old = _write(tmp_path / "old.json", results)
+    for name, document, expected in (("unsupported", unsupported, (judged[0]["id"], "pass", "unsupported")),
+                                     ("vanished", vanished, (judged[1]["id"], "pass", "gone")),
+                                     ("empty", empty, ("gating checks", str(sum(r["gating"] for r in
+                                                                               results["checks"])), "0"))):
+        changes = compare.compare(results, document)
+        assert expected in changes["regressions"], name
+        assert cli.main(["compare", old, _write(tmp_path / f"{name}.json", document)]) == 1, name
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--threshold", "-1"], "--threshold -1: must be a factor > 1"),
+    (["--threshold", "1"], "--threshold 1: must be a factor > 1"),
+])
+def test_compare_refuses_a_threshold_that_is_not_a_growth_factor(results, tmp_path, capsys, argv, message):
+    old = _write(tmp_path / "old.json", results)
+    assert cli.main(["compare", old, old, *argv]) == 2
+    assert capsys.readouterr().err.strip() == f"bcebench compare: {message}"
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda r: r.pop("verdict"), "verdict None is not one of"),
+    (lambda r: r.update(errors={"max": "big"}), "errors must hold numbers"),
+])
+def test_compare_refuses_a_record_it_cannot_judge(results, tmp_path, capsys, mutate, message):
+    broken = copy.deepcopy(results)
+    mutate(broken["checks"][0])
+    old, new = _write(tmp_path / "old.json", results), _write(tmp_path / "new.json", broken)
+    assert cli.main(["compare", old, new]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0] and "check 1" in err[0]
+
+
 def test_compare_reads_report_folders(folder, capsys):
     assert cli.main(["compare", str(folder), str(folder.parent / "latest")]) == 0
 

@@ -1,4 +1,4 @@
-"""`bcebench oracle` and the command line's error contract: one line, exit 2."""
+"""`bcebench oracle` and `bcebench derive` and the command line's error contract: one line, exit 2."""
 
 import json
 import subprocess
@@ -6,6 +6,10 @@ import sys
 
 import pytest
 
+from reference import derive
+from reference.derive import Claim, Fact, sigmoid, z
+from reference.tests.test_oracle_cases import CASES, digits_agree
+from reference.tests.test_spec_space import extension_cases
 from suite import cli
 
 
@@ -66,3 +70,33 @@ def test_module_entry_point_runs():
     assert done.returncode == 0 and "0x40800000" in done.stdout  # data/oracle-cases.tsv
     bad = subprocess.run([sys.executable, "-m", "suite.cli", "oracle"], capture_output=True, text=True, check=False)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_derive_command_text_and_json(capsys, monkeypatch):
+    assert cli.main(["derive"]) == 0
+    text = capsys.readouterr().out
+    assert "identities:" in text and "0 failed" in text
+    assert cli.main(["derive", "--format", "json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["failed"] == 0 and record["schema_version"] == 1
+    assert {"id", "statement", "latex", "methods", "numeric_residual", "status"} <= set(record["claims"][0])
+    sig = sigmoid(z)
+    monkeypatch.setattr(derive, "claims", lambda: [Claim("false", "", "", [Fact("zero", sig - 1)])])
+    assert cli.main(["derive"]) == 1
+
+
+@pytest.mark.parametrize("quantity, form, dtype, x, y, exact, bits", CASES, ids=lambda v: str(v))
+def test_command_reproduces_case(quantity, form, dtype, x, y, exact, bits, capsys):
+    status = cli.main(["oracle", quantity, "--form", form, "--dtype", dtype, "--format", "json", "--", x, y])
+    record = json.loads(capsys.readouterr().out)
+    assert status == 0
+    assert record["bits"] == bits
+    assert digits_agree(record["exact"], exact)
+
+
+@pytest.mark.parametrize("case", extension_cases(), ids=lambda c: f"{c['quantity']}-{c['dtype']}-{c['x']}-{c['y']}")
+def test_the_command_gives_the_bits_of_the_cases_once_got_wrong(case, capsys):
+    options = [f"--{k.replace('_', '-')}={v}" for k, v in case["parameters"].items()]
+    argv = ["oracle", case["quantity"], case["x"], case["y"], "--form", case["form"], "--dtype", case["dtype"]]
+    assert cli.main([*argv, *options, "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["bits"] == case["rounded"]

@@ -1,0 +1,118 @@
+"""Every run ends cleanly: SIGINT or SIGTERM to `bcebench check` ends its workers, writes what
+finished marked interrupted and exits 130 with one line; no process of it is left; a hanging
+implementation costs one full timeout, not one per check; --budget bounds the whole run."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def processes_with(token: bytes) -> list[int]:
+    """The processes whose environment holds ``token`` (those we may read), this one aside."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            if token in Path(f"/proc/{name}/environ").read_bytes():
+                found.append(int(name))
+        except OSError:
+            continue
+    return found
+
+
+def start_check(tmp_path, token: str, *extra) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "suite.cli", "check", "--framework", "numpy", "--impl",
+                             "suite.planted:hangs", "--form", "logits", "--implementation", "user:*", "--dtype",
+                             "float32", "--json", str(tmp_path / "results.json"), *extra],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "BCEBENCH_TEST_TOKEN": token})
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc to find the processes left")
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_ends_the_gate_cleanly_and_keeps_what_finished(tmp_path, number):
+    token = f"bcebench-{uuid.uuid4()}"
+    run = start_check(tmp_path, token, "--timeout", "2")
+    time.sleep(7)  # the first accuracy check hangs past 2 s, the next ones past 0.2 s each: some finish
+    assert len(processes_with(token.encode())) >= 2  # the command and its worker
+    run.send_signal(number)
+    _, err = run.communicate(timeout=30)
+    assert run.returncode == 130
+    assert err.count("\n") == 1 and f"interrupted by {signal.Signals(number).name}" in err
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["interrupted"] and not results["passed"] and results["checks"]
+    assert not list(tmp_path.glob(".results.json.*"))  # nothing half-written
+    time.sleep(0.5)
+    assert processes_with(token.encode()) == []
+
+
+def test_a_hanging_implementation_costs_one_full_timeout_and_the_budget_bounds_the_run(tmp_path):
+    token = f"bcebench-{uuid.uuid4()}"
+    started = time.monotonic()
+    run = start_check(tmp_path, token, "--timeout", "6", "--check", "accuracy", "--quantity", "loss")
+    run.communicate(timeout=120)
+    took = time.monotonic() - started
+    records = json.loads((tmp_path / "results.json").read_text())["checks"]
+    assert [r["verdict"] for r in records] == ["crashed"] * 9
+    assert "6 s" in records[0]["message"] and all("0.6 s" in r["message"] for r in records[1:])
+    assert took < 6 + 8 * 0.6 + 30  # one full limit, then a tenth for each (process starts aside)
+    budget = start_check(tmp_path, token, "--budget", "4")
+    _, err = budget.communicate(timeout=60)
+    assert budget.returncode == 1 and "time budget of 4 s ran out" in err and err.count("\n") == 1
+    time.sleep(0.5)
+    assert processes_with(token.encode()) == []
+
+
+def test_bench_records_a_crashing_and_a_hanging_case_and_compare_counts_them_lost(tmp_path):
+    token = f"bcebench-{uuid.uuid4()}"
+    common = ["bench", "--framework", "numpy", "--form", "logits", "--implementation", "user:*", "--size", "1e3",
+              "--mode", "forward", "--timeout", "5"]
+    env = {**os.environ, "BCEBENCH_TEST_TOKEN": token}
+    for name, says in (("raises_always", "RuntimeError: this kernel is broken"), ("hangs", "ran past the time limit")):
+        done = subprocess.run([sys.executable, "-m", "suite.cli", *common, "--impl", f"suite.planted:{name}",
+                               "--json", str(tmp_path / f"{name}.json")], cwd=ROOT, capture_output=True, text=True,
+                              env=env, timeout=300)
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert f"CRASHED numpy/cpu/user:suite.planted:{name}/float32/forward/1000: " in done.stdout and says in (
+            done.stdout), done.stdout
+    time.sleep(0.5)
+    assert processes_with(token.encode()) == []
+    from suite import bench
+
+    timed = json.loads((tmp_path / "hangs.json").read_text())
+    assert timed["failed"] and not [c for c in timed["cases"] if c["kind"] == "implementation"]
+    baseline = {"cases": [{"id": timed["failed"][0]["id"], "kind": "implementation", "median": 1e-6, "q1": 1e-6,
+                           "q3": 1e-6}]}
+    assert bench.regressions(baseline, timed, 10)["lost"][0][0] == timed["failed"][0]["id"]
+
+
+def test_sigint_to_a_sweep_keeps_its_finished_shards_and_leaves_no_process(tmp_path):
+    token = f"bcebench-{uuid.uuid4()}"
+    run = subprocess.Popen([sys.executable, "-m", "suite.cli", "sweep", "--framework", "numpy", "--dtype", "float16",
+                            "--impl", "suite.planted:slow_correct", "--form", "logits", "--shard-size", "2048",
+                            "--workers", "2", "--checkpoint", str(tmp_path / "checkpoints"),
+                            "--out", str(tmp_path / "result.json")],
+                           cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env={**os.environ, "BCEBENCH_TEST_TOKEN": token})
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        files = list((tmp_path / "checkpoints").glob("*.jsonl"))
+        if files and len(files[0].read_text().splitlines()) >= 3:
+            break
+        time.sleep(0.05)
+    run.send_signal(signal.SIGINT)
+    _, err = run.communicate(timeout=60)
+    assert run.returncode == 130 and "interrupted by SIGINT" in err.strip().splitlines()[-1]
+    assert len(files[0].read_text().splitlines()) >= 3 and not (tmp_path / "result.json").exists()
+    time.sleep(1)
+    assert processes_with(token.encode()) == []
