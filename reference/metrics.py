@@ -108,8 +108,10 @@ def _apply_special_rules(error: np.ndarray, got: np.ndarray, ref: Reference, sig
     return np.where(mismatch(got, ref, signed_zeros=signed_zeros) != "", np.inf, error)
 
 
-def signatures(got: np.ndarray, ref: Reference, failing: np.ndarray) -> np.ndarray:
-    """The failure signature of each element (``SIGNATURES``; '' where ``failing`` is False)."""
+def signatures(got: np.ndarray, ref: Reference, failing: np.ndarray, clamps: bool = True) -> np.ndarray:
+    """The failure signature of each element (``SIGNATURES``; '' where ``failing`` is False). A
+    clamp is a pattern across elements; without ``clamps`` its elements count as inaccurate (a
+    sweep's shards must merge to the same counts however the range is cut)."""
     got64 = np.asarray(got).astype(np.float64).reshape(-1)
     r = ref.rounded.astype(np.float64).reshape(-1)
     failing = np.asarray(failing, dtype=bool).reshape(-1)
@@ -128,7 +130,7 @@ def signatures(got: np.ndarray, ref: Reference, failing: np.ndarray) -> np.ndarr
     kinds[masks["missing-nan"]] = "missing-nan"
     kinds[masks["nan"]] = "nan"
     candidates = failing & (kinds == "inaccurate") & np.isfinite(got64) & (got64 != 0)
-    if candidates.any():
+    if clamps and candidates.any():
         values, counts = np.unique(got64[candidates], return_counts=True)
         for value in values[counts >= CLAMP_REPEATS]:
             same = candidates & (got64 == value)

@@ -250,7 +250,20 @@ def run(frameworks: list[str], implementations: list[str] | None, dtypes: list[s
             "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "machine": raw[0]["machine_info"] if raw else {}, "unavailable": unavailable,
             "cases": analyse(_merge(samples)), "pytest_benchmark": raw,
-            "failed": [case for case_id, case in failed.items() if case_id not in timed]}
+            "failed": [case for case_id, case in failed.items() if case_id not in timed],
+            "selection": {"frameworks": frameworks, "implementations": implementations, "dtypes": dtypes,
+                          "modes": modes, "sizes": sizes, "devices": devices}}
+
+
+def _asked_for(case: dict, selection: dict) -> bool:
+    """Whether a case falls inside a run's selection (frameworks, implementation patterns, dtypes,
+    modes, sizes, devices; None: any)."""
+    patterns = selection.get("implementations") or ["*"]
+    return (case["framework"] in selection["frameworks"]
+            and any(glob_match(p, case["implementation"]) for p in patterns)
+            and all(selection.get(key) is None or case[field] in selection[key]
+                    for key, field in (("dtypes", "dtype"), ("modes", "mode"), ("sizes", "size"),
+                                       ("devices", "device"))))
 
 
 def saved_path(name: str) -> Path:
@@ -279,8 +292,10 @@ def regressions(old: dict, new: dict, fail_over: float) -> dict:
     result: dict = {"slower": [], "faster": [], "unchanged": [], "lost": []}
     now = {c["id"] for c in new["cases"]}
     failed = {c["id"]: c["message"] for c in new.get("failed", [])}
-    result["lost"] = [(case_id, failed.get(case_id, "not timed in this run")) for case_id in sorted(before)
-                      if case_id not in now]
+    asked = new.get("selection")  # a baseline case this run asked for and did not time, or that failed
+    result["lost"] = [(case_id, failed.get(case_id, "not timed in this run"))
+                      for case_id, case in sorted(before.items()) if case_id not in now
+                      and (case_id in failed or (asked is not None and _asked_for(case, asked)))]
     for case in new["cases"]:
         if case["kind"] != "implementation" or case["id"] not in before:
             continue

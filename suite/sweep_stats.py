@@ -157,8 +157,9 @@ def measure(patterns: np.ndarray, x: np.ndarray, labels: np.ndarray, got: np.nda
 
 def _signature_counts(got: np.ndarray, ref: Reference, wrong: np.ndarray, rejected: np.ndarray) -> dict[str, int]:
     """How many inputs of each failure signature (reference/metrics.py) among those not correctly
-    rounded, the inputs that raised as ``raised``; a clamp is seen within a shard."""
-    kinds = metrics.signatures(got, ref, wrong & ~rejected)
+    rounded, the inputs that raised as ``raised``; clamps are not told apart from inaccurate
+    results, so that the counts merge exactly across shards."""
+    kinds = metrics.signatures(got, ref, wrong & ~rejected, clamps=False)
     kinds[rejected] = "raised"
     names, counts = np.unique(kinds[kinds != ""], return_counts=True)
     return {str(k): int(n) for k, n in zip(names, counts, strict=True)}

@@ -93,3 +93,16 @@ def test_save_and_compare_through_the_command(document, tmp_path, monkeypatch, c
 def test_bad_requests_exit_2(args, message, capsys):
     assert cli.main(["bench", *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_case_asked_for_and_not_timed_is_lost_and_one_not_asked_for_is_not():
+    case = {"id": "numpy/cpu/numpy.stable_logits/float32/forward/1000", "kind": "implementation",
+            "framework": "numpy", "implementation": "numpy.stable_logits", "dtype": "float32", "mode": "forward",
+            "size": 1000, "device": "cpu", "median": 1e-6, "q1": 1e-6, "q3": 1e-6}
+    baseline = {"cases": [case]}
+    asked = {"frameworks": ["numpy"], "implementations": None, "dtypes": ["float32"], "modes": ["forward"],
+             "sizes": [1000], "devices": None}
+    vanished = {"cases": [], "failed": [], "selection": asked}
+    assert bench.regressions(baseline, vanished, 10)["lost"] == [(case["id"], "not timed in this run")]
+    narrower = {"cases": [], "failed": [], "selection": {**asked, "modes": ["backward"]}}
+    assert bench.regressions(baseline, narrower, 10)["lost"] == []

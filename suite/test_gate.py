@@ -132,7 +132,7 @@ def test_a_crash_and_a_hang_are_recorded_and_the_run_goes_on(tmp_path):
         (["--framework", "numpy", "--impl", "nowhere.py:fn", "--form", "logits"], "no such file"),
         (["--framework", "numpy", "--impl", "suite.planted:absent", "--form", "logits"], "no function 'absent'"),
         (["--framework", "numpy", "--impl", "suite.planted:correct"], "--impl needs one --framework and --form"),
-        (["--framework", "numpy", "--input", "zz:0", "--dtype", "float32"], "expected X:Y as hex"),
+        (["--framework", "numpy", "--input", "zz:0", "--dtype", "float32"], "not a hex bit pattern: 'zz'"),
     ],
 )
 def test_bad_requests_exit_2_with_one_line(args, message, capsys):
