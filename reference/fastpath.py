@@ -158,11 +158,19 @@ def proven_sign(spec: Spec, x: np.ndarray, y: np.ndarray, value: np.ndarray, bou
 
 
 def parameter_signs(spec: Spec) -> tuple[float, float]:
-    """The exact signs of w·w₊·α and w·(1 − α), the parameter factors of c₊ and c₋."""
+    """The exact signs of w·w₊·α and w·(1 − α), the parameter factors of c₊ and c₋ (no product of
+    factors in PARAMETER_RANGE underflows, so the rounded products have the exact signs)."""
+    pos_factor, neg_factor = coefficient_factors(spec)
+    return float(np.sign(pos_factor)), float(np.sign(neg_factor))
+
+
+def coefficient_factors(spec: Spec) -> tuple[float, float]:
+    """(w·w₊·α, w·(1 − α)), the parameter factors of c₊ and c₋, each parameter 1 where absent
+    (without α both α and 1 − α are 1)."""
     weight = 1.0 if spec.weight is None else spec.weight
-    alpha, one_minus_alpha = (1.0, 1.0) if spec.alpha is None else (spec.alpha, 1.0 - spec.alpha)
     pos_weight = 1.0 if spec.pos_weight is None else spec.pos_weight
-    return float(np.sign(weight * pos_weight * alpha)), float(np.sign(weight * one_minus_alpha))
+    alpha, one_minus_alpha = (1.0, 1.0) if spec.alpha is None else (spec.alpha, 1.0 - spec.alpha)
+    return weight * pos_weight * alpha, weight * one_minus_alpha
 
 
 def _logits(quantity: str, z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -191,12 +199,10 @@ def _softplus(z: np.ndarray) -> np.ndarray:
 
 
 def _coefficients(spec: Spec, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(c₊, c₋) = (w·w₊·α·y, w·(1 − α)(1 − y)), the factors of the ln p and ln(1 − p) terms, each
-    parameter 1 where absent (without α both α and 1 − α are 1): at most four roundings each."""
-    weight = 1.0 if spec.weight is None else spec.weight
-    pos_weight = 1.0 if spec.pos_weight is None else spec.pos_weight
-    alpha, one_minus_alpha = (1.0, 1.0) if spec.alpha is None else (spec.alpha, 1.0 - spec.alpha)
-    return (weight * pos_weight * alpha) * y, (weight * one_minus_alpha) * (1.0 - y)
+    """(c₊, c₋) = (w·w₊·α·y, w·(1 − α)(1 − y)), the factors of the ln p and ln(1 − p) terms
+    (``coefficient_factors``): at most four roundings each."""
+    pos_factor, neg_factor = coefficient_factors(spec)
+    return pos_factor * y, neg_factor * (1.0 - y)
 
 
 def _weighted_logits(spec: Spec, z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -118,8 +118,7 @@ def signatures(got: np.ndarray, ref: Reference, failing: np.ndarray, clamps: boo
     fmt = format_of(np.asarray(got).dtype)
     smallest_normal = 2.0**fmt.emin
     kinds = np.full(got64.shape, "inaccurate", dtype=object)
-    masks = mismatch_masks(got64.astype(got.dtype), Reference(r.astype(got.dtype), ref.exact.reshape(-1),
-                                                               ref.exact_lo.reshape(-1), 0))
+    masks = {kind: mask.reshape(-1) for kind, mask in mismatch_masks(got, ref).items()}
     with np.errstate(invalid="ignore"):
         zero = (got64 == 0) & (r != 0) & np.isfinite(r)
         kinds[zero & (np.abs(r) >= smallest_normal)] = "lost-tail"

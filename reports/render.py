@@ -13,6 +13,8 @@ from __future__ import annotations
 import html
 import re
 
+from reference import metrics
+
 QUANTITIES = ("loss", "grad", "hess")
 SEVERITY = ("crashed", "fail", "known-deviation", "unsupported", "pass")
 MARK = {"pass": "✓", "known-deviation": "≈", "unsupported": "–", "fail": "✗", "crashed": "✗✗"}
@@ -163,8 +165,6 @@ def deviations_used(records: list[dict]) -> list[dict]:
     return list(seen.values())
 
 
-SIGNATURE_ORDER = ("raised", "nan", "wrong-infinity", "overflow", "missing-nan", "clamped", "lost-tail",
-                   "flushed-subnormal", "inaccurate", "zero-sign")
 SIGNATURES_HEADER = ["signature", "verdict", "checks", "elements", "x from", "x to", "largest error", "implementations"]
 
 
@@ -184,7 +184,7 @@ def signature_rows(records: list[dict]) -> list[list]:
             entry["x"] += [v for v in g["x"] if isinstance(v, float)]
             entry["error"] = max(entry["error"], _as_float(g["max_error"]))
             entry["impls"][r["implementation"]] = entry["impls"].get(r["implementation"], 0) + g["count"]
-    order = {k: i for i, k in enumerate(SIGNATURE_ORDER)}
+    order = {k: i for i, k in enumerate(metrics.SIGNATURES)}
     rows = []
     for (kind, verdict), g in sorted(groups.items(), key=lambda item: (item[0][1] != "fail",
                                                                        order.get(item[0][0], len(order)))):

@@ -116,22 +116,9 @@ def signature_groups(kinds: np.ndarray, x: np.ndarray, y: np.ndarray, errors: np
     for kind in metrics.SIGNATURES:
         where = np.flatnonzero(kinds == kind)
         if where.size:
-            groups[kind] = {"count": int(where.size), "x": _span(x[where]), "y": _span(y[where]),
-                            "max_error": _number(np.max(errors[where]))}
+            groups[kind] = {"count": int(where.size), "x": explain.span(x[where]), "y": explain.span(y[where]),
+                            "max_error": explain.json_number(np.max(errors[where]))}
     return groups
-
-
-def _span(values) -> list:
-    """[smallest, largest] of the values that are not NaN (['nan', 'nan'] where all are)."""
-    values = np.asarray(values, dtype=np.float64)
-    values = values[~np.isnan(values)]
-    return [_number(values.min()), _number(values.max())] if values.size else ["nan", "nan"]
-
-
-def _number(value) -> float | str:
-    """A float for JSON; NaN and ±inf as strings ('nan', 'inf', '-inf'), which JSON lacks."""
-    value = float(value)
-    return value if np.isfinite(value) else repr(value)
 
 
 def _most_severe_first(failing: np.ndarray, kinds: np.ndarray, errors: np.ndarray) -> np.ndarray:
@@ -198,10 +185,7 @@ def special(adapter, impl, device, case: cases.Case, quantity: str, policy: Poli
         if not wrong:
             return {**record, "verdict": "unsupported",
                     "message": f"rejects every special input, as the policy allows: {rejected[0]['message']}"}
-        record.update(verdict="fail", count=len(rejected), failures=len(wrong), message=_raised_message(wrong))
-        _add_raised(record, wrong)
-        explain.attach(record, *_raised_elements(wrong))
-        return record
+        return _with_raised(record, wrong, len(rejected))
     keep = np.array(values)
     x, y = case.x[keep], case.y[keep]
     got, _ = _call(adapter, impl, quantity, x, y, device)
@@ -212,38 +196,31 @@ def special(adapter, impl, device, case: cases.Case, quantity: str, policy: Poli
     kept = cases.Case(case.form, case.dtype, "special-kept", str(keep.tolist()), x, y)
     ref = reference(spec, kept)
     record, errors = judge(record, got, ref, x, y, spec, policy)
-    kinds = metrics.signatures(got, ref, ~(errors <= record["bound"]["limit"]))
+    kinds = record[explain.ELEMENTS][2]  # the signatures judge gave the elements
     record["elements"] = [
         {"x": _element(x, i), "y": _element(y, i), "got": _element(got, i), "rounded": _element(ref.rounded, i),
          "ok": bool(errors[i] <= record["bound"]["limit"]), "signature": kinds[i]} for i in range(x.size)
     ]
-    if wrong:
-        record.update(verdict="fail", count=record["count"] + len(rejected),
-                      failures=record["failures"] + len(wrong), message=_raised_message(wrong))
-        _add_raised(record, wrong)
-        elements = record[explain.ELEMENTS]
-        raised = _raised_elements(wrong)
-        explain.attach(record, *(np.concatenate([a, b]) for a, b in zip(elements, raised, strict=True)))
-    return record
+    return _with_raised(record, wrong, len(rejected)) if wrong else record
 
 
-def _raised_elements(wrong: list[dict]) -> tuple:
-    """The inputs that raised where the policy does not allow it, as failing elements."""
-    return (np.array([float(r["x"]["value"]) for r in wrong]), np.array([float(r["y"]["value"]) for r in wrong]),
-            np.array(["raised"] * len(wrong), dtype=object), np.full(len(wrong), np.inf))
-
-
-def _add_raised(record: dict, wrong: list[dict]) -> None:
-    """The exceptions the policy does not allow, as the most severe signature group."""
-    raised = {"count": len(wrong), "x": _span([float(r["x"]["value"]) for r in wrong]),
-              "y": _span([float(r["y"]["value"]) for r in wrong]), "max_error": "inf"}
-    record["signatures"] = {"raised": raised, **record.get("signatures", {})}
-
-
-def _raised_message(wrong: list[dict]) -> str:
+def _with_raised(record: dict, wrong: list[dict], rejected: int) -> dict:
+    """The record failing for the exceptions the policy does not allow: counted among its elements
+    (``rejected`` inputs raised in all), the most severe signature group, and failing elements for
+    the known deviations to explain."""
+    x = np.array([float(r["x"]["value"]) for r in wrong])
+    y = np.array([float(r["y"]["value"]) for r in wrong])
     first = wrong[0]
-    return (f"raised for {len(wrong)} special input(s) where the policy does not allow it; first "
-            f"x={first['x']['value']} y={first['y']['value']}: {first['message']}")
+    record.update(verdict="fail", count=record.get("count", 0) + rejected,
+                  failures=record.get("failures", 0) + len(wrong),
+                  message=(f"raised for {len(wrong)} special input(s) where the policy does not allow it; first "
+                           f"x={first['x']['value']} y={first['y']['value']}: {first['message']}"))
+    raised = {"count": len(wrong), "x": explain.span(x), "y": explain.span(y), "max_error": "inf"}
+    record["signatures"] = {"raised": raised, **record.get("signatures", {})}
+    judged = record.get(explain.ELEMENTS, (np.zeros(0), np.zeros(0), np.zeros(0, dtype=object), np.zeros(0)))
+    raised_elements = (x, y, np.array(["raised"] * len(wrong), dtype=object), np.full(len(wrong), np.inf))
+    explain.attach(record, *(np.concatenate([a, b]) for a, b in zip(judged, raised_elements, strict=True)))
+    return record
 
 
 def domain(adapter, impl, device, case: cases.Case, quantity: str, policy: Policy, record: dict) -> dict:

@@ -101,17 +101,20 @@ def measured(x: np.ndarray, y: np.ndarray, kinds: np.ndarray, errors: np.ndarray
             at = (kinds == kind) & where
             if at.any():
                 summary.setdefault(str(kind), {})[side] = {
-                    "count": int(at.sum()), "x": _range(x[at]), "y": _range(y[at]),
-                    "y_nan": bool(np.isnan(y[at]).any()), "max_error": _json_number(np.max(errors[at]))}
+                    "count": int(at.sum()), "x": span(x[at]), "y": span(y[at]),
+                    "y_nan": bool(np.isnan(y[at]).any()), "max_error": json_number(np.max(errors[at]))}
     return summary
 
 
-def _range(values: np.ndarray) -> list:
+def span(values) -> list:
+    """[smallest, largest] of the values that are not NaN (['nan', 'nan'] where all are)."""
+    values = np.asarray(values, dtype=np.float64)
     values = values[~np.isnan(values)]
-    return [_json_number(values.min()), _json_number(values.max())] if values.size else []
+    return [json_number(values.min()), json_number(values.max())] if values.size else ["nan", "nan"]
 
 
-def _json_number(value) -> float | str:
+def json_number(value) -> float | str:
+    """A float for JSON; NaN and ±inf as strings ('nan', 'inf', '-inf'), which JSON lacks."""
     value = float(value)
     return value if np.isfinite(value) else repr(value)
 

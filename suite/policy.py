@@ -24,6 +24,7 @@ import math
 import re
 import tomllib
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -343,7 +344,7 @@ class Deviation:
     def covers(self, x, y) -> bool:
         return any(part.covers(x, y).any() for part in self.parts)
 
-    @property
+    @cached_property
     def key(self) -> str:
         """A fingerprint of the entry, the same in every process that reads the same file."""
         return hashlib.sha1(json.dumps(self.as_record(), sort_keys=True).encode()).hexdigest()[:12]
