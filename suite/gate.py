@@ -161,14 +161,17 @@ def describe_worst(record: dict) -> str:
     worst = (record.get("worst") or [{}])[0]
     if not worst:
         return ""
-    groups = "; ".join(f"{kind} {g['count']} at x in [{g['x'][0]:.4g}, {g['x'][1]:.4g}]"
-                       if isinstance(g["x"][0], float) and isinstance(g["x"][1], float)
-                       else f"{kind} {g['count']} at x in [{g['x'][0]}, {g['x'][1]}]"
+    groups = "; ".join(f"{kind} {g['count']} at x in [{_end(g['x'][0])}, {_end(g['x'][1])}]"
                        for kind, g in record.get("signatures", {}).items())
     return (f"{record.get('failures', 0)} of {record.get('count', 0)} elements out of bound ({groups}); first "
             f"{worst.get('signature', '')} x={worst['x']['value']} [{worst['x']['hex']}] y={worst['y']['value']} "
             f"got={worst['got']['value']} exact={worst['exact']} error={worst['error']:.3g} "
             f"({record['bound']['scale']} bound {record['bound']['limit']:g})")
+
+
+def _end(value: float | str) -> str:
+    """An end of a signature group's range: a number to 4 digits, or 'nan', 'inf', '-inf'."""
+    return f"{value:.4g}" if isinstance(value, float) else value
 
 
 def _oracle_has(impl: base.Implementation, quantity: str) -> bool:
