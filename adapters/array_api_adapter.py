@@ -113,8 +113,7 @@ class ArrayApiAdapter(Adapter):
             return function(x, y)
 
     def elementary(self, x, device: str):
-        xp = self.xp
-        return lambda: xp.log1p(xp.exp(-xp.abs(x)))
+        raise Unsupported("the array API has no fused form: three passes over memory bound nothing")
 
     def timed(self, impl: Implementation, mode: str, x, y, device: str):
         calls = {

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -117,8 +119,19 @@ class Adapter:
 
     def elementary(self, x, device: str) -> Callable[[], object]:
         """A call that computes log1p(exp(−|x|)) — one exp and one log1p per element, the
-        transcendental core of BCE — in this framework's fastest form, waiting for the device."""
+        transcendental core of BCE — in one pass over memory (jitted or compiled where the
+        framework can fuse; a loss that reads more than x cannot beat it), waiting for the device."""
         raise NotImplementedError
+
+    def rewrites(self) -> list[Implementation]:
+        """The stable rewrites (``adapters.rewrites``) in this framework's operations: not checked by
+        the gate, swept and timed beside the built-ins they rewrite (``sweep --compare-with``)."""
+        return []
+
+    def copy(self, x, device: str) -> Callable[[], object] | None:
+        """A call that copies x into a buffer of its own on the device (the memory wall there),
+        waiting for the device; None where the framework has no plain copy to time."""
+        return None
 
     def linear_gradient(self, impl: Implementation, X: np.ndarray, w: np.ndarray, y: np.ndarray,
                         device: str) -> np.ndarray:
@@ -140,6 +153,33 @@ class Adapter:
         """Evaluate with NumPy arrays in and out (the inputs are copied onto the device)."""
         fx, fy = self.from_numpy(x, device), self.from_numpy(y, device)
         return self.to_numpy(self.evaluate(impl, quantity, fx, fy, device))
+
+
+# Each framework's own thread pool held to one thread: a process that checks or sweeps gets one core,
+# and its elementwise and reduction results do not depend on how many the machine has.
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+              "TORCHINDUCTOR_COMPILE_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
+XLA_ONE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+
+
+def worker_environment(environment) -> dict:
+    """``environment`` for one of several worker processes on one machine: ONE_THREAD, XLA's
+    flags added to any already given, and JAX allocating GPU memory as it needs it (by default
+    each process would take three quarters of the GPU, and the second would find none)."""
+    flags = " ".join(filter(None, [environment.get("XLA_FLAGS", ""), XLA_ONE_THREAD]))
+    return {"XLA_PYTHON_CLIENT_PREALLOCATE": "false", **environment, **ONE_THREAD, "XLA_FLAGS": flags}
+
+
+def cache_folder(name: str) -> Path | None:
+    """A folder for a framework's compiled code, kept between runs (compiling is most of what a
+    first run of JAX's eager functions costs): BCEBENCH_CACHE_DIR, else $XDG_CACHE_HOME/bcebench or
+    ~/.cache/bcebench, then ``name``; None when BCEBENCH_CACHE_DIR is set empty (no cache)."""
+    root = os.environ.get("BCEBENCH_CACHE_DIR")
+    if root == "":
+        return None
+    if root is None:
+        root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "bcebench"
+    return Path(root) / name
 
 
 def known(name: str) -> bool:
@@ -211,6 +251,20 @@ def _first_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
 
 
-def user_implementation(spec: str, framework: str, form: str) -> Implementation:
-    """A user's elementwise ``fn(x, y)``, checked through ``framework``'s adapter like the others."""
-    return Implementation(id=f"user:{spec}", framework=framework, form=form, call=load_user_function(spec))
+USER_PARAMETERS = ("gamma", "alpha", "weight", "pos_weight", "smoothing")
+
+
+def user_implementation(spec: str, framework: str, form: str, oracle: dict | None = None,
+                        reduction: str = "none", call: Callable | None = None) -> Implementation:
+    """A user's ``fn(x, y)``, checked through ``framework``'s adapter like the others: what it
+    computes as the oracle's parameters (``oracle``: focal γ and α, a constant ``weight`` and
+    ``pos_weight`` it applies itself, label ``smoothing``) and its ``reduction`` (none: elementwise,
+    with derivatives; mean, sum: one number)."""
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"reduction must be none, mean or sum, not {reduction!r}")
+    unknown = set(oracle or {}) - set(USER_PARAMETERS)
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {', '.join(sorted(unknown))}: expected {', '.join(USER_PARAMETERS)}")
+    return Implementation(id=f"user:{spec}", framework=framework, form=form,
+                          call=call if call is not None else load_user_function(spec),
+                          reduction=reduction, derivatives=reduction == "none", oracle=dict(oracle or {}))

@@ -10,13 +10,21 @@ from __future__ import annotations
 
 import jax
 
+from adapters import base, rewrites
+from adapters.base import Adapter, Implementation
+
 jax.config.update("jax_enable_x64", True)
+if not jax.config.jax_compilation_cache_dir and (_cache := base.cache_folder("xla")) is not None:
+    # Every executable, eager primitives included, kept on disk: the next run (and the next worker
+    # process of this one) loads what a first run compiled. Keyed by XLA on the program, options,
+    # backend and version: a cached executable is the one that would be compiled.
+    jax.config.update("jax_compilation_cache_dir", str(_cache))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
 
 import jax.numpy as jnp  # noqa: E402  (x64 must be set before arrays exist)
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
-
-from adapters.base import Adapter, Implementation  # noqa: E402
 
 FOCAL_ALPHA = 0.25
 FOCAL_GAMMA = 2.0
@@ -78,6 +86,9 @@ class JaxAdapter(Adapter):
             self._derivatives[key] = self._derivative(impl, quantity)
         return self._derivatives[key](x, y)
 
+    def rewrites(self) -> list[Implementation]:
+        return rewrites.implementations(self.name, jnp)
+
     def linear_gradient(self, impl: Implementation, X, w, y, device: str) -> np.ndarray:
         """``jax.grad`` through ``X @ w`` and the mean, jitted for every implementation: a training
         loop dispatching each operation on its own would spend seconds per run on dispatch alone."""
@@ -100,6 +111,11 @@ class JaxAdapter(Adapter):
 
     def elementary(self, x, device: str):
         core = jax.jit(lambda v: jnp.log1p(jnp.exp(-jnp.abs(v))))
+        return lambda: core(x).block_until_ready()
+
+    def copy(self, x, device: str):
+        """A jitted copy: the output is a buffer of its own (the input is not donated)."""
+        core = jax.jit(jnp.copy)
         return lambda: core(x).block_until_ready()
 
     def timed(self, impl: Implementation, mode: str, x, y, device: str):

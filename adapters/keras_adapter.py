@@ -147,6 +147,9 @@ class KerasAdapter(Adapter):
     def elementary(self, x, device: str):
         return self.host.elementary(x, device)
 
+    def copy(self, x, device: str):
+        return self.host.copy(x, device)
+
     def timed(self, impl: Implementation, mode: str, x, y, device: str):
         with self._on(device):
             call = self.host.timed(impl, mode, x, y, device)

@@ -9,12 +9,14 @@ so every dtype crosses to and from NumPy as is. TensorFlow's start-up log lines 
 from __future__ import annotations
 
 import os
+import types
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 import tensorflow as tf
 
+from adapters import rewrites
 from adapters.base import Adapter, Implementation
 
 POS_WEIGHT = 3.0
@@ -47,6 +49,11 @@ class TensorflowAdapter(Adapter):
             Implementation(f"tf.nn.weighted_cross_entropy_with_logits(pos_weight={POS_WEIGHT:g})", "tensorflow",
                            "logits", weighted_cross_entropy, oracle={"pos_weight": POS_WEIGHT}),
         ]
+
+    def rewrites(self) -> list[Implementation]:
+        operations = types.SimpleNamespace(where=tf.where, exp=tf.exp, log=tf.math.log, log1p=tf.math.log1p,
+                                           zeros_like=tf.zeros_like, ones_like=tf.ones_like)
+        return rewrites.implementations(self.name, operations)
 
     def from_numpy(self, array: np.ndarray, device: str):
         with tf.device(DEVICE_NAMES[device]):

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from adapters import rewrites
 from adapters.base import Adapter, Implementation, Unsupported
 
 WEIGHT = 0.75
@@ -88,6 +89,9 @@ class TorchAdapter(Adapter):
 
     def __init__(self) -> None:
         self._compiled = _Compiled()
+        # BCE in the probability form checks 0 <= p <= 1: the CPU kernel raises, the CUDA kernel asserts
+        # on the device, after which every CUDA call of the process fails (measured on an H200, torch 2.11).
+        self._asserting = {i.id for i in self.implementations() if i.form == "probs"}
 
     def version(self) -> str:
         return torch.__version__
@@ -130,6 +134,9 @@ class TorchAdapter(Adapter):
         return Implementation(name, "torch", "logits", torchvision_focal(gamma, alpha), oracle=oracle,
                               hard_labels_only=True, with_parameters=self.focal)
 
+    def rewrites(self) -> list[Implementation]:
+        return rewrites.implementations(self.name, torch)
+
     def linear_gradient(self, impl: Implementation, X, w, y, device: str) -> np.ndarray:
         """Autograd through ``X @ w`` and the mean, in the dtype and on the device."""
         fX, fy = self.from_numpy(X, device), self.from_numpy(y, device)
@@ -151,6 +158,9 @@ class TorchAdapter(Adapter):
         return value.numpy()
 
     def evaluate(self, impl: Implementation, quantity: str, x, y, device: str):
+        if device == "cuda" and impl.id in self._asserting and not bool(((x >= 0) & (x <= 1)).all()):
+            raise RuntimeError("all elements of input should be between 0 and 1 (on CUDA a device-side assertion, "
+                               "which ends the process's CUDA context: refused before the call)")
         try:
             if quantity == "loss":
                 with torch.no_grad():
@@ -175,8 +185,22 @@ class TorchAdapter(Adapter):
             torch.cuda.synchronize()
 
     def elementary(self, x, device: str):
+        """torch.compile of log1p(exp(−|x|)): one fused kernel (Inductor's C++ loop on the CPU,
+        Triton on CUDA); eager PyTorch would make three passes over memory."""
+        fused = torch.compile(lambda v: torch.log1p(torch.exp(-v.abs())), dynamic=False)
+
         def core():
-            out = torch.log1p(torch.exp(-x.abs()))
+            out = fused(x)
+            self.synchronize(device)
+            return out
+
+        return core
+
+    def copy(self, x, device: str):
+        out = torch.empty_like(x)
+
+        def core():
+            out.copy_(x)
             self.synchronize(device)
             return out
 

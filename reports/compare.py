@@ -6,6 +6,10 @@ gone; fewer gating checks than in the baseline; and a check whose largest error 
 more than the threshold factor and now exceeds the policy bound's half (small errors moving around
 inside the bound are noise, not regressions). Improvements are the reverse. Checks present in
 only one run are listed as new or missing as well.
+
+``bcebench compare OLD NEW --identical`` asks more: that two runs judged alike, check by check, every
+field of every record but its timing (``TIMING``) equal, and the run's verdict, summary, unjudged
+and stale deviations too: the proof that a change which was to remove cost changed no verdict.
 """
 
 from __future__ import annotations
@@ -124,3 +128,40 @@ def summary(changes: dict) -> str:
             lines.append(f"- … and {len(ids) - 50} more")
         lines.append("")
     return "\n".join(lines)
+
+
+TIMING = ("seconds", "compile_seconds")  # what a record may differ in between two runs that judged alike
+RUN_FIELDS = ("passed", "summary", "unjudged", "stale_deviations")
+
+
+def _first_difference(old, new, path: str = "") -> str:
+    """The path of the first place two JSON values differ ('' if they are equal)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new)):
+            if key not in old or key not in new:
+                return f"{path}.{key} {'added' if key in new else 'gone'}"
+            found = _first_difference(old[key], new[key], f"{path}.{key}")
+            if found:
+                return found
+        return ""
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        return next((found for i, (a, b) in enumerate(zip(old, new, strict=True))
+                     if (found := _first_difference(a, b, f"{path}[{i}]"))), "")
+    return "" if old == new or (old != old and new != new) else f"{path}: {old!r} → {new!r}"
+
+
+def differences(old: dict, new: dict) -> list[str]:
+    """One line per way two runs did not judge alike: a run field, a check only in one, or the
+    first differing field of a check (timing aside)."""
+    lines = [f"run {key}: {_first_difference(old.get(key), new.get(key), key)}" for key in RUN_FIELDS
+             if _first_difference(old.get(key), new.get(key))]
+    before, after = ({r["id"]: r for r in document["checks"]} for document in (old, new))
+    lines += [f"{check_id}: only in the first run" for check_id in before if check_id not in after]
+    lines += [f"{check_id}: only in the second run" for check_id in after if check_id not in before]
+    for check_id in before.keys() & after.keys():
+        a, b = ({k: v for k, v in record[check_id].items() if k not in TIMING} for record in (before, after))
+        found = _first_difference(a, b)
+        if found:
+            lines.append(f"{check_id}: {found}")
+    return sorted(lines)
+

@@ -219,7 +219,8 @@ def speed_rows(speed: dict) -> list[list]:
             continue
         rows.append([f"{c['implementation']} ({c['device']})", c["dtype"], c["mode"], f"{c['size']:.0e}",
                      f"{c['median'] * 1e6:.1f} µs", f"{c['iqr'] / c['median']:.1%}", f"{c['ns_per_element']:.2f}",
-                     f"{c['gb_per_s']:.2f}", f"{c['vs_fastest']:.2f}", c["wall"], f"{c['efficiency']:.2f}"])
+                     f"{c['gb_per_s']:.2f}", f"{c['vs_fastest']:.2f}", c["wall"],
+                     "no wall timed" if c.get("efficiency") is None else f"{c['efficiency']:.2f}"])
     return rows
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from adapters import base
+from reference.exact import Spec
 from suite import explain, gate
 from suite.checks import run_check
 from suite.policy import load_policy
@@ -63,20 +64,29 @@ class Result:
 
 def check(function: Callable, *, framework: str = "numpy", form: str = "logits", name: str | None = None,
           dtypes: list[str] | None = None, devices: list[str] | None = None, quantities: list[str] | None = None,
-          checks: list[str] | None = None, policy: str = "strict", deviations: Path | str | None = None) -> Result:
-    """Check ``function(x, y)`` (elementwise BCE in ``form`` "logits" or "probs", taking and returning
-    the framework's arrays) against the exact reference; ValueError when the framework is unknown or
-    not installed."""
+          checks: list[str] | None = None, policy: str = "strict", deviations: Path | str | None = None,
+          gamma: float | None = None, alpha: float | None = None, weight: float | None = None,
+          pos_weight: float | None = None, smoothing: float | None = None, reduction: str = "none") -> Result:
+    """Check ``function(x, y)`` (BCE in ``form`` "logits" or "probs", taking and returning the
+    framework's arrays) against the exact reference; ValueError when the framework is unknown or
+    not installed, or the parameters describe nothing the oracle computes. What the function
+    computes: the focal loss's ``gamma`` and ``alpha``, a constant ``weight`` and ``pos_weight`` it
+    applies itself, label ``smoothing`` ε (y(1 − ε) + ε/2), and its ``reduction`` (none:
+    elementwise; mean, sum: one number per call); the claims that apply follow from them."""
     if form not in ("logits", "probs"):
         raise ValueError(f"form must be 'logits' or 'probs', not {form!r}")
+    declared = {key: value for key, value in (("gamma", gamma), ("alpha", alpha), ("weight", weight),
+                                             ("pos_weight", pos_weight), ("smoothing", smoothing))
+                if value is not None}
+    Spec("loss", form, **declared)  # ValueError for parameters the oracle does not take
     try:
         adapter, reason = base.load(framework)
     except KeyError as error:
         raise ValueError(error.args[0]) from None
     if adapter is None:
         raise ValueError(f"{framework} is unavailable: {reason}")
-    impl = base.Implementation(f"user:{name or getattr(function, '__qualname__', 'function')}", framework, form,
-                               function)
+    impl = base.user_implementation(name or getattr(function, "__qualname__", "function"), framework, form,
+                                    declared, reduction, call=function)
     selection = gate.Selection([framework], devices=devices, dtypes=dtypes, quantities=quantities, checks=checks,
                                policy=policy, deviations=str(deviations) if deviations else "")
     known = gate.known_deviations(selection)

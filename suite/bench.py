@@ -2,13 +2,16 @@
 regressions between two runs.
 
 Each framework runs ``pytest suite/bench_cases.py --benchmark-json`` in a process of its own. The
-run also times two walls on the same machine in the same run: a memory copy of the input
-(NumPy's copyto: the roofline) and log1p(exp(−|x|)), one exp and one log1p per element, in every
-framework (the compute ceiling: the fastest of them). Each case then gets: median time and
-interquartile range, ns per element, bytes moved per second (inputs read and the output written),
-the ratio to the fastest implementation of the same case, and the wall it is closest to:
-memory (the copy time of its bytes) or compute (the exp + log1p time), whichever is the larger
-lower bound; ``efficiency`` is that bound over the median.
+run also times two walls on each device in the same run, in every framework that has them: a
+copy of the input into a buffer of its own (the memory roofline: NumPy's copyto and PyTorch's
+copy_ on the CPU, copy_ on CUDA) and log1p(exp(−|x|)), one exp and one log1p per element, in one
+pass over memory (the compute ceiling: jax.jit, torch.compile, TensorFlow's XLA, NumPy in
+cache-sized blocks). Each wall is the fastest of its kind on that hardware (PyTorch's cuda and
+JAX's gpu are the same GPU). Each case then gets: median time and interquartile range, ns per
+element, bytes moved per second (inputs read and the output written), the ratio to the fastest
+implementation of the same case, and the wall it is closest to: memory (the copy time of its
+bytes) or compute (the fused pass's time), whichever is the larger lower bound; ``efficiency``
+is that bound over the median, at most 1 but for noise (None where no wall was timed).
 
 Every framework is timed in PROCESSES worker processes in turn (as asv does): a case's median
 is the mean of the processes' medians and its interquartile range runs from the lowest q1 to the
@@ -53,7 +56,8 @@ def expand(adapter: base.Adapter, requests: list[dict], user_impl: dict | None =
     """The concrete cases of one framework: its implementations (and a user's) × modes, and the
     two walls, for each requested dtype and size; with ``only``, just those case ids and the
     walls at their dtypes and sizes."""
-    impls = list(adapter.implementations())
+    rewrites = list(adapter.rewrites())  # timed only where a pattern names them: rewrite(...)
+    impls = list(adapter.implementations()) + rewrites
     if user_impl and user_impl["framework"] == adapter.name:
         impls.append(base.user_implementation(user_impl["spec"], adapter.name, user_impl["form"]))
     cases = []
@@ -64,10 +68,11 @@ def expand(adapter: base.Adapter, requests: list[dict], user_impl: dict | None =
             common = {"framework": adapter.name, "device": device, "dtype": request["dtype"], "size": request["size"]}
             cases.append({**common, "kind": "exp+log1p", "implementation": f"{adapter.name}.exp+log1p",
                           "mode": "forward"})
-            if adapter.name == "numpy":
-                cases.append({**common, "kind": "memcpy", "implementation": "memcpy", "mode": "forward"})
+            cases.append({**common, "kind": "memcpy", "implementation": f"{adapter.name}.copy", "mode": "forward"})
             for impl in impls:
-                if impl.reduction != "none" or not any(glob_match(p, impl.id) for p in request["patterns"]):
+                rewrite = any(impl is r for r in rewrites)
+                named = [p for p in request["patterns"] if p.startswith("rewrite") or not rewrite]
+                if impl.reduction != "none" or not any(glob_match(p, impl.id) for p in named):
                     continue
                 for mode in request["modes"]:
                     if mode in ("backward", "forward+backward") and not impl.derivatives:
@@ -133,21 +138,27 @@ def _run_framework(framework: str, requests: list[dict], user_impl: dict | None,
 
 def _time_cases(cases: list[dict], case_timeout: float) -> tuple[list[dict], dict, list[dict]]:
     """Time the cases in one supervised pytest-benchmark process, ``case_timeout`` seconds a case:
-    (timed, its JSON, failed)."""
+    (timed, its JSON, failed). A case the framework does not offer is neither: it is left out."""
     limit = case_timeout * len(cases)
     with tempfile.TemporaryDirectory() as folder, supervising() as supervisor:
         plan_file, out = Path(folder) / "plan.json", Path(folder) / "bench.json"
+        unsupported_file = Path(folder) / "unsupported.jsonl"
         plan_file.write_text(json.dumps(cases))
         try:
             done = supervisor.run(
                 [sys.executable, "-m", "pytest", str(ROOT / "suite" / "bench_cases.py"), "-q", "-rf",
-                 "-p", "no:cacheprovider", "--benchmark-only", f"--benchmark-json={out}", "--benchmark-disable-gc"],
+                 "-p", "no:cacheprovider", "-p", "no:xdist", "--benchmark-only", f"--benchmark-json={out}",
+                 "--benchmark-disable-gc"],
                 timeout=limit, cwd=ROOT,
-                env={**os.environ, "BCEBENCH_BENCH_PLAN": str(plan_file), "COLUMNS": "1000"})  # -rf lines whole
+                env={**{k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")},  # timed alone
+                     "BCEBENCH_BENCH_PLAN": str(plan_file), "COLUMNS": "1000",  # -rf lines whole
+                     "BCEBENCH_BENCH_UNSUPPORTED": str(unsupported_file)})
             output = done.stdout + done.stderr
         except subprocess.TimeoutExpired:
             output = f"ran past the time limit of {limit:g} s"
         document = json.loads(out.read_text()) if out.exists() else {}
+        offered_not = {json.loads(line)["id"] for line in unsupported_file.read_text().splitlines()} \
+            if unsupported_file.exists() else set()
     timed = []
     for entry in document.get("benchmarks", []):
         stats = entry["stats"]
@@ -155,7 +166,8 @@ def _time_cases(cases: list[dict], case_timeout: float) -> tuple[list[dict], dic
                                                                         "mean", "stddev", "rounds")}})
     seen = {c["id"] for c in timed}
     failed = [{"id": c["id"], "framework": c["framework"], "implementation": c["implementation"],
-               "verdict": "crashed", "message": _failure(output, c["id"])} for c in cases if c["id"] not in seen]
+               "verdict": "crashed", "message": _failure(output, c["id"])} for c in cases
+              if c["id"] not in seen and c["id"] not in offered_not]
     return timed, document, failed
 
 
@@ -193,35 +205,45 @@ def _bytes_moved(case: dict) -> int:
     return (2 if case["kind"] == "memcpy" else reads_writes) * itemsize * case["size"]
 
 
-def analyse(cases: list[dict]) -> list[dict]:
-    """Add ns per element, GB/s, the ratio to the fastest, the two walls and the efficiency."""
-    copy = {(c["dtype"], c["size"]): c["median"] for c in cases if c["kind"] == "memcpy"}
-    compute: dict = {}
+def hardware(device: str) -> str:
+    """What a device name runs on: 'cpu', or 'gpu' for PyTorch's cuda and JAX's or TensorFlow's gpu."""
+    return "cpu" if device == "cpu" else "gpu"
+
+
+def _fastest(cases: list[dict], kind: str) -> dict:
+    """The smallest median of each (hardware, dtype, size) among the cases of one wall's kind."""
+    walls: dict = {}
     for c in cases:
-        if c["kind"] == "exp+log1p":
-            key = (c["dtype"], c["size"])
-            compute[key] = min(compute.get(key, float("inf")), c["median"])
+        if c["kind"] == kind:
+            key = (hardware(c["device"]), c["dtype"], c["size"])
+            walls[key] = min(walls.get(key, float("inf")), c["median"])
+    return walls
+
+
+def analyse(cases: list[dict]) -> list[dict]:
+    """Add ns per element, GB/s, the ratio to the fastest on the same device, the two walls of the
+    case's hardware and the efficiency."""
+    copy, compute = _fastest(cases, "memcpy"), _fastest(cases, "exp+log1p")
     fastest: dict = {}
     for c in cases:
         if c["kind"] == "implementation":
-            key = (c["dtype"], c["size"], c["mode"])
+            key = (c["device"], c["dtype"], c["size"], c["mode"])
             fastest[key] = min(fastest.get(key, float("inf")), c["median"])
     for c in cases:
-        key = (c["dtype"], c["size"])
+        key = (hardware(c["device"]), c["dtype"], c["size"])
         c["ns_per_element"] = c["median"] / c["size"] * 1e9
         c["bytes"] = _bytes_moved(c)
         c["gb_per_s"] = c["bytes"] / c["median"] / 1e9
         if c["kind"] != "implementation":
             continue
-        c["vs_fastest"] = c["median"] / fastest[(c["dtype"], c["size"], c["mode"])]
-        c["vs_memory_copy"] = c["gb_per_s"] / (2 * FORMATS[c["dtype"]].dtype.itemsize * c["size"] / copy[key] / 1e9) \
-            if key in copy else None
-        memory_bound = copy[key] * c["bytes"] / (2 * FORMATS[c["dtype"]].dtype.itemsize * c["size"]) \
-            if key in copy else 0.0
+        c["vs_fastest"] = c["median"] / fastest[(c["device"], c["dtype"], c["size"], c["mode"])]
+        copied = 2 * FORMATS[c["dtype"]].dtype.itemsize * c["size"]  # bytes a copy reads and writes
+        c["vs_memory_copy"] = c["gb_per_s"] / (copied / copy[key] / 1e9) if key in copy else None
+        memory_bound = copy[key] * c["bytes"] / copied if key in copy else 0.0
         compute_bound = compute.get(key, 0.0)
         c["memory_wall_s"], c["compute_wall_s"] = memory_bound, compute_bound
         c["wall"] = "memory" if memory_bound >= compute_bound else "compute"
-        c["efficiency"] = max(memory_bound, compute_bound) / c["median"]
+        c["efficiency"] = max(memory_bound, compute_bound) / c["median"] if max(memory_bound, compute_bound) else None
     return cases
 
 

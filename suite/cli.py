@@ -7,6 +7,7 @@ Exit status: 0 when every check passes, 1 when one fails, 2 when the request its
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -172,16 +173,25 @@ def _user_implementation(args: argparse.Namespace, frameworks: list[str], comman
     """--impl with its --form and single --framework, loaded once here so that a bad one is a
     usage error before anything runs."""
     from adapters import base
+    from reference.exact import Spec
 
+    declared = {name: getattr(args, name) for name in base.USER_PARAMETERS if getattr(args, name, None) is not None}
+    reduction = getattr(args, "reduction", None)
     if not args.impl:
+        if declared or reduction:
+            named = [*declared, *(["reduction"] if reduction else [])]
+            given = ", ".join(f"--{name.replace('_', '-')}" for name in named)
+            raise UsageError(f"bcebench {command}: {given} describe(s) your implementation: give --impl")
         return None
     if len(frameworks) != 1 or not args.form:
         raise UsageError(f"bcebench {command}: --impl needs one --framework and --form logits|probs")
     try:
-        base.load_user_function(args.impl)
+        base.user_implementation(args.impl, frameworks[0], args.form, declared, reduction or "none")
+        Spec("loss", args.form, **declared)
     except ValueError as error:
         raise UsageError(f"bcebench {command}: {error}") from None
-    return {"spec": args.impl, "framework": frameworks[0], "form": args.form}
+    return {"spec": args.impl, "framework": frameworks[0], "form": args.form, "oracle": declared,
+            "reduction": reduction or "none"}
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -196,6 +206,8 @@ def _check(args: argparse.Namespace) -> int:
         raise UsageError(f"bcebench check: --timeout {args.timeout:g}: must be a number of seconds > 0")
     if args.budget is not None and not args.budget > 0:
         raise UsageError(f"bcebench check: --budget {args.budget:g}: must be a number of seconds > 0")
+    if args.jobs is not None and not args.jobs >= 1:
+        raise UsageError(f"bcebench check: --jobs {args.jobs}: must be at least 1")
     for option in ("json", "junit"):
         _check_writable(getattr(args, option), f"--{option}", "check")
     try:
@@ -203,10 +215,12 @@ def _check(args: argparse.Namespace) -> int:
         if args.deviations:
             load_deviations(Path(args.deviations))
         patterns = _split(args.implementation, "--implementation", "check")
+        if user and not patterns and not args.with_builtins:
+            patterns = ["user:*"]  # your implementation alone: the built-ins join when asked for
         selection = gate.Selection(frameworks, chosen["device"], patterns, chosen["dtype"], chosen["quantity"],
                                    chosen["check"], user, single, args.policy, args.timeout,
                                    required=_named_frameworks(args), deviations=args.deviations, budget=args.budget,
-                                   seed=args.seed)
+                                   seed=args.seed, jobs=args.jobs)
         results = gate.run(selection, progress=_progress if args.verbose else lambda record: None)
     except (PolicyError, gate.RequestError) as error:
         raise UsageError(f"bcebench check: {error}") from None
@@ -293,8 +307,8 @@ def _bench(args: argparse.Namespace) -> int:
 def _print_speed(document: dict) -> None:
     print(f"{'case':90} {'median':>10} {'IQR':>6} {'ns/elem':>8} {'GB/s':>6} {'÷fastest':>8} {'wall':>7} {'eff.':>5}")
     for c in document["cases"]:
-        extra = (f" {c['vs_fastest']:8.2f} {c['wall']:>7} {c['efficiency']:5.2f}" if c["kind"] == "implementation"
-                 else "")
+        efficiency = "—" if c.get("efficiency") is None else f"{c['efficiency']:.2f}"
+        extra = f" {c['vs_fastest']:8.2f} {c['wall']:>7} {efficiency:>5}" if c["kind"] == "implementation" else ""
         print(f"{c['id']:90} {c['median'] * 1e6:8.1f}us {c['iqr'] / c['median']:6.1%} {c['ns_per_element']:8.2f}"
               f" {c['gb_per_s']:6.2f}{extra}")
     for name, reason in document["unavailable"].items():
@@ -398,9 +412,15 @@ def _sweep(args: argparse.Namespace) -> int:
         raise UsageError("bcebench sweep: --label pairs sweeps every (x, y) of a 16-bit dtype only")
     target = sweep.Target(frameworks[0], user["spec"] if user else args.implementation, args.dtype, args.quantity,
                           None if args.label == "pairs" else float(args.label),
-                          user["spec"] if user else None, user["form"] if user else None)
+                          user["spec"] if user else None, user["form"] if user else None, args.device)
     try:
         form = sweep.load_implementation(target)[1].form
+        if args.compare_with:
+            other = sweep.load_implementation(dataclasses.replace(target, implementation=args.compare_with,
+                                                                  user_spec=None, user_form=None))[1]
+            if other.form != form:
+                raise sweep.SweepError(f"--compare-with {args.compare_with!r} takes {other.form}, the swept "
+                                       f"implementation {form}: the same inputs mean nothing to both")
         spans = sweep.intervals(args.range, fmt, form)
         per_input = 1 if target.label is not None else sweep.label_values(fmt).size
         spans = [(a * per_input, b * per_input) for a, b in spans]
@@ -418,16 +438,42 @@ def _sweep(args: argparse.Namespace) -> int:
             result = sweep.sweep(target, spans, shard_size=args.shard_size, checkpoint_dir=Path(args.checkpoint),
                                  client=client, progress=progress, resume=args.resume,
                                  notice=lambda line: print(line, file=sys.stderr))
+            rival = None
+            if args.compare_with:  # the same inputs through the other implementation
+                bar.reset(total=total)
+                rival_target = dataclasses.replace(target, implementation=args.compare_with, user_spec=None,
+                                                   user_form=None)
+                rival = sweep.sweep(rival_target, spans, shard_size=args.shard_size,
+                                    checkpoint_dir=Path(args.checkpoint), client=client, progress=progress,
+                                    resume=args.resume, notice=lambda line: print(line, file=sys.stderr))
     except sweep.SweepError as error:
         raise UsageError(f"bcebench sweep: {error}") from None
     out = Path(args.out or Path(args.checkpoint).parent / sweep.result_name(target, args.range))
     write_atomically(out, json.dumps(result, indent=1) + "\n")
-    from reports.exhaustive import cell_text
+    if rival is not None:
+        rival_out = out.parent / sweep.result_name(dataclasses.replace(target, implementation=args.compare_with),
+                                                   args.range)
+        write_atomically(rival_out, json.dumps(rival, indent=1) + "\n")
+    from reports.exhaustive import before_after, cell_text
 
     print(f"{result['stats']['total']} inputs: {cell_text(result)}")
     print(f"{result['wall_seconds']:.1f} s ({result['resumed_shards']} of {result['shards']} shards from the "
           f"checkpoint); result: {out}")
+    if rival is not None:
+        print(f"\n{rival['stats']['total']} inputs: {cell_text(rival)}\nresult: {rival_out}\n")
+        print("\n".join(before_after([result, rival], _speeds(target, [target.implementation, args.compare_with]))))
     return EXIT_OK
+
+
+def _speeds(target, implementations: list[str]) -> dict:
+    """{implementation: median seconds per element} of each at 10^6 elements, forward (the loss) or
+    forward + backward (the gradient, the Hessian), timed by the bench harness in one run."""
+    from suite import bench
+
+    mode = "forward" if target.quantity == "loss" else "forward+backward"
+    timed = bench.run([target.framework], implementations, [target.dtype], [mode], [1_000_000],
+                      devices=[target.device])
+    return {c["implementation"]: c["median"] / c["size"] for c in timed["cases"] if c["kind"] == "implementation"}
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -441,6 +487,10 @@ def _compare(args: argparse.Namespace) -> int:
         old, new = compare.load(args.old), compare.load(args.new)
     except compare.ResultsError as error:
         raise UsageError(f"bcebench compare: {error}") from None
+    if args.identical:
+        found = compare.differences(old, new)
+        print("\n".join(found) if found else f"identical: {len(new['checks'])} checks judged alike (timing aside)")
+        return EXIT_FAILED if found else EXIT_OK
     changes = compare.compare(old, new, args.threshold, args.fail_over)
     print(compare.summary(changes))
     return EXIT_FAILED if changes["regressions"] else EXIT_OK
@@ -577,6 +627,18 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"seed of the sampled cases (default {SEED}, fixed so that CI is reproducible; the "
                             f"claims' problems are fixed)")
     check.add_argument("--budget", type=float, help="seconds for the whole run: past it the run stops as interrupted")
+    check.add_argument("--with-builtins", action="store_true",
+                       help="with --impl: check the framework's built-in implementations too, side by side")
+    parameters = check.add_argument_group("what --impl computes (default: plain BCE, elementwise)")
+    parameters.add_argument("--gamma", type=float, help="the focal loss's γ")
+    parameters.add_argument("--alpha", type=float, help="the focal loss's α (with --gamma)")
+    parameters.add_argument("--weight", type=float, help="a constant weight your function multiplies the loss by")
+    parameters.add_argument("--pos-weight", type=float, help="a constant weight of the positive term (PyTorch's)")
+    parameters.add_argument("--smoothing", type=float, help="label smoothing ε: your function uses y(1 − ε) + ε/2")
+    parameters.add_argument("--reduction", choices=("none", "mean", "sum"),
+                            help="none: elementwise (default); mean or sum: one number per call")
+    check.add_argument("--jobs", type=int,
+                       help="checks run at once, each in a single-threaded worker process (default: one per core)")
     check.add_argument("--json", help="write the results here")
     check.add_argument("--junit", help="write JUnit XML here")
     check.add_argument("--verbose", action="store_true", help="print each check as it ends")
@@ -615,6 +677,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="an error that grew by more than this factor is a regression (default 2)")
     compare.add_argument("--fail-over", type=float, default=10.0,
                          help="percent slowdown beyond the noise that is a regression, with speed sections (10)")
+    compare.add_argument("--identical", action="store_true",
+                         help="fail unless every check was judged alike, every field but its timing equal")
     compare.set_defaults(run=_compare)
 
     sweep = commands.add_parser("sweep", help="every input of a dtype through one implementation (Dask)")
@@ -622,6 +686,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--implementation", help="the implementation id, e.g. torch.binary_cross_entropy_with_logits")
     sweep.add_argument("--impl", help="your implementation: path/to/file.py:fn or package.module:fn")
     sweep.add_argument("--form", choices=FORMS, help="the form of --impl")
+    sweep.add_argument("--device", default="cpu", help="the framework's device to sweep on: cpu, cuda, gpu (cpu)")
     sweep.add_argument("--dtype", choices=DTYPE_NAMES, default="float16")
     sweep.add_argument("--quantity", choices=QUANTITIES, default="loss")
     sweep.add_argument("--label", choices=("0", "1", "pairs"), default="1",
@@ -634,6 +699,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--checkpoint", default="reports/sweeps/checkpoints",
                        help="folder for the checkpoint of finished shards (default reports/sweeps/checkpoints)")
     sweep.add_argument("--out", help="result file (default reports/sweeps/<dtype>-<implementation>-...json)")
+    sweep.add_argument("--compare-with", metavar="IMPLEMENTATION",
+                       help="also sweep this implementation of the framework (a stable rewrite: rewrite(logits), "
+                            "rewrite(probs)) over the same inputs, time both, and print the two side by side")
     sweep.add_argument("--resume", action="store_true",
                        help="reuse a finished sweep's checkpoint (an interrupted one is always resumed)")
     sweep.set_defaults(run=_sweep)

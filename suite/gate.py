@@ -1,10 +1,10 @@
 """The gate: plan the checks over framework × device × implementation × dtype, run them, apply
 the known deviations, and write the results.
 
-Each framework runs in a worker process of its own (``python -m suite.gate --worker``), which
-reports each check as it starts and ends. A worker that dies, or spends longer than the time
-limit on one check, is ended; that check is recorded as crashed and a fresh worker goes on
-with the rest, so one framework's crash can take neither the others nor the run down.
+The checks run in worker processes (``suite.workers``), spread over the cores: a worker that dies,
+or spends longer than the time limit on one check, is ended; that check is recorded as crashed and
+a fresh worker goes on with the rest, so one framework's crash can take neither the others nor the
+run down.
 """
 
 from __future__ import annotations
@@ -13,21 +13,16 @@ import datetime
 import json
 import os
 import platform
-import selectors
-import subprocess
-import sys
 import tempfile
-import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
 from adapters import base
-from suite import cases, explain
+from suite import cases, explain, workers
 from suite.policy import Deviation, Policy, glob_match, load_deviations, load_platforms, load_policy
 from suite.results_schema import JUDGED, PASSING, SCHEMA_VERSION
-from suite.supervisor import Interrupted, Supervisor, supervising
+from suite.supervisor import supervising
 
 CHECK_TIMEOUT_SECONDS = 300
 CHECK_NAMES = ("accuracy", "special", "domain", "reduction", "unchanged-inputs", "shapes", "claim")
@@ -56,6 +51,7 @@ class Selection:
     budget: float | None = None  # seconds for the whole run
     seed: int = cases.SEED  # of the sampled cases (the claims' problems are fixed)
     deviations: str | None = None  # a deviations file; None: the built-in one; "": none (platforms still apply)
+    jobs: int | None = None  # checks run at once, each in a worker process (None: one per core)
     unavailable: dict = field(default_factory=dict)
 
     def as_json(self) -> str:
@@ -66,7 +62,8 @@ def implementations(adapter: base.Adapter, selection: Selection) -> list[base.Im
     impls = list(adapter.implementations())
     user = selection.user_impl
     if user and user["framework"] == adapter.name:
-        impls.append(base.user_implementation(user["spec"], adapter.name, user["form"]))
+        impls.append(base.user_implementation(user["spec"], adapter.name, user["form"], user.get("oracle"),
+                                              user.get("reduction", "none")))
     if selection.implementations:
         impls = [i for i in impls if any(glob_match(pattern, i.id) for pattern in selection.implementations)]
     return impls
@@ -212,172 +209,6 @@ def repro(record: dict, selection: Selection) -> str:
     return command
 
 
-# --- the worker: one framework, in its own process -------------------------------------------
-
-def worker_main(request: dict) -> None:
-    """Run the planned checks of one framework; report 'start' and 'result' lines on stdout."""
-    from suite import checks
-
-    selection = Selection(**{k: v for k, v in request["selection"].items()})
-    adapter, reason = base.load(request["framework"])
-    if adapter is None:
-        print("unavailable\t" + reason, flush=True)
-        return
-    policy = load_policy(selection.policy)
-    deviations = known_deviations(selection)
-    skip = set(request.get("skip", []))
-    by_id = {i.id: i for i in implementations(adapter, selection)}
-    tasks = [task for task in plan(adapter, selection) if task["id"] not in skip]
-    about = {"version": adapter.version(), "devices": adapter.devices(), "checks": len(tasks)}
-    print("about\t" + json.dumps(about), flush=True)
-    for task in tasks:
-        print("start\t" + task["id"], flush=True)
-        impl = by_id[task["implementation"]]
-        if task["kind"] == "single":
-            result = checks.single_input(adapter, impl, task, selection.single_input, policy)
-        else:
-            result = checks.run_check(adapter, impl, task["device"], task, policy)
-        if impl.compile_seconds is not None:
-            result["compile_seconds"] = round(impl.compile_seconds(), 3)
-        print("result\t" + json.dumps(explain.apply(result, deviations)), flush=True)
-
-
-def _lines(stream, timeout):
-    """Lines from a pipe as they arrive; None when nothing arrived for ``timeout()`` seconds (asked
-    again at each wait: it depends on the check that is running). Reads the file descriptor
-    itself: a buffered readline could hold a line that select() never sees."""
-    selector = selectors.DefaultSelector()
-    selector.register(stream, selectors.EVENT_READ)
-    pending = b""
-    while True:
-        if not selector.select(timeout=max(timeout(), 0.0)):
-            yield None
-            return
-        chunk = os.read(stream.fileno(), 1 << 16)
-        if not chunk:
-            return
-        pending += chunk
-        *complete, pending = pending.split(b"\n")
-        yield from (line.decode() for line in complete)
-
-
-SHORT_TIMEOUT_SECONDS = 10.0  # at most, for the checks of an implementation that has run out of time once
-
-
-@dataclass
-class _Limits:
-    """Per-check and whole-run time limits: after an implementation's first timeout its other
-    checks get a tenth of the limit (SHORT_TIMEOUT_SECONDS at most), so one hanging function
-    costs one full timeout, not one per check; the record of each says which limit it ran under."""
-
-    timeout: float
-    deadline: float | None
-    slow: set = field(default_factory=set)
-
-    def for_task(self, task_id: str | None) -> float:
-        limit = self.timeout
-        if task_id and _implementation_of(task_id) in self.slow:
-            limit = min(limit / 10, SHORT_TIMEOUT_SECONDS)
-        if self.deadline is not None:
-            limit = min(limit, self.deadline - time.monotonic())
-        return limit
-
-
-def _implementation_of(task_id: str) -> str:
-    return "/".join(task_id.split("/")[:3])
-
-
-def _run_worker(framework: str, selection: Selection, skip: list[str], progress, about: dict,
-                supervisor: Supervisor, limits: _Limits) -> tuple[list[dict], tuple[str | None, str] | None]:
-    """(records, crash): crash is None when the worker finished (or the run was stopped), else (id
-    of the check that was running, or None before the first, and what happened) when it died or
-    hung. The worker's first line, what it is and how many checks it plans (or why it is
-    unavailable), goes into ``about``."""
-    request = json.dumps({"framework": framework, "selection": selection.__dict__, "skip": skip})
-    records, running = [], {"task": None}  # the check in progress, read by the time limit at each wait
-    with tempfile.TemporaryFile() as errors:
-        try:
-            process = supervisor.spawn([sys.executable, "-m", "suite.gate", "--worker"], stdin=subprocess.PIPE,
-                                       stdout=subprocess.PIPE, stderr=errors,
-                                       cwd=Path(__file__).resolve().parent.parent)
-        except Interrupted:
-            return records, None
-        process.stdin.write(request.encode())
-        process.stdin.close()
-        for line in _lines(process.stdout, lambda: limits.for_task(running["task"])):
-            current = running["task"]
-            if line is None or supervisor.interrupted.is_set():
-                limit = limits.for_task(current)
-                supervisor.end(process)
-                if supervisor.interrupted.is_set():
-                    return records, None
-                if limits.deadline is not None and time.monotonic() >= limits.deadline:
-                    supervisor.stop(f"the run's time budget of {selection.budget:g} s ran out")
-                    return records, None
-                if current:
-                    limits.slow.add(_implementation_of(current))
-                return records, (current, f"ran past the time limit of {limit:g} s")
-            kind, _, payload = line.partition("\t")
-            if kind == "about":
-                about.setdefault("info", json.loads(payload))
-                progress({"planned": about["info"]["checks"], "framework": framework})
-            elif kind == "unavailable":
-                about["unavailable"] = payload
-            elif kind == "start":
-                running["task"] = payload
-            elif kind == "result":
-                records.append(json.loads(payload))
-                progress(records[-1])
-                running["task"] = None
-        current = running["task"]
-        code = process.wait()
-        supervisor.end(process)
-        errors.seek(0)
-        last = (errors.read().decode(errors="replace").strip().splitlines() or ["no message"])[-1]
-    if supervisor.interrupted.is_set():
-        return records, None
-    if current is not None or code != 0:
-        return records, (current, f"the process died (exit {code}): {last}")
-    return records, None
-
-
-def run_framework(framework: str, selection: Selection, progress=lambda record: None,
-                  supervisor: Supervisor | None = None, limits: _Limits | None = None) -> tuple[list[dict], dict]:
-    """All checks of one framework: (records, about) where about holds the framework's version and
-    devices ('info') or why it is unavailable ('unavailable'). A worker that dies or stalls before
-    its first check is one crashed record for the framework, never a silent absence; a framework
-    named in the request that cannot be loaded is a RequestError."""
-    limits = limits or _Limits(selection.timeout, None)
-    records: list[dict] = []
-    about: dict = {}
-    with supervising() as active:
-        supervisor = supervisor or active
-        while True:
-            done = [r["id"] for r in records]
-            new, crash = _run_worker(framework, selection, done, progress, about, supervisor, limits)
-            records += new
-            if "unavailable" in about and framework in selection.required:
-                raise RequestError(f"--framework {framework} cannot be loaded: {about['unavailable']}")
-            if crash is None:
-                return records, about
-            task_id, message = crash
-            if task_id is None:  # died or stalled before its first check: nothing to skip and retry
-                record = {"id": f"{framework}/worker", "framework": framework, "verdict": "crashed", "gating": True,
-                          "message": f"the worker ended before its first check: {message}"}
-                records.append(record)
-                progress(record)
-                return records, about
-            record = {"id": task_id, "framework": framework, "verdict": "crashed", "message": message}
-            record.update(dict(zip(("framework", "device", "implementation", "dtype", "check", "quantity"),
-                                   task_id.split("/"), strict=False)))
-            if record.get("check") == "claim":
-                from suite.claims import identity_from_task_id
-
-                record["claim"] = identity_from_task_id(task_id)
-            records.append(record)
-            progress(record)
-
-
 def metadata(selection: Selection, policy: Policy, versions: dict) -> dict:
     return {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -489,22 +320,19 @@ def run(selection: Selection, deviations_path: Path | None = None, progress=lamb
         selection.deviations = str(deviations_path)
     policy = load_policy(selection.policy)
     deviations = known_deviations(selection)
-    limits = _Limits(selection.timeout, time.monotonic() + selection.budget if selection.budget else None)
-    with supervising() as supervisor:
-        def one(name: str) -> tuple[list[dict], dict]:
-            try:
-                return run_framework(name, selection, progress, supervisor, limits)
-            except RequestError as error:
-                supervisor.stop(str(error))  # the request is wrong: end every other worker now
-                raise
+    limits = workers.Limits(selection.timeout, selection.budget)
 
-        # One worker process per framework, all at once: they share nothing but the machine, and
-        # this process imports no framework, so none can take the run down.
-        with ThreadPoolExecutor(max_workers=max(1, len(selection.frameworks))) as pool:
-            batches = list(pool.map(one, selection.frameworks))
+    def unavailable(framework: str, reason: str) -> None:
+        if framework in selection.required:  # the request is wrong: every other worker ends now
+            raise RequestError(f"--framework {framework} cannot be loaded: {reason}")
+
+    # This process imports no framework, so none can take the run down.
+    with supervising() as supervisor:
+        batches = workers.run_all(selection.frameworks, selection.__dict__, progress, supervisor, limits,
+                                  selection.jobs or workers.default_jobs(), unavailable)
         interrupted = supervisor.reason if supervisor.interrupted.is_set() else ""
     versions, records = {}, []
-    for framework, (batch, about) in zip(selection.frameworks, batches, strict=True):
+    for framework, (batch, about) in batches.items():
         if "unavailable" in about:
             selection.unavailable[framework] = about["unavailable"]
         elif "info" in about:  # else its worker ended before saying what it is: a crashed record says so
@@ -520,8 +348,3 @@ def run(selection: Selection, deviations_path: Path | None = None, progress=lamb
             "summary": summary, "passed": gate_passes(records, selection) and not interrupted,
             "interrupted": interrupted, "unjudged": unjudged(records, selection),
             "stale_deviations": stale, "checks": records}
-
-
-if __name__ == "__main__":
-    if sys.argv[1:] == ["--worker"]:
-        worker_main(json.loads(sys.stdin.read()))

@@ -112,6 +112,13 @@ def dies_once(z, y):
     return stable_logits(z, y)
 
 
+def right_only_on_one_thread(z, y):
+    """Right where the process was asked to run its thread pools on one thread (OMP_NUM_THREADS=1),
+    off by a factor of two elsewhere: which environment a gate worker got, seen in its verdict."""
+    loss = stable_logits(z, y)
+    return loss if os.environ.get("OMP_NUM_THREADS") == "1" else loss * z.dtype.type(2)
+
+
 def does_nothing(z, y):
     """Returns its input: timing it measures the benchmark harness itself."""
     return z

@@ -45,7 +45,8 @@ class SweepError(ValueError):
 @dataclass(frozen=True)
 class Target:
     """What is swept: an implementation (built-in, or a user's ``spec`` with its ``form``), a dtype,
-    a quantity, and a hard label (0 or 1), or ``label=None`` for every (x, y) pair."""
+    a quantity, and a hard label (0 or 1), or ``label=None`` for every (x, y) pair, on a device of
+    the framework (the oracle runs on the CPU)."""
 
     framework: str
     implementation: str
@@ -54,6 +55,7 @@ class Target:
     label: float | None
     user_spec: str | None = None
     user_form: str | None = None
+    device: str = "cpu"
 
     def key(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -112,7 +114,8 @@ def label_values(fmt: Format) -> np.ndarray:
 def result_name(target: Target, range_name: str) -> str:
     """A file name for a sweep's result: dtype, implementation, quantity, label and range."""
     label = "pairs" if target.label is None else f"y{target.label:g}"
-    name = f"{target.dtype}-{target.implementation}-{target.quantity}-{label}-{range_name}"
+    device = "" if target.device == "cpu" else f"-{target.device}"
+    name = f"{target.dtype}-{target.implementation}{device}-{target.quantity}-{label}-{range_name}"
     return "".join(c if c.isalnum() or c in "-._" else "_" for c in name) + ".json"
 
 
@@ -133,9 +136,13 @@ def load_implementation(target: Target) -> tuple[base.Adapter, base.Implementati
         if target.user_spec:
             impl = base.user_implementation(target.user_spec, target.framework, target.user_form)
         else:
-            impl = next((i for i in adapter.implementations() if i.id == target.implementation), None)
+            impl = next((i for i in [*adapter.implementations(), *adapter.rewrites()]
+                         if i.id == target.implementation), None)
             if impl is None:
                 raise SweepError(f"{target.framework} has no implementation {target.implementation!r}")
+        if target.device not in adapter.devices():
+            raise SweepError(f"{target.framework} has no device {target.device!r} here "
+                             f"(devices: {', '.join(adapter.devices())})")
         _adapters[key] = (adapter, impl)
     return _adapters[key]
 
@@ -152,17 +159,17 @@ def _inputs(target: Target, fmt: Format, start: int, stop: int) -> tuple[np.ndar
 
 
 def _evaluate(adapter: base.Adapter, impl: base.Implementation, quantity: str, x: np.ndarray,
-              y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+              y: np.ndarray, device: str) -> tuple[np.ndarray, np.ndarray]:
     """(results, rejected): where the implementation raises on a block, the block is halved until
     the inputs it rejects are found; those are marked rejected (their result NaN)."""
     try:
-        return adapter.run(impl, quantity, x, y, "cpu"), np.zeros(x.size, dtype=bool)
+        return adapter.run(impl, quantity, x, y, device), np.zeros(x.size, dtype=bool)
     except Exception:
         if x.size == 1:
             return np.full(1, np.nan, dtype=x.dtype), np.ones(1, dtype=bool)
     half = x.size // 2
-    (a, ra), (b, rb) = _evaluate(adapter, impl, quantity, x[:half], y[:half]), _evaluate(
-        adapter, impl, quantity, x[half:], y[half:])
+    (a, ra), (b, rb) = _evaluate(adapter, impl, quantity, x[:half], y[:half], device), _evaluate(
+        adapter, impl, quantity, x[half:], y[half:], device)
     return np.concatenate([a, b]), np.concatenate([ra, rb])
 
 
@@ -183,7 +190,7 @@ def run_shard(target: Target, start: int, stop: int, fast: bool = True) -> Stats
     for lo in range(start, stop, CHUNK):
         index, x, y = _inputs(target, fmt, lo, min(lo + CHUNK, stop))
         with np.errstate(all="ignore"):
-            got, rejected = _evaluate(adapter, impl, target.quantity, x, y)
+            got, rejected = _evaluate(adapter, impl, target.quantity, x, y, target.device)
             ref = _reference(spec, x, y, fast)
         stats = stats.merge(measure(index, x, y, got, ref, fmt, rejected))
     stats = finalize(stats, spec, fmt)
@@ -278,9 +285,8 @@ def _append(stream, entry: dict) -> None:
 # past 256 MiB. glibc reads these when the process starts, so they go in before the nanny spawns
 # the worker (its pre-spawn environment), not into the worker's os.environ afterwards. (Workers of
 # a cluster given by --scheduler want the same environment.)
-WORKER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-              "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
-              "MALLOC_MMAP_THRESHOLD_": str(64 << 20), "MALLOC_TRIM_THRESHOLD_": str(256 << 20)}
+WORKER_ENV = {**base.worker_environment({}), "MALLOC_MMAP_THRESHOLD_": str(64 << 20),
+              "MALLOC_TRIM_THRESHOLD_": str(256 << 20)}
 
 
 def client_for(scheduler: str | None, workers: int | None):

@@ -17,9 +17,13 @@ disagreements are counted, never averaged into it). The worst such inputs (large
 then the lowest index) are kept, and when a shard ends their errors are recomputed from the exact
 value at 160 bits (``finalize``), so the largest error reported is exact to double precision
 whichever path of the oracle decided the rounding; the first special-value disagreements (lowest
-index first) are kept as examples. Every field is a count, a
-maximum or a sorted, truncated list, so merging is associative and commutative: the order in
-which shards finish never changes the answer.
+index first) are kept as examples. Every field is a count, a maximum or a sorted, truncated list,
+so merging is associative and commutative: the order in which shards finish never changes the
+answer. The one exception is ``error_sum``, the sum of the error of every result that is a number
+where r is one (correctly rounded ones included, each below 1/2), for the mean error: shards add
+theirs in the order planned, and two sweeps of the same inputs cut into other shards, or decided
+by the other path of the oracle (exact values that agree far below an ULP, not bit for bit),
+agree in it to 1e-9.
 """
 
 from __future__ import annotations
@@ -50,6 +54,12 @@ class Stats:
     mpmath_count: int = 0
     seconds: float = 0.0
     signatures: dict[str, int] = field(default_factory=dict)
+    error_sum: float = 0.0
+
+    @property
+    def numbers(self) -> int:
+        """How many results were numbers where the correctly rounded one is (the mean's count)."""
+        return self.total - sum(n for kind, n in self.mismatches.items() if kind != "zero-sign")
 
     def merge(self, other: Stats) -> Stats:
         return Stats(self.total + other.total, self.correct + other.correct,
@@ -58,27 +68,30 @@ class Stats:
                      sorted(self.worst + other.worst, key=_worst_order)[:WORST_KEPT],
                      sorted(self.specials + other.specials, key=_special_order)[:WORST_KEPT],
                      self.mpmath_count + other.mpmath_count, self.seconds + other.seconds,
-                     _add(self.signatures, other.signatures))
+                     _add(self.signatures, other.signatures), self.error_sum + other.error_sum)
 
     def as_json(self) -> dict:
         return {"total": self.total, "correct": self.correct,
                 "histogram": {str(k): n for k, n in self.histogram.items()}, "mismatches": self.mismatches,
                 "max_error": self.max_error, "worst": self.worst, "specials": self.specials,
-                "mpmath_count": self.mpmath_count, "seconds": self.seconds, "signatures": self.signatures}
+                "mpmath_count": self.mpmath_count, "seconds": self.seconds, "signatures": self.signatures,
+                "error_sum": self.error_sum}
 
     @classmethod
     def from_json(cls, data: dict) -> Stats:
         return cls(data["total"], data["correct"], {int(k): n for k, n in data["histogram"].items()},
                    dict(data["mismatches"]), float(data["max_error"]), list(data["worst"]),
                    list(data["specials"]), data["mpmath_count"], float(data["seconds"]),
-                   dict(data.get("signatures", {})))  # sweeps written before signatures were counted lack them
+                   dict(data.get("signatures", {})),  # sweeps written before signatures were counted lack them
+                   float(data.get("error_sum", "nan")))  # and before the mean error was: unknown
 
     def same_findings(self, other: Stats) -> bool:
         """Equal in everything but the time taken and the oracle path that decided."""
         mine, theirs = self.as_json(), other.as_json()
         for data in (mine, theirs):
             data.pop("seconds"), data.pop("mpmath_count")
-        return mine == theirs
+        a, b = mine.pop("error_sum"), theirs.pop("error_sum")
+        return mine == theirs and abs(a - b) <= 1e-9 * max(abs(a), abs(b))
 
 
 def _add(a: dict, b: dict) -> dict:
@@ -127,7 +140,12 @@ def measure(patterns: np.ndarray, x: np.ndarray, labels: np.ndarray, got: np.nda
     special = np.logical_or.reduce(list(kinds.values()))
     equal = ((got64 == rounded) | (np.isnan(got64) & np.isnan(rounded))) & ~rejected
     wrong = np.flatnonzero(~equal & ~special)
+    numbers = np.flatnonzero(~special & ~np.isnan(rounded))
     with np.errstate(over="ignore", invalid="ignore"):
+        every = np.abs((got64[numbers] - ref.exact[numbers]) - ref.exact_lo[numbers]) / metrics.ulp(
+            ref.exact[numbers], fmt)
+        right = equal[numbers]  # correctly rounded: within half an ULP (an exact infinity: 0)
+        every[right] = np.minimum(np.nan_to_num(every[right], nan=0.0), 0.5)
         error = np.abs((got64[wrong] - ref.exact[wrong]) - ref.exact_lo[wrong]) / metrics.ulp(ref.exact[wrong], fmt)
     _, exponents = np.frexp(error)  # error in [2^(e−1), 2^e)
     low = int(exponents.min()) if exponents.size else 0
@@ -139,6 +157,7 @@ def measure(patterns: np.ndarray, x: np.ndarray, labels: np.ndarray, got: np.nda
         | ({"zero-sign": int(zero_sign.sum())} if zero_sign.any() else {}),
         mpmath_count=ref.mpmath_count,
         signatures=_signature_counts(got, ref, ~equal, rejected),
+        error_sum=float(np.sum(every[np.isfinite(every)])),
     )
     if wrong.size:
         keep = np.arange(wrong.size)
@@ -173,4 +192,4 @@ def finalize(stats: Stats, spec: Spec, fmt: Format) -> Stats:
              for w in stats.worst]
     worst.sort(key=_worst_order)
     return Stats(stats.total, stats.correct, stats.histogram, stats.mismatches, worst[0]["error"] if worst else 0.0,
-                 worst, stats.specials, stats.mpmath_count, stats.seconds, stats.signatures)
+                 worst, stats.specials, stats.mpmath_count, stats.seconds, stats.signatures, stats.error_sum)

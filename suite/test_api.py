@@ -52,3 +52,62 @@ def test_bad_requests_are_value_errors():
     with pytest.raises(ValueError, match="form must be"):
         api.check(careful_bce, form="odds")
     assert not api.check(careful_bce, dtypes=["float128"]).passed  # nothing selected: not a pass
+
+
+# --- what a user's implementation computes: judged with those parameters --------------------------
+
+def halved_bce(z, y):
+    """careful_bce times the constant weight 1/2 (exact: halving rounds nothing but subnormals)."""
+    return careful_bce(z, y) * z.dtype.type(0.5)
+
+
+def mean_bce(z, y):
+    """The mean of careful_bce, summed in float64 and rounded once."""
+    values = careful_bce(z.astype(np.float64), y.astype(np.float64))
+    return np.asarray(values.sum() / values.size if values.size else np.nan, dtype=z.dtype)
+
+
+@pytest.mark.parametrize("function, declared", [
+    (halved_bce, {"weight": 0.5}),
+    ("focal", {"gamma": 2.0, "alpha": 0.25}),  # NumPy's built-in focal loss, passed as a user function
+    (mean_bce, {"reduction": "mean"}),
+])
+def test_a_declared_parameter_is_judged_and_an_undeclared_one_fails(function, declared):
+    """Each function is right for what it declares and wrong as plain elementwise BCE."""
+    if function == "focal":
+        from adapters.numpy_adapter import focal_logits
+
+        function = focal_logits(2.0, 0.25)
+    options = {"framework": "numpy", "dtypes": ["float32"], "quantities": ["loss"],
+               "checks": ["accuracy", "reduction", "shapes"]}  # careful_bce is NaN at z = ±∞
+    right = api.check(function, **options, **declared)
+    assert right.passed, right.explanation
+    if "reduction" in declared:
+        assert {r["check"] for r in right.records} == {"reduction", "shapes"}  # one number per call
+    else:
+        assert any(r["check"] == "accuracy" and r["verdict"] == "pass" for r in right.records)
+    assert not api.check(function, **options).passed
+
+
+def test_the_claims_follow_from_the_parameters():
+    from adapters.numpy_adapter import focal_logits
+
+    plain = api.check(careful_bce, framework="numpy", dtypes=["float32"], checks=["claim"])
+    assert {r["claim"]["slug"] for r in plain.records} >= {"nll", "xor", "kl-identity"}
+    weighted = api.check(halved_bce, framework="numpy", dtypes=["float32"], checks=["claim"], weight=0.5)
+    assert weighted.records == [] and not weighted.passed  # no claim is about a weighted loss: nothing judged
+    focal = api.check(focal_logits(2.0, 0.25), framework="numpy", dtypes=["float32"], checks=["claim"], gamma=2.0,
+                      alpha=0.25)
+    assert focal.records == []  # the focal claim rebuilds the loss with other γ: a user function cannot
+
+
+@pytest.mark.parametrize("declared, message", [
+    ({"alpha": 0.25}, "give gamma too"),
+    ({"gamma": -1.0}, "gamma must be"),
+    ({"weight": float("nan")}, "weight must be"),
+    ({"smoothing": 1.5}, "smoothing must"),
+    ({"reduction": "median"}, "reduction must be"),
+])
+def test_parameters_the_oracle_cannot_take_are_value_errors(declared, message):
+    with pytest.raises(ValueError, match=message):
+        api.check(careful_bce, framework="numpy", **declared)

@@ -106,3 +106,31 @@ def test_a_case_asked_for_and_not_timed_is_lost_and_one_not_asked_for_is_not():
     assert bench.regressions(baseline, vanished, 10)["lost"] == [(case["id"], "not timed in this run")]
     narrower = {"cases": [], "failed": [], "selection": {**asked, "modes": ["backward"]}}
     assert bench.regressions(baseline, narrower, 10)["lost"] == []
+
+
+def _timed(framework, device, kind, median, implementation="impl"):
+    return {"id": f"{framework}/{device}/{implementation}/{kind}", "framework": framework, "device": device,
+            "kind": kind, "implementation": implementation, "dtype": "float32", "size": 1000, "mode": "forward",
+            "median": median}
+
+
+def test_each_device_is_judged_against_its_own_walls():
+    """The GPU's copy and fused pass never bound a CPU case, nor the CPU's a GPU case; PyTorch's cuda
+    and JAX's gpu are one GPU, so the fastest wall of either bounds both."""
+    cases = bench.analyse([
+        _timed("numpy", "cpu", "memcpy", 4e-6), _timed("torch", "cpu", "exp+log1p", 3e-6),
+        _timed("torch", "cuda", "memcpy", 1e-7), _timed("jax", "gpu", "exp+log1p", 2e-7),
+        _timed("torch", "cuda", "exp+log1p", 5e-7),
+        _timed("numpy", "cpu", "implementation", 1e-5), _timed("jax", "gpu", "implementation", 4e-7),
+    ])
+    on_cpu, on_gpu = (c for c in cases if c["kind"] == "implementation")
+    assert on_cpu["memory_wall_s"] == pytest.approx(4e-6 * 1.5) and on_cpu["compute_wall_s"] == 3e-6
+    assert on_cpu["efficiency"] == pytest.approx(0.6) and on_cpu["vs_fastest"] == 1.0
+    assert on_gpu["memory_wall_s"] == pytest.approx(1e-7 * 1.5) and on_gpu["compute_wall_s"] == 2e-7
+    assert on_gpu["wall"] == "compute" and on_gpu["efficiency"] == pytest.approx(0.5)
+
+
+def test_no_wall_timed_is_no_efficiency():
+    (case,) = (c for c in bench.analyse([_timed("jax", "gpu", "implementation", 1e-6)])
+               if c["kind"] == "implementation")
+    assert case["efficiency"] is None and case["vs_memory_copy"] is None

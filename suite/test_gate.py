@@ -75,7 +75,7 @@ def test_user_file_implementation_plugs_in_and_writes_results(tmp_path):
     module = tmp_path / "mine.py"
     module.write_text("from adapters.numpy_adapter import stable_logits as mine\n")
     results, junit = tmp_path / "out" / "results.json", tmp_path / "junit.xml"
-    done = check_command("--framework", "numpy", "--impl", f"{module}:mine", "--form", "logits",
+    done = check_command("--framework", "numpy", "--impl", f"{module}:mine", "--form", "logits", "--with-builtins",
                          "--dtype", "float32", "--json", str(results), "--junit", str(junit))
     assert done.returncode == 0, done.stdout + done.stderr
     document = json.loads(results.read_text())
@@ -256,3 +256,58 @@ def test_array_api_option_checks_a_namespace_as_its_own_framework(tmp_path):
     results = json.loads(out.read_text())
     assert code == 0 and results["checks"]
     assert {r["framework"] for r in results["checks"]} == {"array-api:numpy"}
+
+
+def test_workers_run_single_threaded_and_the_verdicts_do_not_depend_on_how_many(tmp_path):
+    """Each worker gets one thread per framework (a planted function is right only there), and
+    one executor or two judge the same checks alike, check by check (``compare --identical``)."""
+    runs = []
+    for jobs in ("1", "2"):
+        results = tmp_path / f"jobs{jobs}.json"
+        done = check_command("--framework", "numpy", "--impl", "suite.planted:right_only_on_one_thread", "--form",
+                             "logits", "--dtype", "float32", "--dtype", "float16", "--jobs", jobs,
+                             "--json", str(results))
+        assert done.returncode == 0, done.stdout + done.stderr
+        runs.append(str(results))
+    same = subprocess.run([sys.executable, "-m", "suite.cli", "compare", *runs, "--identical"], capture_output=True,
+                          text=True, cwd=Path(__file__).resolve().parent.parent)
+    assert same.returncode == 0 and "identical" in same.stdout, same.stdout
+
+
+def test_impl_is_checked_alone_unless_the_builtins_are_asked_for(tmp_path):
+    module = tmp_path / "mine.py"
+    module.write_text("from adapters.numpy_adapter import stable_logits as mine\n")
+    common = ["--framework", "numpy", "--impl", f"{module}:mine", "--form", "logits", "--dtype", "float32"]
+    ids = {}
+    for extra in ([], ["--with-builtins"], ["--implementation", "numpy.stable*"]):
+        results = tmp_path / "results.json"
+        done = check_command(*common, *extra, "--json", str(results))
+        assert done.returncode in (0, 1), done.stderr
+        ids[tuple(extra)] = {r["implementation"] for r in json.loads(results.read_text())["checks"]}
+    assert ids[()] == {f"user:{module}:mine"}
+    assert ids[("--with-builtins",)] == {f"user:{module}:mine", "numpy.stable_logits", "numpy.textbook_probs",
+                                         "numpy.focal_logits(alpha=0.25, gamma=2)"}
+    assert ids[("--implementation", "numpy.stable*")] == {"numpy.stable_logits"}  # patterns choose, as ever
+
+
+def test_what_impl_computes_is_declared_on_the_command_line(tmp_path):
+    """NumPy's focal loss as a user's function: right with --gamma/--alpha, wrong as plain BCE."""
+    module = tmp_path / "focal.py"
+    module.write_text("from adapters.numpy_adapter import focal_logits\nfocal = focal_logits(2.0, 0.25)\n")
+    common = ["--framework", "numpy", "--impl", f"{module}:focal", "--form", "logits", "--dtype", "float32",
+              "--check", "accuracy", "--quantity", "loss"]
+    assert check_command(*common, "--gamma", "2", "--alpha", "0.25").returncode == 0
+    assert check_command(*common).returncode == 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--framework", "numpy", "--gamma", "2"], "--gamma describe(s) your implementation: give --impl"),
+    (["--framework", "numpy", "--impl", "suite.planted:correct", "--form", "logits", "--alpha", "0.5"],
+     "give gamma too"),
+    (["--framework", "numpy", "--impl", "suite.planted:correct", "--form", "logits", "--weight", "-1"],
+     "weight must be"),
+])
+def test_parameters_that_describe_nothing_are_exit_2(args, message, capsys):
+    assert cli.main(["check", *args]) == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert message in err and len(err.splitlines()) == 1

@@ -172,6 +172,7 @@ def test_a_shard_whose_worker_dies_is_run_again(tmp_path):
     (["--implementation", "numpy.stable_logits", "--range", "backwards"], "--range 'backwards'"),
     (["--implementation", "numpy.stable_logits", "--dtype", "float32", "--label", "pairs"], "16-bit dtype"),
     (["--framework", "numpy"], "one --implementation"),
+    (["--implementation", "numpy.stable_logits", "--device", "cuda"], "numpy has no device 'cuda' here"),
 ])
 def test_bad_requests_exit_2_with_one_line(tmp_path, extra, message):
     from suite import cli

@@ -346,3 +346,30 @@ def test_failures_are_grouped_by_signature_most_severe_first_failures_before_kno
     assert [(r[0], r[1]) for r in rows] == [("lost-tail", "fail"), ("inaccurate", "fail"), ("nan", "known-deviation")]
     assert rows[0][2:7] == [2, 6, "-30", "-5", "1e+07"] and rows[0][7] == "a, d"
     assert rows[2][4:7] == ["", "", "∞"]
+
+
+def test_identical_passes_two_runs_that_judged_alike_whatever_their_timing(results, tmp_path, capsys):
+    again = copy.deepcopy(results)
+    for record in again["checks"]:
+        record["seconds"] = record.get("seconds", 0) + 1.0  # timing is not a judgement
+    assert compare.differences(results, again) == []
+    old, new = _write(tmp_path / "old.json", results), _write(tmp_path / "new.json", again)
+    assert cli.main(["compare", old, new, "--identical"]) == 0
+    assert f"identical: {len(results['checks'])} checks" in capsys.readouterr().out
+
+
+def test_identical_names_every_check_judged_otherwise(results, tmp_path, capsys):
+    """Planted: a verdict, one error figure deep in a record, a check gone, a run field."""
+    new = copy.deepcopy(results)
+    judged = [r for r in new["checks"] if r["check"] == "accuracy" and r["verdict"] == "pass"]
+    judged[0]["verdict"] = "known-deviation"
+    judged[1]["errors"]["p99"] = judged[1]["errors"]["p99"] + 2**-40
+    gone = new["checks"].pop()
+    new["summary"] = {**new["summary"], "pass": new["summary"]["pass"] + 1}
+    found = compare.differences(results, new)
+    assert len(found) == 4, found
+    assert any(line.startswith(judged[0]["id"]) and "verdict" in line for line in found)
+    assert any(line.startswith(judged[1]["id"]) and "errors.p99" in line for line in found)
+    assert f"{gone['id']}: only in the first run" in found and any(line.startswith("run summary") for line in found)
+    old, planted = _write(tmp_path / "old.json", results), _write(tmp_path / "new.json", new)
+    assert cli.main(["compare", old, planted, "--identical"]) == 1

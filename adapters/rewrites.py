@@ -1,0 +1,91 @@
+"""Stable rewrites of BCE, as data: for each failure signature the gate reports in the frameworks'
+built-ins, the formula that removes it, and the two functions (logit and probability form) that
+carry those formulas, written once over an array namespace that each adapter passes in (NumPy,
+``torch``, ``jax.numpy``, or TensorFlow's operations under the same names).
+
+The rewritten loss is the sum of terms that never cancel, each dropped where its weight is 0, every
+branch of a ``where`` evaluated on an input where it is finite (so that neither the loss nor its
+autodiff meets 0·∞):
+
+    logits: (1 − y)·z for z > 0, −y·z for z <= 0, plus log1p(e^−z) for z > 0 and log1p(e^z) for z <= 0
+    probs:  −y·ln p − (1 − y)·log1p(−p), and NaN for p outside [0, 1]
+
+The frameworks' autodiff of the logit form gives −σ(−z) + (1 − y) for z > 0 and σ(z) − y for
+z <= 0, each σ as e^−|z|/(1 + e^−|z|) (no 1 − σ), and its Hessian σ(z)σ(−z) likewise: the
+gradient and Hessian rewrites below come from the same function. ``bcebench sweep --compare-with
+rewrite`` sweeps a built-in and its rewrite over the same inputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from adapters.base import Implementation
+
+IDS = {"logits": "rewrite(logits)", "probs": "rewrite(probs)"}
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """The rewrite for one failure signature of one quantity: what the built-ins compute, and what
+    removes the fault."""
+
+    signature: str
+    quantity: str
+    form: str
+    replaces: str
+    formula: str
+
+
+REWRITES = (
+    Rewrite("lost-tail", "loss", "logits", "m + log(e^−m + e^(−z−m)), m = max(−z, 0) (PyTorch), log(1 + e^−|z|)",
+            "log1p(e^−|z|)"),
+    Rewrite("inaccurate", "loss", "logits", "(1 − y)z + max(−z, 0) + …: −yz formed by cancellation",
+            "(1 − y)·z for z > 0, −y·z for z <= 0: terms that never cancel"),
+    Rewrite("nan", "loss", "logits", "(1 − y)·z and y·z at z = ±∞ with the weight 0: 0·∞",
+            "the term dropped where its weight is 0"),
+    Rewrite("lost-tail", "grad", "logits", "σ(z) − y: 1 − σ(−z) − 1 cancels for y = 1", "(1 − y)σ(z) − yσ(−z)"),
+    Rewrite("clamped", "grad", "logits", "σ(z) − y rounded near ±1", "(1 − y)σ(z) − yσ(−z)"),
+    Rewrite("lost-tail", "hess", "logits", "σ(z)(1 − σ(z)): 1 − σ cancels", "σ(z)σ(−z) = e^−|z|/(1 + e^−|z|)²"),
+    Rewrite("clamped", "loss", "probs", "−(y·max(ln p, −100) + (1 − y)·max(ln(1 − p), −100))",
+            "−y·ln p − (1 − y)·log1p(−p), no clamp"),
+    Rewrite("lost-tail", "loss", "probs", "ln(1 − p): 1 − p rounds for tiny p", "log1p(−p)"),
+    Rewrite("nan", "loss", "probs", "0·ln 0 at p = 0 or 1 with the weight 0", "the term dropped where its weight is 0"),
+)
+
+
+def for_failure(signature: str, quantity: str, form: str) -> Rewrite | None:
+    """The rewrite that removes ``signature`` in ``quantity`` of the ``form``, if one is listed."""
+    return next((r for r in REWRITES if (r.signature, r.quantity, r.form) == (signature, quantity, form)), None)
+
+
+def careful_logits(xp):
+    """The logit form's rewrite over the namespace ``xp``."""
+
+    def loss(z, y):
+        zero = xp.zeros_like(z)
+        positive = z > 0
+        up, down = xp.where(positive, z, zero), xp.where(positive, zero, z)  # each branch's safe input
+        linear = xp.where(positive, xp.where(y == 1, zero, (1 - y) * up), xp.where(y == 0, zero, -y * down))
+        return linear + xp.where(positive, xp.log1p(xp.exp(-up)), xp.log1p(xp.exp(down)))
+
+    return loss
+
+
+def careful_probs(xp):
+    """The probability form's rewrite over the namespace ``xp``."""
+
+    def loss(p, y):
+        zero, one = xp.zeros_like(p), xp.ones_like(p)
+        at_log, at_log1p = xp.where(y == 0, one, p), xp.where(y == 1, zero, p)  # finite where dropped
+        loss = (xp.where(y == 0, zero, -y * xp.log(at_log))
+                + xp.where(y == 1, zero, -(1 - y) * xp.log1p(-at_log1p)))
+        return xp.where((p >= 0) & (p <= 1), loss, zero / zero)  # NaN for p outside [0, 1]
+
+    return loss
+
+
+def implementations(framework: str, xp) -> list[Implementation]:
+    """The two rewrites in ``framework``, as implementations the sweeps and the bench can run."""
+    return [Implementation(IDS["logits"], framework, "logits", careful_logits(xp)),
+            Implementation(IDS["probs"], framework, "probs", careful_probs(xp))]

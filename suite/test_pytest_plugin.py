@@ -1,0 +1,50 @@
+"""The pytest plugin: installing bcebench gives every pytest run the ``bce_check`` fixture, and
+pytest's own options carry its verdict."""
+
+import importlib.metadata
+import xml.etree.ElementTree as ElementTree
+
+pytest_plugins = ["pytester"]
+
+USER_TESTS = """
+import numpy as np
+from adapters.numpy_adapter import stable_logits
+
+def naive(z, y):
+    return np.log(1 + np.exp(z)) - y * z
+
+OPTIONS = {"framework": "numpy", "dtypes": ["float32"], "checks": ["accuracy"], "quantities": ["loss"]}
+
+def test_naive(bce_check):
+    bce_check(naive, **OPTIONS)
+
+def test_careful(bce_check):
+    result = bce_check(stable_logits, **OPTIONS)
+    assert result.passed and len(result.records) == 9
+"""
+
+
+def test_installing_bcebench_registers_the_plugin():
+    points = importlib.metadata.entry_points(group="pytest11")
+    assert [point.value for point in points if point.name == "bcebench"] == ["suite.pytest_plugin"]
+
+
+def test_a_failing_check_fails_the_test_with_the_reports_lines(pytester):
+    pytester.makepyfile(test_user=USER_TESTS)
+    result = pytester.runpytest("--junitxml=junit.xml")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines([
+        "*bcebench: 9 checks: 9 fail*",
+        "fail: numpy/cpu/user:naive/float32/accuracy/loss/wide-hard: * out of bound (overflow*"])
+    cases = ElementTree.parse(pytester.path / "junit.xml").getroot().iter("testcase")
+    failures = {case.get("name"): case.find("failure") for case in cases}
+    assert failures["test_careful"] is None
+    failure = failures["test_naive"]
+    assert "bcebench: 9 checks: 9 fail" in failure.get("message")
+    assert "user:naive/float32/accuracy/loss/wide-hard" in failure.text
+
+
+def test_x_and_k_select_as_pytest_does(pytester):
+    pytester.makepyfile(test_user=USER_TESTS)
+    pytester.runpytest("-x").assert_outcomes(failed=1)  # stops at the first failing check, before test_careful
+    pytester.runpytest("-k", "careful").assert_outcomes(passed=1, deselected=1)
