@@ -125,10 +125,12 @@ def before_after(results: list[dict], speeds: dict | None = None) -> list[str]:
     for r in results:
         stats = r["stats"]
         numbers = stats["total"] - sum(n for k, n in stats["mismatches"].items() if k != "zero-sign")
-        mean = stats.get("error_sum", float("nan")) / numbers if numbers else float("nan")
-        row = [_column(r), f"{stats['total']:,}", f"{_share(stats):.4%}", f"{stats['max_error']:.3g}", f"{mean:.3g}",
-               f"{stats.get('signatures', {}).get('lost-tail', 0):,}",
-               f"{stats.get('signatures', {}).get('flushed-subnormal', 0):,}", f"{stats['mismatches'].get('nan', 0):,}"]
+        mean = f"{stats['error_sum'] / numbers:.3g}" if "error_sum" in stats and numbers else "—"  # older sweeps: —
+        signatures = stats.get("signatures")
+        counted = [f"{signatures.get(kind, 0):,}" if signatures is not None else "—"
+                   for kind in ("lost-tail", "flushed-subnormal")]
+        row = [_column(r), f"{stats['total']:,}", f"{_share(stats):.4%}", f"{stats['max_error']:.3g}", mean,
+               *counted, f"{stats['mismatches'].get('nan', 0):,}"]
         if speeds:
             seconds = speeds.get(r["target"]["implementation"])
             first = first or seconds

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import pytest
 
-from suite import api
-
 
 @pytest.fixture
 def bce_check():
     """Check a function against the exact reference; fail the test where the gate would."""
 
-    def run(function, **options) -> api.Result:
+    def run(function, **options):
+        from suite import api  # here, not at start-up: every pytest run loads the plugin
+
         result = api.check(function, **options)
         if not result.passed:
             pytest.fail(f"bcebench: {result.explanation}", pytrace=False)

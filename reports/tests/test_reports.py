@@ -373,3 +373,20 @@ def test_identical_names_every_check_judged_otherwise(results, tmp_path, capsys)
     assert f"{gone['id']}: only in the first run" in found and any(line.startswith("run summary") for line in found)
     old, planted = _write(tmp_path / "old.json", results), _write(tmp_path / "new.json", new)
     assert cli.main(["compare", old, planted, "--identical"]) == 1
+
+
+def test_before_after_puts_a_built_in_beside_its_rewrite_and_marks_what_an_older_sweep_lacks():
+    from reports.exhaustive import before_after
+
+    def result(implementation, **stats):
+        base = {"total": 10, "correct": 8, "histogram": {}, "mismatches": {"nan": 1}, "max_error": 3.0,
+                "worst": [], "specials": []}
+        return {"target": {"implementation": implementation, "framework": "torch"}, "version": "2", "stats":
+                {**base, **stats}}
+
+    lines = before_after([result("torch.bce"), result("rewrite(logits)", error_sum=4.5,
+                                                      signatures={"lost-tail": 2})],
+                         {"torch.bce": 2e-9, "rewrite(logits)": 3e-9})
+    old, new = (line.split(" | ") for line in lines[2:])
+    assert old[4:7] == ["—", "—", "—"]  # mean, lost-tail, flushed: not recorded by that sweep
+    assert new[4:7] == ["0.5", "2", "0"] and new[-1].startswith("1.50")  # 4.5 / 9 numbers; 1.5 times the time
