@@ -1,5 +1,6 @@
 """The pytest plugin: installing bcebench gives every pytest run the ``bce_check`` fixture, and
-pytest's own options carry its verdict."""
+pytest's own options carry its verdict. Each run is a pytest process of its own, as a user's is
+(in-process runs would import NumPy's extension modules a second time)."""
 
 import importlib.metadata
 import xml.etree.ElementTree as ElementTree
@@ -31,7 +32,7 @@ def test_installing_bcebench_registers_the_plugin():
 
 def test_a_failing_check_fails_the_test_with_the_reports_lines(pytester):
     pytester.makepyfile(test_user=USER_TESTS)
-    result = pytester.runpytest("--junitxml=junit.xml")
+    result = pytester.runpytest_subprocess("--junitxml=junit.xml")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines([
         "*bcebench: 9 checks: 9 fail*",
@@ -46,5 +47,5 @@ def test_a_failing_check_fails_the_test_with_the_reports_lines(pytester):
 
 def test_x_and_k_select_as_pytest_does(pytester):
     pytester.makepyfile(test_user=USER_TESTS)
-    pytester.runpytest("-x").assert_outcomes(failed=1)  # stops at the first failing check, before test_careful
-    pytester.runpytest("-k", "careful").assert_outcomes(passed=1, deselected=1)
+    pytester.runpytest_subprocess("-x").assert_outcomes(failed=1)  # stops at the first failure, before test_careful
+    pytester.runpytest_subprocess("-k", "careful").assert_outcomes(passed=1, deselected=1)
