@@ -1,11 +1,12 @@
 """The HTML report: one self-contained file (plots inline as base64 PNG, styles inline, no scripts,
-no network), readable at desktop and phone widths (wide tables scroll sideways)."""
+no network), readable at desktop and phone widths (wide tables scroll sideways; the scorecard stacks
+into one block per implementation on a phone instead)."""
 
 from __future__ import annotations
 
 import base64
 
-from reports import render
+from reports import render, scorecard
 from reports.render import escape
 
 STYLE = """
@@ -22,6 +23,16 @@ figure { margin: 0; }
 code { font-size: 11px; word-break: break-all; }
 h3, li, p { overflow-wrap: anywhere; }
 .gate-passed { color: #1a7f1a; } .gate-failed { color: #b00020; }
+table.scorecard td { white-space: nowrap; text-align: right; }
+@media (max-width: 700px) {  /* the scorecard stacks on a phone: one block per implementation, no sideways scroll */
+  table.scorecard, table.scorecard tbody, table.scorecard tr, table.scorecard th, table.scorecard td { display: block; }
+  table.scorecard tr.head { display: none; }
+  table.scorecard tr { margin: 0 0 10px; border: 1px solid #ccc; }
+  table.scorecard th, table.scorecard td { border: none; white-space: normal; text-align: left; }
+  table.scorecard td br { display: none; }  /* one line a cell: share, then error */
+  table.scorecard td a { word-spacing: 0.6em; }
+  table.scorecard td[data-label]::before { content: attr(data-label) ": "; color: #555; }
+}
 """
 
 
@@ -42,6 +53,7 @@ def page(results: dict, certificate: list[dict], plots: dict) -> str:
     summary = ", ".join(f"{n} {v}" for v, n in sorted(results["summary"].items()))
     out.append(f'<p class="gate-{state}"><strong>{len(results["checks"])} checks: {escape(summary)}. '
                f"Gate {state}.</strong></p>")
+    out.append(_scorecard(results))
     out += ["<h2>Environment</h2><ul>", f"<li>Date: {escape(meta['date'])}</li>"]
     for name, info in meta["frameworks"].items():
         out.append(f"<li>{escape(name)} {escape(info['version'])}: {escape(', '.join(info['devices']))}</li>")
@@ -66,6 +78,28 @@ def page(results: dict, certificate: list[dict], plots: dict) -> str:
                + _text_table("signatures", render.SIGNATURES_HEADER, render.signature_rows(results["checks"])))
     out += [_deviations(results), _details(results["checks"]), _certificate(certificate), "</body></html>"]
     return "\n".join(out) + "\n"
+
+
+def _scorecard(results: dict) -> str:
+    columns, ranked = scorecard.rows(results)
+    if not ranked:
+        return ""
+    marks = scorecard.best(columns, ranked)
+    labels = [f"{d} {q}" for d, q in columns] + ["special values", "time × fastest"]
+    head = '<tr class="head"><th>implementation</th>' + "".join(f"<th>{escape(c)}</th>" for c in labels) + "</tr>"
+    body = []
+    for i, row in enumerate(ranked, 1):
+        cells = []
+        for column, label in zip(columns, labels, strict=False):
+            cell = row.cells.get(column)
+            text = "<br>".join(escape(part) for part in scorecard.cell_text(cell, marks, column).split(" · "))
+            cells.append(f'<td data-label="{escape(label)}"><a href="#{cell.link}">{text}</a></td>' if cell else
+                         f'<td data-label="{escape(label)}">—</td>')
+        cells += [f'<td data-label="special values">{escape(scorecard.specials_text(row, marks)) or "—"}</td>',
+                  f'<td data-label="time × fastest">{escape(scorecard.speed_text(row, marks)) or "—"}</td>']
+        body.append(f"<tr><th>{i}. {escape(row.label)}</th>{''.join(cells)}</tr>")
+    return (f'<h2 id="scorecard">Scorecard</h2><p>{escape(scorecard.LEGEND)}</p><div class="scroll">'
+            f'<table class="scorecard" id="scorecard-table">{head}{"".join(body)}</table></div>')
 
 
 def _summary(records: list[dict]) -> str:

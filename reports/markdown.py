@@ -3,7 +3,7 @@ referenced as files beside it."""
 
 from __future__ import annotations
 
-from reports import render
+from reports import render, scorecard
 
 
 def _cell(text) -> str:
@@ -28,8 +28,9 @@ def report(results: dict, certificate: list[dict], plot_files: dict) -> str:
         lines.append(f"- {name}: unavailable ({reason})")
     summary = ", ".join(f"{n} {v}" for v, n in sorted(results["summary"].items()))
     gate = "passed" if results["passed"] else "FAILED"
-    lines += ["", f"**{len(results['checks'])} checks: {summary}. Gate {gate}.**",
-              "", "## Summary", "",
+    lines += ["", f"**{len(results['checks'])} checks: {summary}. Gate {gate}.**"]
+    lines += scorecard_section(results)
+    lines += ["", "## Summary", "",
               "Each cell: ✓ pass, ≈ known deviation, – unsupported, ✗ fail, ✗✗ crashed; then the largest "
               "accuracy error in ULPs (or in the policy's unit where it is not ULPs).", ""]
     columns, rows = render.summary_matrix(results["checks"])
@@ -74,6 +75,20 @@ def report(results: dict, certificate: list[dict], plot_files: dict) -> str:
     lines += table(["identity", "status", "statement", "numeric residual"],
                    [[c["id"], c["status"], c["statement"], f"{c['numeric_residual']:.1e}"] for c in certificate])
     return "\n".join(lines) + "\n"
+
+
+def scorecard_section(results: dict) -> list[str]:
+    columns, ranked = scorecard.rows(results)
+    if not ranked:
+        return []
+    marks = scorecard.best(columns, ranked)
+    header = ["#", "implementation", *[f"{d} {q}" for d, q in columns], "special values", "time × fastest"]
+    body = [[str(i), row.label,
+             *[f"[{scorecard.cell_text(row.cells[c], marks, c)}](#{row.cells[c].link})" if c in row.cells else ""
+               for c in columns],
+             scorecard.specials_text(row, marks), scorecard.speed_text(row, marks)]
+            for i, row in enumerate(ranked, 1)]
+    return ["", "## Scorecard", "", scorecard.LEGEND, "", *table(header, body)]
 
 
 def claims_section(records: list[dict]) -> list[str]:

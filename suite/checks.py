@@ -82,8 +82,10 @@ def judge(record: dict, got: np.ndarray, ref: Reference, x: np.ndarray, y: np.nd
     finite = errors[np.isfinite(errors)]
     with np.errstate(invalid="ignore", over="ignore"):  # inf − inf where both are infinite
         absolute = np.abs(got.astype(np.float64) - ref.exact).reshape(-1)
+    got64, rounded64 = got.astype(np.float64).reshape(-1), ref.rounded.astype(np.float64).reshape(-1)
     record.update(
         count=int(errors.size),
+        correct=int(np.sum((got64 == rounded64) | (np.isnan(got64) & np.isnan(rounded64)))),
         bound={"scale": bound.scale, "limit": bound.limit, "reason": bound.reason},
         errors={
             "max": float(errors.max()) if errors.size else 0.0,

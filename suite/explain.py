@@ -57,9 +57,9 @@ def apply(record: dict, deviations: tuple[Deviation, ...]) -> dict:
     if covered:
         record["deviations_covered"] = covered
     failing = kinds != ""
-    if record.get("verdict") != "fail" or not failing.any():
-        return record
     explained = np.zeros(kinds.shape, dtype=bool)
+    if record.get("verdict") != "fail" or not failing.any():
+        return _outside(record, errors, explained)
     used = []
     for deviation in matching:
         now = deviation.explains(x, y, kinds, errors) & failing & ~explained
@@ -70,6 +70,7 @@ def apply(record: dict, deviations: tuple[Deviation, ...]) -> dict:
     if used:
         record["deviations_used"] = {u["key"]: u["elements"] for u in used}
     unexplained = failing & ~explained
+    _outside(record, errors, explained)
     if not unexplained.any():
         record["verdict"] = "known-deviation"
         record["deviation"] = used[0]
@@ -82,6 +83,14 @@ def apply(record: dict, deviations: tuple[Deviation, ...]) -> dict:
         record["message"] = (f"{int(unexplained.sum())} failing element(s) beyond the known deviations "
                              f"({', '.join(f'{k} {n}' for k, n in _by_severity(record['unexplained_signatures']))}): "
                              f"first x={_first(x, unexplained)} y={_first(y, unexplained)}")
+    return record
+
+
+def _outside(record: dict, errors: np.ndarray, explained: np.ndarray) -> dict:
+    """The largest error of the elements no known deviation explains (the scorecard's figure)."""
+    if "errors" in record and errors.size:
+        rest = errors[~explained & ~np.isnan(errors)]
+        record["errors"]["outside_deviations"] = float(rest.max()) if rest.size else 0.0
     return record
 
 
