@@ -23,14 +23,18 @@ figure { margin: 0; }
 code { font-size: 11px; word-break: break-all; }
 h3, li, p { overflow-wrap: anywhere; }
 .gate-passed { color: #1a7f1a; } .gate-failed { color: #b00020; }
+table.scorecard { font-size: 11px; }
 table.scorecard td { white-space: nowrap; text-align: right; }
+table.scorecard tr:not(.head) > th { min-width: 13em; max-width: 16em; overflow-wrap: anywhere; }
+table.scorecard .sep { display: none; }
 @media (max-width: 700px) {  /* the scorecard stacks on a phone: one block per implementation, no sideways scroll */
   table.scorecard, table.scorecard tbody, table.scorecard tr, table.scorecard th, table.scorecard td { display: block; }
   table.scorecard tr.head { display: none; }
   table.scorecard tr { margin: 0 0 10px; border: 1px solid #ccc; }
   table.scorecard th, table.scorecard td { border: none; white-space: normal; text-align: left; }
-  table.scorecard td br { display: none; }  /* one line a cell: share, then error */
-  table.scorecard td a { word-spacing: 0.6em; }
+  table.scorecard tr:not(.head) > th { max-width: none; }
+  table.scorecard td br { display: none; }  /* one line a cell: share · error */
+  table.scorecard .sep { display: inline; }
   table.scorecard td[data-label]::before { content: attr(data-label) ": "; color: #555; }
 }
 """
@@ -92,7 +96,8 @@ def _scorecard(results: dict) -> str:
         cells = []
         for column, label in zip(columns, labels, strict=False):
             cell = row.cells.get(column)
-            text = "<br>".join(escape(part) for part in scorecard.cell_text(cell, marks, column).split(" · "))
+            text = '<span class="sep"> · </span><br>'.join(
+                escape(part) for part in scorecard.cell_text(cell, marks, column).split(" · "))
             cells.append(f'<td data-label="{escape(label)}"><a href="#{cell.link}">{text}</a></td>' if cell else
                          f'<td data-label="{escape(label)}">—</td>')
         cells += [f'<td data-label="special values">{escape(scorecard.specials_text(row, marks)) or "—"}</td>',

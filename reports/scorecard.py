@@ -2,14 +2,15 @@
 
 One row per implementation and device; per dtype and quantity a cell with the share of results
 correctly rounded and the largest error (in the policy's unit, ULPs for hard labels) of the
-elements no known deviation explains — over every input of the exhaustive sweeps where a sweep of
-that implementation, dtype and quantity exists (marked ∀: labels 0 and 1, every bit pattern),
-else over the accuracy checks' sampled cases; then the special values right out of those judged,
-and the time relative to the fastest implementation of the same device, dtype, mode and size in
-the speed section (its largest size, forward, float32 where timed). The best figure of each
-column is starred. Rows are sorted so that the first answers "which should I use": fewest gating
-checks failed, then the most special values right, then the highest mean share correctly
-rounded, then the fastest. Each cell names the checks it comes from (their dtype's detail anchor).
+elements no known deviation explains, over the accuracy checks' sampled cases — or both over every
+input of the exhaustive sweeps where a sweep of that implementation, dtype and quantity exists
+(marked ∀: labels 0 and 1, every bit pattern; a sweep's largest error counts every input); then
+the special values right out of those judged, and the time relative to the fastest implementation
+of the same device, dtype, mode and size in the speed section (its largest size, forward, float32
+where timed). The best figure of each column is starred. Rows are sorted so that the first
+answers "which should I use": fewest gating checks failed, then the most special values right,
+then the highest mean share correctly rounded, then the fastest. Each cell links to the detail of
+the checks it sums (their dtype's anchor).
 """
 
 from __future__ import annotations
@@ -164,6 +165,7 @@ def speed_text(row: Row, marks: dict) -> str:
 
 LEGEND = (f"Which implementation to use: the first row. Per dtype and quantity: the share of results correctly "
           f"rounded · the largest error (ULPs, or the policy's unit) of the elements no known deviation explains; "
-          f"{EXHAUSTIVE}: over every input of an exhaustive sweep (labels 0 and 1), else over the sampled cases. "
+          f"{EXHAUSTIVE}: both over every input of an exhaustive sweep (labels 0 and 1; the largest error there "
+          f"counts the known deviations too), else over the sampled cases. "
           f"Special values right of those judged; time over the fastest on the same device. {BEST}: the best of "
           f"the column. Rows: fewest failed checks, most special values right, highest mean share, fastest.")
