@@ -152,6 +152,7 @@ class _Worker:
     def __init__(self, framework: str, request: str, supervisor: Supervisor, limits: Limits) -> None:
         self.framework, self.supervisor, self.limits = framework, supervisor, limits
         self.running: str | None = None
+        self.about: dict = {}  # what the worker says it is: version, devices, checks, units
         self.errors = tempfile.TemporaryFile()
         self.process = supervisor.spawn([sys.executable, "-m", "suite.workers"], stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, stderr=self.errors, cwd=ROOT,
