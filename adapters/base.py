@@ -128,6 +128,10 @@ class Adapter:
         the gate, swept and timed beside the built-ins they rewrite (``sweep --compare-with``)."""
         return []
 
+    def find(self, implementation_id: str) -> Implementation | None:
+        """A built-in or a rewrite by its id (None if there is none)."""
+        return next((i for i in [*self.implementations(), *self.rewrites()] if i.id == implementation_id), None)
+
     def copy(self, x, device: str) -> Callable[[], object] | None:
         """A call that copies x into a buffer of its own on the device (the memory wall there),
         waiting for the device; None where the framework has no plain copy to time."""

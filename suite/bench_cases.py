@@ -51,7 +51,7 @@ def _target(case: dict):
         user = case["user_impl"]
         impl = base.user_implementation(user["spec"], case["framework"], user["form"])
     else:
-        impl = next(i for i in [*adapter.implementations(), *adapter.rewrites()] if i.id == case["implementation"])
+        impl = adapter.find(case["implementation"])
     x, y = _inputs(impl.form, case["dtype"], case["size"])
     fx, fy = adapter.from_numpy(x, case["device"]), adapter.from_numpy(y, case["device"])
     return adapter.timed(impl, case["mode"], fx, fy, case["device"]), impl

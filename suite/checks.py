@@ -80,9 +80,9 @@ def judge(record: dict, got: np.ndarray, ref: Reference, x: np.ndarray, y: np.nd
     errors = bound.errors(got, ref, fmt, x, y, spec).reshape(-1)
     failing = np.flatnonzero(~(errors <= bound.limit))
     finite = errors[np.isfinite(errors)]
-    with np.errstate(invalid="ignore", over="ignore"):  # inf − inf where both are infinite
-        absolute = np.abs(got.astype(np.float64) - ref.exact).reshape(-1)
     got64, rounded64 = got.astype(np.float64).reshape(-1), ref.rounded.astype(np.float64).reshape(-1)
+    with np.errstate(invalid="ignore", over="ignore"):  # inf − inf where both are infinite
+        absolute = np.abs(got64 - ref.exact.reshape(-1))
     record.update(
         count=int(errors.size),
         correct=int(np.sum((got64 == rounded64) | (np.isnan(got64) & np.isnan(rounded64)))),

@@ -136,8 +136,7 @@ def load_implementation(target: Target) -> tuple[base.Adapter, base.Implementati
         if target.user_spec:
             impl = base.user_implementation(target.user_spec, target.framework, target.user_form)
         else:
-            impl = next((i for i in [*adapter.implementations(), *adapter.rewrites()]
-                         if i.id == target.implementation), None)
+            impl = adapter.find(target.implementation)
             if impl is None:
                 raise SweepError(f"{target.framework} has no implementation {target.implementation!r}")
         if target.device not in adapter.devices():

@@ -140,13 +140,15 @@ def measure(patterns: np.ndarray, x: np.ndarray, labels: np.ndarray, got: np.nda
     special = np.logical_or.reduce(list(kinds.values()))
     equal = ((got64 == rounded) | (np.isnan(got64) & np.isnan(rounded))) & ~rejected
     wrong = np.flatnonzero(~equal & ~special)
-    numbers = np.flatnonzero(~special & ~np.isnan(rounded))
+    numbers = ~special & ~np.isnan(rounded)  # every wrong result is among them (a NaN r makes a mismatch)
+    per_input = np.full(got64.shape, np.nan)
     with np.errstate(over="ignore", invalid="ignore"):
-        every = np.abs((got64[numbers] - ref.exact[numbers]) - ref.exact_lo[numbers]) / metrics.ulp(
+        per_input[numbers] = np.abs((got64[numbers] - ref.exact[numbers]) - ref.exact_lo[numbers]) / metrics.ulp(
             ref.exact[numbers], fmt)
-        right = equal[numbers]  # correctly rounded: within half an ULP (an exact infinity: 0)
-        every[right] = np.minimum(np.nan_to_num(every[right], nan=0.0), 0.5)
-        error = np.abs((got64[wrong] - ref.exact[wrong]) - ref.exact_lo[wrong]) / metrics.ulp(ref.exact[wrong], fmt)
+    error = per_input[wrong]
+    every = per_input[numbers]
+    right = equal[numbers]  # correctly rounded: within half an ULP (an exact infinity: 0)
+    every[right] = np.minimum(np.nan_to_num(every[right], nan=0.0), 0.5)
     _, exponents = np.frexp(error)  # error in [2^(e−1), 2^e)
     low = int(exponents.min()) if exponents.size else 0
     counts = np.bincount(exponents - low) if exponents.size else np.zeros(0, dtype=np.int64)
