@@ -14,6 +14,7 @@ and stale deviations too: the proof that a change which was to remove cost chang
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -30,10 +31,11 @@ def load(path: str) -> dict:
     if target.is_dir():
         target = target / "results.json"
     try:
-        document = json.loads(target.read_text())
+        raw = target.read_bytes()
+        document = json.loads(gzip.decompress(raw) if target.suffix == ".gz" else raw)
     except FileNotFoundError:
         raise ResultsError(f"{path}: no such results file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    except (json.JSONDecodeError, UnicodeDecodeError, gzip.BadGzipFile, EOFError) as error:
         raise ResultsError(f"{path}: not JSON ({error})") from None
     if not isinstance(document, dict) or "schema_version" not in document or "checks" not in document:
         raise ResultsError(f"{path}: not a bcebench results file (no schema_version or checks)")

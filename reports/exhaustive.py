@@ -23,23 +23,28 @@ class SweepResultsError(ValueError):
 
 
 def load(folder: Path) -> list[dict]:
-    """Every sweep result (``bcebench sweep`` output) in ``folder``, checkpoints left aside."""
+    """Every sweep result (``bcebench sweep`` output) in ``folder`` and its subfolders, checkpoints
+    left aside; of a sweep done again (the same target and range), the newest."""
     folder = Path(folder)
     if not folder.is_dir():
         raise SweepResultsError(f"{folder}: no such folder of sweep results")
-    results = []
-    for path in sorted(folder.glob("*.json")):
+    newest: dict = {}
+    for path in sorted(folder.rglob("*.json")):
+        if "checkpoints" in path.relative_to(folder).parts:
+            continue
         try:
             document = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as error:
             raise SweepResultsError(f"{path}: not a sweep result ({error})") from None
         if not isinstance(document, dict) or "stats" not in document or "target" not in document:
             raise SweepResultsError(f"{path}: not a sweep result")
-        results.append(document)
-    return results
+        key = json.dumps([document["target"], document.get("spans")], sort_keys=True)
+        if key not in newest or document.get("date", "") > newest[key].get("date", ""):
+            newest[key] = document
+    return list(newest.values())
 
 
-def _row_key(result: dict) -> tuple:
+def row_key(result: dict) -> tuple:
     target = result["target"]
     label = "pairs" if target["label"] is None else f"y = {target['label']:g}"
     spans = ", ".join(f"{a}:{b}" for a, b in result["spans"])
@@ -80,7 +85,7 @@ def table(results: list[dict]) -> tuple[list[str], list[list[str]]]:
     columns = list(dict.fromkeys(_column(r) for r in results))
     rows: dict = {}
     for r in results:
-        row = rows.setdefault(_row_key(r), {})
+        row = rows.setdefault(row_key(r), {})
         row[_column(r)] = cell_text(r)
     header = ["dtype", "quantity", "label", "bit patterns", *columns]
     return header, [[*key, *[cells.get(c, "") for c in columns]] for key, cells in sorted(rows.items())]
@@ -89,10 +94,10 @@ def table(results: list[dict]) -> tuple[list[str], list[list[str]]]:
 def glance(results: list[dict]) -> tuple[list[str], list[list[str]]]:
     """(header, rows): one row per implementation, one column per dtype, quantity and label; each
     cell the maximum error in ULPs and the share correctly rounded (ranges of one column joined)."""
-    columns = sorted({_row_key(r)[:3] for r in results})
+    columns = sorted({row_key(r)[:3] for r in results})
     cells: dict = {}
     for r in results:
-        cells.setdefault(_column(r), {}).setdefault(_row_key(r)[:3], []).append(
+        cells.setdefault(_column(r), {}).setdefault(row_key(r)[:3], []).append(
             f"{r['stats']['max_error']:.3g} ({_share(r['stats']):.2%})")
     header = ["implementation", *(" ".join(c) for c in columns)]
     return header, [[name, *("; ".join(row.get(c, [])) for c in columns)] for name, row in sorted(cells.items())]
@@ -107,18 +112,63 @@ def identical(results: list[dict]) -> list[tuple[str, list[str]]]:
         stats = r["stats"]
         fingerprint = json.dumps([stats["total"], stats["correct"], stats["histogram"], stats["mismatches"]],
                                  sort_keys=True)
-        groups.setdefault((_row_key(r), fingerprint), []).append(_column(r))
+        groups.setdefault((row_key(r), fingerprint), []).append(_column(r))
     return [(", ".join(key[:3]) + f" ({key[3]})", members)
             for (key, _), members in sorted(groups.items()) if len(members) > 1]
 
 
+def rewrite_pairs(results: list[dict]) -> list[tuple[dict, dict]]:
+    """(built-in, its stable rewrite) for each pair swept together by ``sweep --compare-with``: each
+    names the other (``compared_with``), over the same framework, device, dtype, quantity, label and
+    range."""
+    def same(r: dict, implementation: str) -> str:
+        t = r["target"]
+        return json.dumps([implementation, t["framework"], t.get("device", "cpu"), t["dtype"], t["quantity"],
+                           t["label"], r["spans"]])
+
+    by_key = {same(r, r["target"]["implementation"]): r for r in results}
+    pairs = []
+    for r in results:
+        rival = by_key.get(same(r, r.get("compared_with", "")))
+        if (rival is not None and r["target"]["implementation"] == rival.get("compared_with")
+                and rival["target"]["implementation"].startswith("rewrite(")):
+            pairs.append((r, rival))
+    return sorted(pairs, key=lambda pair: (*row_key(pair[0]), pair[0]["target"]["implementation"]))
+
+
+def speeds_of(pair: tuple[dict, ...]) -> dict | None:
+    """{implementation: seconds per element} where each sweep of the pair carries the bench
+    harness's timing from the run that swept them (``speed``), else None."""
+    timed = {r["target"]["implementation"]: r["speed"]["seconds_per_element"] for r in pair if r.get("speed")}
+    return timed if len(timed) == len(pair) else None
+
+
+REWRITES_INTRO = ("Each built-in beside its stable rewrite (adapters/rewrites.py), swept over the same inputs "
+                  "in one run (`bcebench sweep --compare-with`); the speed is the bench harness's median at 10^6 "
+                  "elements in the same run (forward for the loss, forward + backward for the gradient).")
+
+
+def rewrites_markdown(results: list[dict]) -> list[str]:
+    lines = []
+    for builtin, rewrite in rewrite_pairs(results):
+        dtype, quantity, label, _ = row_key(builtin)
+        lines += ["", f"{builtin['target']['implementation']}, {dtype} {quantity}, {label}:", "",
+                  *before_after([builtin, rewrite], speeds_of((builtin, rewrite)))]
+    return ["", "## Stable rewrites", "", REWRITES_INTRO, *lines] if lines else []
+
+
 def before_after(results: list[dict], speeds: dict | None = None) -> list[str]:
-    """A built-in and its rewrite over the same inputs, as a Markdown table: the share correctly
+    """A built-in and its rewrite over the same inputs, as a Markdown table (``before_after_table``)."""
+    from reports.markdown import table as markdown_table
+
+    return markdown_table(*before_after_table(results, speeds))
+
+
+def before_after_table(results: list[dict], speeds: dict | None = None) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of a built-in and its rewrite over the same inputs: the share correctly
     rounded, the maximum and mean error in ULPs, zeros where the exact value is normal (lost-tail),
     subnormals flushed to zero, NaN where the exact value is a number, and (``speeds``: seconds per
     element by implementation, timed in one run) the speed of each against the first."""
-    from reports.markdown import table as markdown_table
-
     header = ["implementation", "inputs", "correctly rounded", "max ULP", "mean ULP", "0 where exact is normal",
               "flushed subnormals", "NaN where exact is a number"] + (["ns/element", "time × first"] if speeds else [])
     rows, first = [], None
@@ -136,7 +186,7 @@ def before_after(results: list[dict], speeds: dict | None = None) -> list[str]:
             first = first or seconds
             row += ["—", "—"] if seconds is None else [f"{seconds * 1e9:.2f}", f"{seconds / first:.2f}"]
         rows.append(row)
-    return markdown_table(header, rows)
+    return header, rows
 
 
 GLANCE_INTRO = "At a glance, the maximum error in ULPs (the share correctly rounded):"
@@ -153,7 +203,8 @@ def markdown(results: list[dict]) -> list[str]:
             f"Every input of each range ({total:,} in all), each against its correctly rounded value: the "
             "maximum error is proven, not sampled.", "", GLANCE_INTRO, "", *markdown_table(*glance(results)), "",
             "In full:", "", *markdown_table(header, rows),
-            *(["", IDENTICAL_INTRO, ""] + [f"- {row}: {' = '.join(members)}" for row, members in same] if same else [])]
+            *(["", IDENTICAL_INTRO, ""] + [f"- {row}: {' = '.join(members)}" for row, members in same] if same else []),
+            *rewrites_markdown(results)]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -168,7 +168,24 @@ def _exhaustive(sweeps: list[dict]) -> str:
             "against its correctly rounded value: the maximum error is proven, not sampled.</p>"
             f"<p>{escape(exhaustive.GLANCE_INTRO)}</p>{_text_table('exhaustive-glance', *exhaustive.glance(sweeps))}"
             f"<p>In full:</p>{_text_table('exhaustive-table', *exhaustive.table(sweeps))}"
-            + (f"<p>{escape(exhaustive.IDENTICAL_INTRO)}</p><ul>{groups}</ul>" if same else ""))
+            + (f"<p>{escape(exhaustive.IDENTICAL_INTRO)}</p><ul>{groups}</ul>" if same else "")
+            + _rewrites(sweeps))
+
+
+def _rewrites(sweeps: list[dict]) -> str:
+    """Each built-in beside its stable rewrite, one before/after table per pair."""
+    from reports import exhaustive
+
+    pairs = exhaustive.rewrite_pairs(sweeps)
+    if not pairs:
+        return ""
+    parts = [f'<h2 id="rewrites">Stable rewrites</h2><p>{escape(exhaustive.REWRITES_INTRO)}</p>']
+    for i, (builtin, rewrite) in enumerate(pairs):
+        dtype, quantity, label, _ = exhaustive.row_key(builtin)
+        parts.append(f"<p>{escape(builtin['target']['implementation'])}, {escape(dtype)} {escape(quantity)}, "
+                     f"{escape(label)}:</p>" + _text_table(f"rewrite-{i}", *exhaustive.before_after_table(
+                         [builtin, rewrite], exhaustive.speeds_of((builtin, rewrite)))))
+    return "".join(parts)
 
 
 def _speed(speed: dict) -> str:

@@ -101,6 +101,11 @@ def _g(value: float) -> str:
     return f"{value:.6g}"
 
 
+def _bits(value: np.ndarray) -> dict:
+    """One input as the records give it: its value and its bit pattern in hex."""
+    return {"value": repr(float(value[0])), "hex": hex(int(bits_of(np.asarray(value))[0]))}
+
+
 def _outcome(problems: list[str], figures: dict, finding: str) -> dict:
     """breaks with the problems found, or holds with ``finding``."""
     if problems:
@@ -121,9 +126,11 @@ def nll(ctx: Context) -> dict:
         i = int(np.argmax(errors))
         if errors[i] > limit and worst is None:
             worst = f"y = {label:g}, x = {float(x[i])!r}: {_g(got[i])}, {errors[i]:.3g} ULPs off"
+            breaking = {"x": _bits(x[i : i + 1]), "y": _bits(ctx.cast([label]))}
     term = "σ(z)" if ctx.impl.form == "logits" else "p"
     if worst:
-        return {"outcome": "breaks", "figures": figures, "finding": f"not −ln {term} within {limit:g} ULPs: {worst}"}
+        return {"outcome": "breaks", "figures": figures, "finding": f"not −ln {term} within {limit:g} ULPs: {worst}",
+                "input": breaking}
     return {"outcome": "holds", "figures": figures,
             "finding": f"−ln {term} and −ln(1 − {term}) within {max(figures.values()):.2g} ULPs on {x.size} inputs, "
                        f"{'z' if ctx.impl.form == 'logits' else 'p'} from {_g(float(np.min(x.astype(np.float64))))} "
@@ -718,5 +725,7 @@ def run_claim(adapter: Adapter, impl: Implementation, device: str, task: dict, p
     else:
         record.update(outcome=result["outcome"], figures=result["figures"], message=result["finding"],
                       verdict="fail" if result["outcome"] == "breaks" else "pass")
+        if "input" in result:  # the first input where an elementwise claim breaks: what a reproducer runs
+            record["input"] = result["input"]
     record["seconds"] = round(time.perf_counter() - start, 4)
     return record

@@ -449,31 +449,42 @@ def _sweep(args: argparse.Namespace) -> int:
     except sweep.SweepError as error:
         raise UsageError(f"bcebench sweep: {error}") from None
     out = Path(args.out or Path(args.checkpoint).parent / sweep.result_name(target, args.range))
-    write_atomically(out, json.dumps(result, indent=1) + "\n")
-    if rival is not None:
-        rival_out = out.parent / sweep.result_name(dataclasses.replace(target, implementation=args.compare_with),
-                                                   args.range)
-        write_atomically(rival_out, json.dumps(rival, indent=1) + "\n")
-    from reports.exhaustive import before_after, cell_text
+    rival_out = out.parent / sweep.result_name(dataclasses.replace(target, implementation=args.compare_with),
+                                               args.range) if rival is not None else None
+    speeds = _speeds(target, [target.implementation, args.compare_with]) if rival is not None else {}
+    for document, path, other in ((result, out, args.compare_with), (rival, rival_out, target.implementation)):
+        if document is not None:
+            if rival is not None:  # swept over the same inputs and timed beside each other: stored with each
+                document["compared_with"] = other
+            if document["target"]["implementation"] in speeds:
+                document["speed"] = speeds[document["target"]["implementation"]]
+            write_atomically(path, json.dumps(document, indent=1) + "\n")
+    from reports.exhaustive import before_after, cell_text, speeds_of
 
     print(f"{result['stats']['total']} inputs: {cell_text(result)}")
     print(f"{result['wall_seconds']:.1f} s ({result['resumed_shards']} of {result['shards']} shards from the "
           f"checkpoint); result: {out}")
     if rival is not None:
         print(f"\n{rival['stats']['total']} inputs: {cell_text(rival)}\nresult: {rival_out}\n")
-        print("\n".join(before_after([result, rival], _speeds(target, [target.implementation, args.compare_with]))))
+        print("\n".join(before_after([result, rival], speeds_of((result, rival)))))
     return EXIT_OK
 
 
 def _speeds(target, implementations: list[str]) -> dict:
-    """{implementation: median seconds per element} of each at 10^6 elements, forward (the loss) or
-    forward + backward (the gradient, the Hessian), timed by the bench harness in one run."""
+    """{implementation: {seconds_per_element, mode, size, date, timed_with}}: the median of each at
+    10^6 elements, forward (the loss) or forward + backward (the gradient, the Hessian), timed by
+    the bench harness in one run."""
+    import datetime
+
     from suite import bench
 
     mode = "forward" if target.quantity == "loss" else "forward+backward"
     timed = bench.run([target.framework], implementations, [target.dtype], [mode], [1_000_000],
                       devices=[target.device])
-    return {c["implementation"]: c["median"] / c["size"] for c in timed["cases"] if c["kind"] == "implementation"}
+    date = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    return {c["implementation"]: {"seconds_per_element": c["median"] / c["size"], "mode": mode, "size": c["size"],
+                                  "date": date, "timed_with": implementations}
+            for c in timed["cases"] if c["kind"] == "implementation"}
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -494,6 +505,101 @@ def _compare(args: argparse.Namespace) -> int:
     changes = compare.compare(old, new, args.threshold, args.fail_over)
     print(compare.summary(changes))
     return EXIT_FAILED if changes["regressions"] else EXIT_OK
+
+
+def _repro(args: argparse.Namespace) -> int:
+    """Scripts and issue texts for one failing check or for known deviations, from a results file."""
+    from reports import compare, exhaustive, repro_files
+    from suite import gate, repro
+    from suite.policy import PolicyError, load_deviations, load_platforms, load_policy
+
+    try:
+        results = compare.load(args.results)
+        policy = load_policy(args.policy)
+        entries = load_deviations(Path(args.deviations)) if args.deviations else load_deviations()
+        sweeps = [s for folder in _sweep_folders(args.sweeps) for s in exhaustive.load(folder)]
+    except (compare.ResultsError, PolicyError, exhaustive.SweepResultsError) as error:
+        raise UsageError(f"bcebench repro: {error}") from None
+    records = results["checks"]
+    try:
+        if args.check:
+            chosen = [r for r in records if r["id"] == args.check]
+            if not chosen:
+                raise UsageError(f"bcebench repro: no check {args.check!r} in {args.results}")
+            if not repro_files.runnable(chosen[0]):
+                raise UsageError(f"bcebench repro: {chosen[0]['implementation']} has no standalone form "
+                                 f"(adapters/standalone.py)")
+            findings = [repro.from_record(_with_oracle(chosen[0], args.results), policy)]
+        else:
+            wanted = [d for d in entries if args.deviation in ("all", d.key)]
+            if not wanted:
+                raise UsageError(f"bcebench repro: no known deviation {args.deviation!r} (their keys: "
+                                 f"{', '.join(d.key for d in entries)})")
+            applicable = [r for r in records if "oracle" in r]
+            findings, missing = [], []
+            order = load_platforms() + entries  # the gate's order: an element belongs to the first that explains it
+            for entry in wanted:
+                try:
+                    findings.append(repro.for_deviation(entry, applicable, policy, repro_files.runnable,
+                                                        order[: order.index(entry)]))
+                except repro.ReproError as error:
+                    missing.append(f"{entry.key}: {error}")
+    except repro.ReproError as error:
+        raise UsageError(f"bcebench repro: {error}") from None
+    out = Path(args.out)
+    failed = 0
+    for found in findings:
+        name = repro_files.slug(found)
+        script = out / f"{name}.py"
+        gate.write_atomically(script, repro_files.script(found, _measured_with(results, found), policy.name))
+        gate.write_atomically(out / f"{name}.md", repro_files.issue(found, script.name, results["metadata"], sweeps))
+        line = f"wrote {script} and {name}.md ({len(found.elements)} input(s))"
+        if args.verify:
+            reproduced, outcome = verify_reproducer(script)
+            failed += not reproduced
+            line += f": {outcome}"
+        print(line)
+    if args.check is None:
+        for line in missing:
+            print(f"no reproducer: {line}")
+        failed += len(missing)
+        if args.deviation == "all":
+            gate.write_atomically(out / "README.md", repro_files.index(findings, missing, args.results))
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def verify_reproducer(script: Path) -> tuple[bool, str]:
+    """Run a reproducer in a fresh isolated Python: (whether it reports its fault, what it did). An
+    exit 1 without the script's own verdict line is a crash, not a reproduction."""
+    done = subprocess.run([sys.executable, "-I", script.name], cwd=script.parent, capture_output=True, text=True)
+    if done.returncode == 1 and "fault(s): present" in done.stdout:
+        return True, "reproduces (exit 1)"
+    last = (done.stderr.strip().splitlines() or done.stdout.strip().splitlines() or [""])[-1]
+    return False, f"does NOT reproduce (exit {done.returncode}: {last[:200]})"
+
+
+def _measured_with(results: dict, found) -> str:
+    """The framework's version and the date of the results the finding comes from."""
+    framework = found.record["framework"]
+    version = results["metadata"].get("frameworks", {}).get(framework, {})
+    version = version.get("version", "") if isinstance(version, dict) else str(version)
+    return f"{framework} {version} on {results['metadata'].get('date', 'an unknown date')}".replace("  ", " ")
+
+
+def _with_oracle(record: dict, path: str) -> dict:
+    if "oracle" not in record:
+        raise UsageError(f"bcebench repro: {path} does not give the oracle's parameters of its checks (written by "
+                         "an older bcebench): run bcebench check --json again")
+    return record
+
+
+def _sweep_folders(option: str | None) -> list[Path]:
+    """The sweep folders whose figures an issue text quotes: the one given, or every folder of
+    results under the default one."""
+    if option:
+        return [Path(option)]
+    root = Path(DEFAULT_SWEEPS)
+    return sorted({p.parent for p in root.rglob("*.json") if "checkpoints" not in p.parts}) if root.is_dir() else []
 
 
 def _progress(record: dict) -> None:
@@ -705,6 +811,23 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--resume", action="store_true",
                        help="reuse a finished sweep's checkpoint (an interrupted one is always resumed)")
     sweep.set_defaults(run=_sweep)
+
+    reproduce = commands.add_parser("repro", help="a standalone script and an issue text per failing check or "
+                                                  "known deviation")
+    reproduce.add_argument("results", help="a results file (bcebench check --json; .json.gz too) or a report folder; "
+                                           "for one input, bcebench check --input X:Y --json FILE first")
+    which = reproduce.add_mutually_exclusive_group(required=True)
+    which.add_argument("--check", metavar="ID", help="the id of a failing or known-deviation check in the results")
+    which.add_argument("--deviation", metavar="KEY", help="a known deviation's key, or all: the first check of the "
+                                                         "results that shows inputs the entry explains")
+    reproduce.add_argument("--out", default="reports/repro", help="folder for the files (default reports/repro)")
+    reproduce.add_argument("--policy", default="strict", help="strict, relaxed, or a policy file")
+    reproduce.add_argument("--deviations", help="a known-deviations file (default: the built-in one)")
+    reproduce.add_argument("--sweeps", help=f"a folder of sweep results quoted in the issue texts (default: those "
+                                            f"under {DEFAULT_SWEEPS})")
+    reproduce.add_argument("--verify", action="store_true",
+                           help="run each script in a fresh Python process; exit 1 unless each reproduces")
+    reproduce.set_defaults(run=_repro)
 
     frameworks = commands.add_parser("frameworks", help="which frameworks are available, with what")
     _add_framework(frameworks)

@@ -86,8 +86,8 @@ def plan(adapter: base.Adapter, selection: Selection, impls: list[base.Implement
 
 def tasks_for(framework: str, device: str, impl: base.Implementation, dtype: str, selection: Selection) -> list[dict]:
     common = {"framework": framework, "device": device, "implementation": impl.id, "form": impl.form,
-              "family": "focal" if impl.oracle.get("gamma") is not None else "bce", "dtype": dtype,
-              "gating": impl.gating}
+              "family": "focal" if impl.oracle.get("gamma") is not None else "bce", "oracle": impl.oracle,
+              "dtype": dtype, "gating": impl.gating}
     quantities = ("loss", "grad", "hess") if impl.derivatives and impl.reduction == "none" else ("loss",)
     quantities = [q for q in quantities if (not selection.quantities or q in selection.quantities)
                   and _oracle_has(impl, q)]

@@ -390,3 +390,38 @@ def test_before_after_puts_a_built_in_beside_its_rewrite_and_marks_what_an_older
     old, new = (line.split(" | ") for line in lines[2:])
     assert old[4:7] == ["—", "—", "—"]  # mean, lost-tail, flushed: not recorded by that sweep
     assert new[4:7] == ["0.5", "2", "0"] and new[-1].startswith("1.50")  # 4.5 / 9 numbers; 1.5 times the time
+
+
+def _sweep(implementation: str, date: str, label: float = 0.0, **extra) -> dict:
+    stats = {"total": 10, "correct": 8, "histogram": {}, "mismatches": {}, "max_error": 3.0, "worst": [],
+             "specials": [], "error_sum": 5.0, "signatures": {}}
+    return {"target": {"framework": "torch", "implementation": implementation, "dtype": "float32",
+                       "quantity": "loss", "label": label, "device": "cpu"},
+            "version": "2", "date": date, "spans": [[0, 10]], "stats": stats, **extra}
+
+
+def test_the_report_shows_each_rewrite_beside_its_built_in_with_the_speed_stored_by_the_sweep(tmp_path):
+    """Sweeps in subfolders are read; of a sweep done again only the newest counts; a built-in and a
+    rewrite over the same inputs make one before/after table with the speed each sweep carries."""
+    from reports import exhaustive, html_page
+
+    (tmp_path / "rewrites").mkdir()
+    speed = {"seconds_per_element": 2e-9, "mode": "forward", "size": 1_000_000, "date": "d", "timed_with": []}
+    documents = {"old.json": _sweep("torch.bce", "2026-01-01", compared_with="rewrite(logits)"),
+                 "rewrites/new.json": _sweep("torch.bce", "2026-02-01", speed=speed, compared_with="rewrite(logits)"),
+                 "rewrites/rewrite.json": _sweep("rewrite(logits)", "2026-02-01", speed={**speed,
+                                                 "seconds_per_element": 6e-9}, compared_with="torch.bce"),
+                 "rewrites/other-label.json": _sweep("rewrite(logits)", "2026-02-01", label=1.0,
+                                                     compared_with="torch.bce"),
+                 "focal.json": _sweep("torch focal", "2026-02-01")}  # swept alone: beside no rewrite
+    for name, document in documents.items():
+        (tmp_path / name).write_text(json.dumps(document))
+    sweeps = exhaustive.load(tmp_path)
+    assert len(sweeps) == 4  # the older torch.bce sweep is replaced by the newer one
+    pairs = exhaustive.rewrite_pairs(sweeps)
+    assert [(a["date"], b["target"]["label"]) for a, b in pairs] == [("2026-02-01", 0.0)]
+    lines = exhaustive.rewrites_markdown(sweeps)
+    assert "## Stable rewrites" in lines
+    rows = [line for line in lines if line.startswith("| torch.bce") or line.startswith("| rewrite(logits)")]
+    assert rows[0].split(" | ")[-2:] == ["2.00", "1.00 |"] and rows[1].split(" | ")[-2:] == ["6.00", "3.00 |"]
+    assert 'id="rewrites"' in html_page._rewrites(sweeps) and "6.00" in html_page._rewrites(sweeps)
