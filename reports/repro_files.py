@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import re
-from pathlib import Path
 
 from adapters import standalone
 from adapters.rewrites import for_failure
@@ -220,17 +219,17 @@ def issue(finding: Finding, script_name: str, environment: dict, sweeps: list[di
 
 
 
-def index(findings: list[Finding], missing: list[str], results: str) -> str:
+def index(findings: list[Finding], missing: list[str]) -> str:
     """The folder's README: one row per known deviation, with its script and issue text."""
     rows = [[f"`{f.deviation['key']}`", f.record["implementation"], f.record["device"], f.record["dtype"],
              f.record["quantity"], ", ".join(dict.fromkeys(e.signature for e in f.elements)) or "wrong result",
              f"[{slug(f)}.py]({slug(f)}.py), [issue text]({slug(f)}.md)"] for f in findings]
     lines = ["# Reproducers of the known deviations", "",
              "One standalone script per entry of suite/deviations.toml (keyed by the entry's fingerprint), written",
-             "by `bcebench check --json results.json` and `bcebench repro results.json --deviation all --verify`",
-             f"(here from {Path(results).name}): each imports only its",
-             "framework and the standard library, embeds its inputs and the correctly rounded expected values as",
-             "exact hex literals, and exits 1 while the fault is present. Beside each, the issue text to file.",
+             "by `bcebench check --json results.json` and `bcebench repro results.json --deviation all --verify`:",
+             "each imports only its framework and the standard library, embeds its inputs and the correctly",
+             "rounded expected values as exact hex literals, and exits 1 while the fault is present. Beside each,",
+             "the issue text to file.",
              "`suite/test_repro.py` runs every script in a process that can import nothing but its framework.", "",
              *table(["entry", "implementation", "device", "dtype", "quantity", "faults", "files"], rows)]
     if missing:

@@ -564,7 +564,7 @@ def _repro(args: argparse.Namespace) -> int:
             print(f"no reproducer: {line}")
         failed += len(missing)
         if args.deviation == "all":
-            gate.write_atomically(out / "README.md", repro_files.index(findings, missing, args.results))
+            gate.write_atomically(out / "README.md", repro_files.index(findings, missing))
     return EXIT_FAILED if failed else EXIT_OK
 
 
