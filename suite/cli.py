@@ -7,6 +7,7 @@ Exit status: 0 when every check passes, 1 when one fails, 2 when the request its
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -513,6 +514,14 @@ def _repro(args: argparse.Namespace) -> int:
     from suite import gate, repro
     from suite.policy import PolicyError, load_deviations, load_platforms, load_policy
 
+    _check_writable(args.out, "--out", "repro")
+    if (args.results is None) == (args.input is None):
+        raise UsageError("bcebench repro: give a results file (with --check or --deviation) or --input X:Y "
+                         "(with --framework, --implementation, --dtype, --quantity), not both")
+    if args.input is not None:
+        args.results, args.check = _single_input_results(args), "all failing"
+    elif (args.check is None) == (args.deviation is None):
+        raise UsageError("bcebench repro: with a results file, give --check ID or --deviation KEY|all")
     try:
         results = compare.load(args.results)
         policy = load_policy(args.policy)
@@ -523,13 +532,18 @@ def _repro(args: argparse.Namespace) -> int:
     records = results["checks"]
     try:
         if args.check:
-            chosen = [r for r in records if r["id"] == args.check]
+            chosen = [r for r in records if r["id"] == args.check or (
+                args.check == "all failing" and r["verdict"] in ("fail", "known-deviation"))]
+            if not chosen and args.input is not None:
+                print(f"nothing to reproduce: at --input {args.input} the result is within the {policy.name} policy")
+                return EXIT_FAILED
             if not chosen:
                 raise UsageError(f"bcebench repro: no check {args.check!r} in {args.results}")
-            if not repro_files.runnable(chosen[0]):
-                raise UsageError(f"bcebench repro: {chosen[0]['implementation']} has no standalone form "
-                                 f"(adapters/standalone.py)")
-            findings = [repro.from_record(_with_oracle(chosen[0], args.results), policy)]
+            for record in chosen:
+                if not repro_files.runnable(record):
+                    raise UsageError(f"bcebench repro: {record['implementation']} has no standalone form "
+                                     f"(adapters/standalone.py)")
+            findings = [repro.from_record(_with_oracle(record, args.results), policy) for record in chosen]
         else:
             wanted = [d for d in entries if args.deviation in ("all", d.key)]
             if not wanted:
@@ -566,6 +580,24 @@ def _repro(args: argparse.Namespace) -> int:
         if args.deviation == "all":
             gate.write_atomically(out / "README.md", repro_files.index(findings, missing))
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _single_input_results(args: argparse.Namespace) -> str:
+    """Run the accuracy check on one input (``bcebench check --input``) and return its results file."""
+    import tempfile
+
+    for option in ("framework", "implementation", "dtype", "quantity"):
+        values = getattr(args, option)
+        if not values or len(values) != 1 or "," in values[0] or "*" in values[0]:
+            raise UsageError(f"bcebench repro: --input needs one --{option}")
+    path = Path(tempfile.mkdtemp(prefix="bcebench-repro-")) / "results.json"
+    argv = ["check", "--framework", args.framework[0], "--implementation", args.implementation[0], "--dtype",
+            args.dtype[0], "--quantity", args.quantity[0], "--input", args.input, "--policy", args.policy,
+            "--json", str(path), *(["--device", args.device] if args.device else [])]
+    check_args = build_parser().parse_args(argv)
+    with contextlib.redirect_stdout(sys.stderr):  # the check's summary is a progress line here
+        check_args.run(check_args)
+    return str(path)
 
 
 def verify_reproducer(script: Path) -> tuple[bool, str]:
@@ -814,12 +846,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     reproduce = commands.add_parser("repro", help="a standalone script and an issue text per failing check or "
                                                   "known deviation")
-    reproduce.add_argument("results", help="a results file (bcebench check --json; .json.gz too) or a report folder; "
-                                           "for one input, bcebench check --input X:Y --json FILE first")
-    which = reproduce.add_mutually_exclusive_group(required=True)
+    reproduce.add_argument("results", nargs="?", help="a results file (bcebench check --json; .json.gz too) or a "
+                                                      "report folder")
+    which = reproduce.add_mutually_exclusive_group()
     which.add_argument("--check", metavar="ID", help="the id of a failing or known-deviation check in the results")
     which.add_argument("--deviation", metavar="KEY", help="a known deviation's key, or all: the first check of the "
                                                          "results that shows inputs the entry explains")
+    one = reproduce.add_argument_group("one input instead of a results file (the accuracy check on it is run first)")
+    one.add_argument("--input", metavar="X:Y", help="bit patterns (hex) of the input and the label")
+    one.add_argument("--framework", action="append")
+    one.add_argument("--implementation", action="append", help="the implementation id")
+    one.add_argument("--dtype", action="append")
+    one.add_argument("--quantity", action="append", help="loss, grad, hess")
+    one.add_argument("--device", help="cpu, cuda, gpu (default cpu)")
     reproduce.add_argument("--out", default="reports/repro", help="folder for the files (default reports/repro)")
     reproduce.add_argument("--policy", default="strict", help="strict, relaxed, or a policy file")
     reproduce.add_argument("--deviations", help="a known-deviations file (default: the built-in one)")

@@ -280,6 +280,9 @@ def test_reproducer_passes_once_the_fault_is_gone(tmp_path):
 
 @pytest.mark.parametrize("arguments, message", [
     (["missing.json", "--deviation", "all"], "no such results file"),
+    (["RESULTS"], "give --check ID or --deviation"),
+    (["RESULTS", "--input", "0x0:0x0"], "not both"),
+    (["--input", "0x0:0x0", "--framework", "torch"], "--input needs one --implementation"),
     (["RESULTS", "--check", "nope"], "no check 'nope'"),
     (["RESULTS", "--deviation", "0123456789ab"], "no known deviation"),
     (["RESULTS", "--check", "torch/cpu/x/float32/accuracy/loss/wide-hard"], "is pass"),
@@ -326,3 +329,20 @@ def test_results_are_read_gzipped_too(tmp_path):
     (tmp_path / "broken.json.gz").write_bytes(b"not gzip")
     with pytest.raises(compare.ResultsError, match="not JSON"):
         compare.load(str(tmp_path / "broken.json.gz"))
+
+
+@pytest.mark.skipif(not installed("torch"), reason="torch is not installed here")
+def test_one_input_of_an_implementation_gives_a_reproducer_that_fails_today(tmp_path):
+    """--input runs the accuracy check on that input, then writes and verifies its reproducer; an
+    input where the implementation is right gives none (exit 1, nothing written)."""
+    command = [sys.executable, "-m", "suite.cli", "repro", "--framework", "torch", "--implementation",
+               "torch.binary_cross_entropy_with_logits", "--dtype", "float32", "--quantity", "loss"]
+    lost = subprocess.run([*command, "--input", "0xc1a80486:0x0", "--out", str(tmp_path / "lost"), "--verify"],
+                          cwd=ROOT, capture_output=True, text=True)  # z = −21.0022, y = 0: the lost tail
+    assert lost.returncode == 0 and "reproduces (exit 1)" in lost.stdout, lost.stdout + lost.stderr
+    script = next((tmp_path / "lost").glob("*.py"))
+    assert run_alone(script, "torch").returncode == 1 and "lost-tail" in script.read_text()
+    right = subprocess.run([*command, "--input", "0x3f800000:0x3f800000", "--out", str(tmp_path / "right")],
+                           cwd=ROOT, capture_output=True, text=True)  # z = 1, y = 1: correctly rounded
+    assert right.returncode == 1 and "nothing to reproduce" in right.stdout
+    assert not (tmp_path / "right").exists()
