@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from adapters import base
+from adapters import base, rewrites
 from reference import cache, oracle
 from reference.exact import Spec
 from reference.formats import FORMATS, Format, as_dtype, from_bits
@@ -112,10 +112,13 @@ def label_values(fmt: Format) -> np.ndarray:
 
 
 def result_name(target: Target, range_name: str) -> str:
-    """A file name for a sweep's result: dtype, implementation, quantity, label and range."""
+    """A file name for a sweep's result: dtype, implementation, quantity, label and range; a stable
+    rewrite's id is every framework's, so its name starts with the framework's."""
     label = "pairs" if target.label is None else f"y{target.label:g}"
     device = "" if target.device == "cpu" else f"-{target.device}"
-    name = f"{target.dtype}-{target.implementation}{device}-{target.quantity}-{label}-{range_name}"
+    implementation = (f"{target.framework}-{target.implementation}" if target.implementation in rewrites.IDS.values()
+                      else target.implementation)
+    name = f"{target.dtype}-{implementation}{device}-{target.quantity}-{label}-{range_name}"
     return "".join(c if c.isalnum() or c in "-._" else "_" for c in name) + ".json"
 
 

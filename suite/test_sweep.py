@@ -265,3 +265,10 @@ def test_a_torn_last_line_is_cut_off_and_a_record_without_stats_is_refused(tmp_p
     path.write_text(json.dumps(header) + "\n" + json.dumps({"shard": [0, 32]}) + "\n")
     with pytest.raises(sweep.SweepError, match="line 2: not a shard record"):
         sweep.read_checkpoint(path, header)
+
+
+def test_a_rewrite_result_is_named_after_its_framework():
+    """rewrite(logits) is every framework's id: two frameworks' sweeps of it must not share a file."""
+    names = {sweep.result_name(sweep.Target(framework, "rewrite(logits)", "float32", "loss", 0.0), "all")
+             for framework in ("torch", "jax")}
+    assert names == {"float32-torch-rewrite_logits_-loss-y0-all.json", "float32-jax-rewrite_logits_-loss-y0-all.json"}
