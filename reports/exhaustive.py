@@ -61,7 +61,8 @@ def cell_text(result: dict) -> str:
     text = f"{stats['max_error']:.3g} ULP, {_share(stats):.4%} correctly rounded"
     if stats["worst"]:
         worst = stats["worst"][0]
-        text += f"; worst x = {worst['x']} ({worst['x_hex']}): {worst['got']} for {worst['rounded']}"
+        label = f", y = {worst['label']!r}" if result["target"]["label"] is None and "label" in worst else ""
+        text += f"; worst x = {worst['x']} ({worst['x_hex']}){label}: {worst['got']} for {worst['rounded']}"
     lost = {k: n for k, n in stats.get("signatures", {}).items() if k in ("lost-tail", "flushed-subnormal", "clamped")}
     if lost:
         text += f"; {', '.join(f'{n:,} {k}' for k, n in sorted(lost.items()))}"
