@@ -112,12 +112,13 @@ def label_values(fmt: Format) -> np.ndarray:
 
 
 def result_name(target: Target, range_name: str) -> str:
-    """A file name for a sweep's result: dtype, implementation, quantity, label and range; a stable
-    rewrite's id is every framework's, so its name starts with the framework's."""
+    """A file name for a sweep's result: dtype, implementation, quantity, label and range; an id that
+    several frameworks share (a stable rewrite's, a Keras name on each backend) is preceded by the
+    framework's."""
     label = "pairs" if target.label is None else f"y{target.label:g}"
     device = "" if target.device == "cpu" else f"-{target.device}"
-    implementation = (f"{target.framework}-{target.implementation}" if target.implementation in rewrites.IDS.values()
-                      else target.implementation)
+    shared = target.implementation in rewrites.IDS.values() or target.framework.startswith("keras-")
+    implementation = f"{target.framework}-{target.implementation}" if shared else target.implementation
     name = f"{target.dtype}-{implementation}{device}-{target.quantity}-{label}-{range_name}"
     return "".join(c if c.isalnum() or c in "-._" else "_" for c in name) + ".json"
 

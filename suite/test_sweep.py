@@ -272,3 +272,6 @@ def test_a_rewrite_result_is_named_after_its_framework():
     names = {sweep.result_name(sweep.Target(framework, "rewrite(logits)", "float32", "loss", 0.0), "all")
              for framework in ("torch", "jax")}
     assert names == {"float32-torch-rewrite_logits_-loss-y0-all.json", "float32-jax-rewrite_logits_-loss-y0-all.json"}
+    keras = {sweep.result_name(sweep.Target(framework, "keras.ops.binary_crossentropy(from_logits=True)", "float16",
+                                            "loss", 0.0), "all") for framework in ("keras-jax", "keras-torch")}
+    assert len(keras) == 2  # one Keras name, two backends: two files
