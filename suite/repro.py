@@ -111,20 +111,20 @@ def _from_ordinal(ordinal: int, fmt: Format) -> float:
     return float(from_bits([ordinal if ordinal >= 0 else (-ordinal) | sign], fmt)[0])
 
 
-def exact_text(spec: Spec, x: float, y: float, fmt: Format) -> str:
-    """The exact value at one input in 21 significant digits (head + tail of the oracle's double-double)."""
-    ref = oracle_cache.evaluate(spec, np.array([x], dtype=fmt.dtype), np.array([y], dtype=fmt.dtype))
+def exact_text(ref) -> str:
+    """The oracle's exact value at one input in 21 significant digits (head + tail of its double-double)."""
     head, tail = float(ref.exact[0]), float(ref.exact_lo[0])
     return repr(head) if not math.isfinite(head) else mpmath.nstr(mpmath.mpf(head) + tail, 21, strip_zeros=False)
 
 
-def accepted(spec: Spec, x: float, y: float, fmt: Format, bound) -> tuple[float, float, float]:
-    """(correctly rounded value, lowest and highest result the bound accepts) at one input."""
+def accepted(spec: Spec, x: float, y: float, fmt: Format, bound) -> tuple[float, float, float, str]:
+    """(correctly rounded value, lowest and highest result the bound accepts, the exact value in
+    digits) at one input, from one evaluation of the oracle."""
     xs, ys = np.array([x], dtype=fmt.dtype), np.array([y], dtype=fmt.dtype)
     ref = oracle_cache.evaluate(spec, xs, ys)
     rounded = float(ref.rounded[0])
     if math.isnan(rounded):
-        return rounded, math.nan, math.nan
+        return rounded, math.nan, math.nan, exact_text(ref)
 
     def ok(ordinal: int) -> bool:
         got = np.array([_from_ordinal(ordinal, fmt)], dtype=fmt.dtype)
@@ -132,7 +132,7 @@ def accepted(spec: Spec, x: float, y: float, fmt: Format, bound) -> tuple[float,
 
     start = _ordinal(rounded, fmt)
     if not ok(start):  # nothing looser than the rounded value itself can be said
-        return rounded, rounded, rounded
+        return rounded, rounded, rounded, exact_text(ref)
     ends = []
     for limit in (_ordinal(-math.inf, fmt), _ordinal(math.inf, fmt)):  # the last accepted value each way
         good, bad = start, limit
@@ -142,7 +142,7 @@ def accepted(spec: Spec, x: float, y: float, fmt: Format, bound) -> tuple[float,
             middle = (good + bad) // 2
             good, bad = (middle, bad) if ok(middle) else (good, middle)
         ends.append(_from_ordinal(good, fmt))
-    return rounded, ends[0], ends[1]
+    return rounded, ends[0], ends[1], exact_text(ref)
 
 
 def element_context(record: dict) -> dict:
@@ -161,9 +161,8 @@ def finding(record: dict, chosen: list[dict], policy: Policy, deviation: Deviati
     bound = policy.bound_for(element_context(record))
     elements = []
     for c in chosen:
-        expected, low, high = accepted(spec, c["x"], c["y"], fmt, bound)
-        elements.append(Element(c["x"], c["y"], c["signature"], exact_text(spec, c["x"], c["y"], fmt), expected, low,
-                                high, c["got"]))
+        expected, low, high, exact = accepted(spec, c["x"], c["y"], fmt, bound)
+        elements.append(Element(c["x"], c["y"], c["signature"], exact, expected, low, high, c["got"]))
     return Finding(record, tuple(elements), deviation.as_record() | {"key": deviation.key} if deviation else None)
 
 

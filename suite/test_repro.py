@@ -227,7 +227,7 @@ def test_accepted_interval_is_the_policys_bound():
     bound = policy.bound_for(record)
     fmt = FORMATS["float32"]
     x = np.float32(-3.0)
-    expected, low, high = repro.accepted(Spec("loss", "logits"), float(x), 0.0, fmt, bound)
+    expected, low, high, _ = repro.accepted(Spec("loss", "logits"), float(x), 0.0, fmt, bound)
     below, above = np.nextafter(np.float32(low), np.float32(-1)), np.nextafter(np.float32(high), np.float32(1))
     assert low < expected < high
     assert math.isclose(math.log1p(math.exp(-3.0)), expected, rel_tol=1e-6)  # L = ln(1 + e^z) at z = −3, y = 0
