@@ -52,7 +52,8 @@ def _hex(value: np.ndarray) -> str:
     return hex(int(bits_of(np.asarray(value).reshape(1))[0]))
 
 
-def _element(array: np.ndarray, i: int) -> dict:
+def element(array: np.ndarray, i: int) -> dict:
+    """Element ``i`` of ``array`` as records give an input or a value: its repr and its bit pattern in hex."""
     value = array.reshape(-1)[i : i + 1]
     return {"value": repr(float(value[0])), "hex": _hex(value)}
 
@@ -103,9 +104,9 @@ def judge(record: dict, got: np.ndarray, ref: Reference, x: np.ndarray, y: np.nd
         record["signatures"] = signature_groups(kinds, xs, ys, errors)
         order = _most_severe_first(failing, kinds, errors) if failing.size else [int(np.argmax(errors))]
         record["worst"] = [
-            {"x": _element(xs, i), "y": _element(ys, i), "got": _element(got, i),
+            {"x": element(xs, i), "y": element(ys, i), "got": element(got, i),
              "exact": mpmath.nstr(mpmath.mpf(float(ref.exact.reshape(-1)[i])) + float(ref.exact_lo.reshape(-1)[i]), 17),
-             "rounded": _element(ref.rounded, i), "error": float(errors[i]), "signature": kinds[i]}
+             "rounded": element(ref.rounded, i), "error": float(errors[i]), "signature": kinds[i]}
             for i in list(order)[:WORST_SHOWN]
         ]
     return record, errors
@@ -177,7 +178,7 @@ def special(adapter, impl, device, case: cases.Case, quantity: str, policy: Poli
         got, problem = _call(adapter, impl, quantity, case.x[i : i + 1], case.y[i : i + 1], device)
         if problem:  # Unsupported is the adapter's word that the input is outside what it offers
             kind = input_class(case.form, float(case.x[i]), float(case.y[i]))
-            rejected.append({"x": _element(case.x, i), "y": _element(case.y, i), "message": problem[1],
+            rejected.append({"x": element(case.x, i), "y": element(case.y, i), "message": problem[1],
                              "allowed": problem[0] == "unsupported" or kind in policy.raising_allowed})
         else:
             values.append(i)
@@ -204,7 +205,7 @@ def special(adapter, impl, device, case: cases.Case, quantity: str, policy: Poli
     record, errors = judge(record, got, ref, x, y, spec, policy)
     kinds = record[explain.ELEMENTS][2]  # the signatures judge gave the elements
     record["elements"] = [
-        {"x": _element(x, i), "y": _element(y, i), "got": _element(got, i), "rounded": _element(ref.rounded, i),
+        {"x": element(x, i), "y": element(y, i), "got": element(got, i), "rounded": element(ref.rounded, i),
          "ok": bool(errors[i] <= record["bound"]["limit"]), "signature": kinds[i]} for i in range(x.size)
     ]
     return _with_raised(record, wrong, len(rejected)) if wrong else record
@@ -235,7 +236,7 @@ def domain(adapter, impl, device, case: cases.Case, quantity: str, policy: Polic
     for i in range(case.x.size):
         got, problem = _call(adapter, impl, quantity, case.x[i : i + 1], case.y[i : i + 1], device)
         kind = "raises" if problem else ("nan" if np.isnan(got.astype(np.float64)[0]) else f"returns {float(got[0])!r}")
-        behaviour.append({"x": _element(case.x, i), "y": _element(case.y, i), "behaviour": kind,
+        behaviour.append({"x": element(case.x, i), "y": element(case.y, i), "behaviour": kind,
                           "message": problem[1] if problem else ""})
     numbers = [b for b in behaviour if b["behaviour"].startswith("returns")]
     record.update(behaviour=behaviour, count=len(behaviour), failures=len(numbers),

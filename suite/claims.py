@@ -32,6 +32,7 @@ from reference import metrics, oracle
 from reference.exact import Spec
 from reference.formats import FORMATS, Format, as_dtype, bits_of, from_bits, round_float64, round_mpf
 from suite import cases
+from suite.checks import element
 from suite.policy import Policy
 
 SEARCH_POINTS = 4096  # points per refinement level when searching for the first zero gradient
@@ -101,11 +102,6 @@ def _g(value: float) -> str:
     return f"{value:.6g}"
 
 
-def _bits(value: np.ndarray) -> dict:
-    """One input as the records give it: its value and its bit pattern in hex."""
-    return {"value": repr(float(value[0])), "hex": hex(int(bits_of(np.asarray(value))[0]))}
-
-
 def _outcome(problems: list[str], figures: dict, finding: str) -> dict:
     """breaks with the problems found, or holds with ``finding``."""
     if problems:
@@ -126,7 +122,7 @@ def nll(ctx: Context) -> dict:
         i = int(np.argmax(errors))
         if errors[i] > limit and worst is None:
             worst = f"y = {label:g}, x = {float(x[i])!r}: {_g(got[i])}, {errors[i]:.3g} ULPs off"
-            breaking = {"x": _bits(x[i : i + 1]), "y": _bits(ctx.cast([label]))}
+            breaking = {"x": element(x, i), "y": element(ctx.cast([label]), 0)}
     term = "σ(z)" if ctx.impl.form == "logits" else "p"
     if worst:
         return {"outcome": "breaks", "figures": figures, "finding": f"not −ln {term} within {limit:g} ULPs: {worst}",
