@@ -414,11 +414,13 @@ def _sweep(args: argparse.Namespace) -> int:
     target = sweep.Target(frameworks[0], user["spec"] if user else args.implementation, args.dtype, args.quantity,
                           None if args.label == "pairs" else float(args.label),
                           user["spec"] if user else None, user["form"] if user else None, args.device)
+    rival_target = dataclasses.replace(target, implementation=args.compare_with, user_spec=None, user_form=None)
     try:
+        sweep.require_support(target)
         form = sweep.load_implementation(target)[1].form
         if args.compare_with:
-            other = sweep.load_implementation(dataclasses.replace(target, implementation=args.compare_with,
-                                                                  user_spec=None, user_form=None))[1]
+            sweep.require_support(rival_target)
+            other = sweep.load_implementation(rival_target)[1]
             if other.form != form:
                 raise sweep.SweepError(f"--compare-with {args.compare_with!r} takes {other.form}, the swept "
                                        f"implementation {form}: the same inputs mean nothing to both")
@@ -442,8 +444,6 @@ def _sweep(args: argparse.Namespace) -> int:
             rival = None
             if args.compare_with:  # the same inputs through the other implementation
                 bar.reset(total=total)
-                rival_target = dataclasses.replace(target, implementation=args.compare_with, user_spec=None,
-                                                   user_form=None)
                 rival = sweep.sweep(rival_target, spans, shard_size=args.shard_size,
                                     checkpoint_dir=Path(args.checkpoint), client=client, progress=progress,
                                     resume=args.resume, notice=lambda line: print(line, file=sys.stderr))

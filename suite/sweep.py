@@ -150,6 +150,26 @@ def load_implementation(target: Target) -> tuple[base.Adapter, base.Implementati
     return _adapters[key]
 
 
+def require_support(target: Target) -> None:
+    """SweepError unless the implementation gives the target's quantity in its dtype on its device:
+    the dtype among the adapter's, then one call on one input (what an implementation declines
+    everywhere, by raising Unsupported, would otherwise be counted as every input rejected)."""
+    adapter, impl = load_implementation(target)
+    if target.dtype not in adapter.dtypes(target.device):
+        raise SweepError(f"{target.framework} has no {target.dtype} on {target.device} "
+                         f"(dtypes: {', '.join(adapter.dtypes(target.device))})")
+    if target.quantity != "loss" and not impl.derivatives:
+        raise SweepError(f"{impl.id} gives no {target.quantity}: {target.framework} has no derivatives of it")
+    fmt = FORMATS[target.dtype]
+    one = as_dtype([0.0 if target.label is None else target.label], fmt)
+    try:
+        adapter.run(impl, target.quantity, as_dtype([0.5], fmt), one, target.device)
+    except base.Unsupported as error:
+        raise SweepError(f"{impl.id} gives no {target.quantity} in {target.dtype}: {error}") from None
+    except Exception:  # an input the implementation rejects is a finding of the sweep, not a bad request
+        pass
+
+
 def _inputs(target: Target, fmt: Format, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(index, x, y) for the indices [start, stop): bit patterns of x with the target's label, or,
     for the two-variable sweep, index = x pattern · (number of labels) + label number."""
@@ -167,6 +187,8 @@ def _evaluate(adapter: base.Adapter, impl: base.Implementation, quantity: str, x
     the inputs it rejects are found; those are marked rejected (their result NaN)."""
     try:
         return adapter.run(impl, quantity, x, y, device), np.zeros(x.size, dtype=bool)
+    except base.Unsupported as error:  # declined, not rejected: nothing of the sweep can be judged
+        raise SweepError(f"{impl.id} gives no {quantity} here: {error}") from None
     except Exception:
         if x.size == 1:
             return np.full(1, np.nan, dtype=x.dtype), np.ones(1, dtype=bool)

@@ -173,6 +173,10 @@ def test_a_shard_whose_worker_dies_is_run_again(tmp_path):
     (["--implementation", "numpy.stable_logits", "--dtype", "float32", "--label", "pairs"], "16-bit dtype"),
     (["--framework", "numpy"], "one --implementation"),
     (["--implementation", "numpy.stable_logits", "--device", "cuda"], "numpy has no device 'cuda' here"),
+    (["--impl", "suite.planted:does_nothing", "--form", "logits", "--quantity", "grad"], "gives no grad in float16"),
+    (["--impl", "suite.planted:unsupported_everywhere", "--form", "logits"], "declines every input"),
+    (["--implementation", "numpy.textbook_probs", "--compare-with", "rewrite(probs)", "--quantity", "grad"],
+     "rewrite(probs) gives no grad"),
 ])
 def test_bad_requests_exit_2_with_one_line(tmp_path, extra, message):
     from suite import cli
@@ -180,6 +184,14 @@ def test_bad_requests_exit_2_with_one_line(tmp_path, extra, message):
     run = subprocess.run([sys.executable, "-m", "suite.cli", "sweep", "--framework", "numpy",
                           "--checkpoint", str(tmp_path), *extra], cwd=ROOT, capture_output=True, text=True)
     assert run.returncode == cli.EXIT_USAGE and message in run.stderr and len(run.stderr.splitlines()) == 1
+
+
+def test_an_implementation_that_declines_is_never_counted_as_rejecting_every_input():
+    """Unsupported met inside a shard (past the CLI's one-input probe) ends the sweep with its
+    reason: counted as inputs rejected, it made a result of 0 % correctly rounded that judged nothing."""
+    with pytest.raises(sweep.SweepError, match="declines every input"):
+        sweep.run_shard(target("suite.planted:unsupported_everywhere", user="suite.planted:unsupported_everywhere"),
+                        0x3C00, 0x3C40)
 
 
 def test_a_checkpoint_of_another_sweep_is_refused(tmp_path):
