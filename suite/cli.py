@@ -432,21 +432,26 @@ def _sweep(args: argparse.Namespace) -> int:
         raise UsageError(f"bcebench sweep: {error}") from None
     total = sum(b - a for a, b in spans)
     try:
-        with client, tqdm(total=total, unit="input", unit_scale=True, desc="bcebench sweep", dynamic_ncols=True,
-                          smoothing=0.05) as bar:
-            def progress(done: int, planned: int, inputs: int) -> None:
-                bar.set_postfix_str(f"shards {done}/{planned}")
-                bar.update(inputs)
+        with client:
+            for swept in (target, rival_target) if args.compare_with else (target,):  # before the progress bar
+                declined = client.submit(sweep.probe, swept, pure=False).result()
+                if declined:
+                    raise sweep.SweepError(declined)
+            with tqdm(total=total, unit="input", unit_scale=True, desc="bcebench sweep", dynamic_ncols=True,
+                      smoothing=0.05) as bar:
+                def progress(done: int, planned: int, inputs: int) -> None:
+                    bar.set_postfix_str(f"shards {done}/{planned}")
+                    bar.update(inputs)
 
-            result = sweep.sweep(target, spans, shard_size=args.shard_size, checkpoint_dir=Path(args.checkpoint),
-                                 client=client, progress=progress, resume=args.resume,
-                                 notice=lambda line: print(line, file=sys.stderr))
-            rival = None
-            if args.compare_with:  # the same inputs through the other implementation
-                bar.reset(total=total)
-                rival = sweep.sweep(rival_target, spans, shard_size=args.shard_size,
-                                    checkpoint_dir=Path(args.checkpoint), client=client, progress=progress,
-                                    resume=args.resume, notice=lambda line: print(line, file=sys.stderr))
+                result = sweep.sweep(target, spans, shard_size=args.shard_size, checkpoint_dir=Path(args.checkpoint),
+                                     client=client, progress=progress, resume=args.resume,
+                                     notice=lambda line: print(line, file=sys.stderr))
+                rival = None
+                if args.compare_with:  # the same inputs through the other implementation
+                    bar.reset(total=total)
+                    rival = sweep.sweep(rival_target, spans, shard_size=args.shard_size,
+                                        checkpoint_dir=Path(args.checkpoint), client=client, progress=progress,
+                                        resume=args.resume, notice=lambda line: print(line, file=sys.stderr))
     except sweep.SweepError as error:
         raise UsageError(f"bcebench sweep: {error}") from None
     out = Path(args.out or Path(args.checkpoint).parent / sweep.result_name(target, args.range))

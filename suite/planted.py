@@ -103,10 +103,11 @@ def slow_correct(z, y):
 
 
 def dies_once(z, y):
-    """Ends its process the first time it is called while the file BCEBENCH_DIES_ONCE names is
-    absent (creating it), and is right ever after: a worker lost in the middle of a shard."""
+    """Ends its process the first time it is called on more than 4 elements while the file
+    BCEBENCH_DIES_ONCE names is absent (creating it), and is right ever after: a worker lost in the
+    middle of a shard (a sweep's one-input probe does not set it off)."""
     marker = os.environ.get("BCEBENCH_DIES_ONCE")
-    if marker and not os.path.exists(marker):
+    if marker and z.size > 4 and not os.path.exists(marker):
         open(marker, "w").close()
         os._exit(13)
     return stable_logits(z, y)

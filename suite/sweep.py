@@ -151,23 +151,30 @@ def load_implementation(target: Target) -> tuple[base.Adapter, base.Implementati
 
 
 def require_support(target: Target) -> None:
-    """SweepError unless the implementation gives the target's quantity in its dtype on its device:
-    the dtype among the adapter's, then one call on one input (what an implementation declines
-    everywhere, by raising Unsupported, would otherwise be counted as every input rejected)."""
+    """SweepError unless the adapter lists the target's dtype on its device and the implementation
+    has the derivatives the quantity needs (what the request says, before any worker starts)."""
     adapter, impl = load_implementation(target)
     if target.dtype not in adapter.dtypes(target.device):
         raise SweepError(f"{target.framework} has no {target.dtype} on {target.device} "
                          f"(dtypes: {', '.join(adapter.dtypes(target.device))})")
     if target.quantity != "loss" and not impl.derivatives:
         raise SweepError(f"{impl.id} gives no {target.quantity}: {target.framework} has no derivatives of it")
+
+
+def probe(target: Target) -> str | None:
+    """Why the implementation declines the target (raises Unsupported) on one input, or None: run in
+    a worker before the shards, since the implementation's code may end or hang the process it runs
+    in. An input it rejects otherwise is a finding of the sweep, not a bad request."""
+    adapter, impl = load_implementation(target)
     fmt = FORMATS[target.dtype]
-    one = as_dtype([0.0 if target.label is None else target.label], fmt)
+    label = as_dtype([0.0 if target.label is None else target.label], fmt)
     try:
-        adapter.run(impl, target.quantity, as_dtype([0.5], fmt), one, target.device)
+        adapter.run(impl, target.quantity, as_dtype([0.5], fmt), label, target.device)
     except base.Unsupported as error:
-        raise SweepError(f"{impl.id} gives no {target.quantity} in {target.dtype}: {error}") from None
-    except Exception:  # an input the implementation rejects is a finding of the sweep, not a bad request
+        return f"{impl.id} gives no {target.quantity} in {target.dtype}: {error}"
+    except Exception:
         pass
+    return None
 
 
 def _inputs(target: Target, fmt: Format, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -327,8 +334,11 @@ def client_for(scheduler: str | None, workers: int | None):
             raise SweepError(f"--scheduler {scheduler}: cannot connect ({error})") from None
     environment = {**dask.config.get("distributed.nanny.pre-spawn-environ"), **WORKER_ENV}
     dask.config.set({"distributed.nanny.pre-spawn-environ": environment})  # kept: a restarted worker gets it too
+    # no dashboard; the scheduler's own HTTP routes on a free local port (by default it tries 8787 and
+    # warns on stderr where another sweep holds it)
     cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                           dashboard_address=None, silence_logs=40)
+                           dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                           silence_logs=40)
     return Client(cluster)
 
 
