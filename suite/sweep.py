@@ -151,9 +151,13 @@ def load_implementation(target: Target) -> tuple[base.Adapter, base.Implementati
 
 
 def require_support(target: Target) -> None:
-    """SweepError unless the adapter lists the target's dtype on its device and the implementation
-    has the derivatives the quantity needs (what the request says, before any worker starts)."""
+    """SweepError unless the implementation is elementwise, the adapter lists the target's dtype on
+    its device and the implementation has the derivatives the quantity needs (what the request says,
+    before any worker starts)."""
     adapter, impl = load_implementation(target)
+    if impl.reduction != "none":
+        raise SweepError(f"{impl.id} reduces its inputs to one number ({impl.reduction}): a sweep measures the "
+                         "value at each input, so sweep its elementwise form")
     if target.dtype not in adapter.dtypes(target.device):
         raise SweepError(f"{target.framework} has no {target.dtype} on {target.device} "
                          f"(dtypes: {', '.join(adapter.dtypes(target.device))})")

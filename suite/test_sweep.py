@@ -187,6 +187,14 @@ def test_bad_requests_exit_2_with_one_line(tmp_path, extra, message):
     assert run.returncode == cli.EXIT_USAGE and message in run.stderr and len(run.stderr.splitlines()) == 1
 
 
+@pytest.mark.skipif(base.load("torch")[0] is None, reason="PyTorch is not installed")
+def test_a_reduction_is_refused_before_any_work():
+    """A mean has one value per call, not one per input: sweeping it ended in an IndexError traceback."""
+    with pytest.raises(sweep.SweepError, match=r"reduces its inputs to one number \(mean\)"):
+        sweep.require_support(sweep.Target("torch", "torch.binary_cross_entropy_with_logits[mean]", "float16",
+                                           "loss", 0.0))
+
+
 def test_an_implementation_that_declines_is_never_counted_as_rejecting_every_input():
     """Unsupported met inside a shard (past the CLI's one-input probe) ends the sweep with its
     reason: counted as inputs rejected, it made a result of 0 % correctly rounded that judged nothing."""
