@@ -10,9 +10,11 @@ max + spacing(max)/2 becomes inf (the tie at that point goes to inf, whose signi
 Two rounding routines, both exact:
 - ``round_mpf``: an exact mpmath value (raw ``mpf`` tuple) to the format, in integer arithmetic.
 - ``round_float64``: a float64 array to the format, in float64 arithmetic that is exact because it
-  only scales by powers of two and rounds to an integer. ``ml_dtypes``' own float64 -> bfloat16
-  cast rounds twice (through float32) and is wrong near ties, so it is never used for rounding;
-  casting a value that is already representable is exact and is how results get their dtype.
+  only scales by powers of two and rounds to an integer. A library's cast is never used for
+  rounding: ml_dtypes before 0.7 rounded float64 -> bfloat16 twice (through float32), wrong beside
+  ties, and no cast can be tried on every float64 input (``python -m reference.cast_audit`` says
+  whether the installed one is right on every float32 input and beside every tie). Casting a value
+  that is already representable is exact and is how results get their dtype.
 """
 
 from __future__ import annotations

@@ -427,12 +427,11 @@ def _sweep(args: argparse.Namespace) -> int:
         spans = sweep.intervals(args.range, fmt, form)
         per_input = 1 if target.label is not None else sweep.label_values(fmt).size
         spans = [(a * per_input, b * per_input) for a, b in spans]
-        client = sweep.client_for(args.scheduler, args.workers)
     except sweep.SweepError as error:
         raise UsageError(f"bcebench sweep: {error}") from None
     total = sum(b - a for a, b in spans)
     try:
-        with client:
+        with sweep.dask_client(args.scheduler, args.workers) as client:
             for swept in (target, rival_target) if args.compare_with else (target,):  # before the progress bar
                 declined = client.submit(sweep.probe, swept, pure=False).result()
                 if declined:

@@ -15,12 +15,15 @@ interrupted sweep resumes where it stopped; a shard whose worker dies is run aga
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import importlib.util
 import json
+import logging
 import os
 import platform
+import signal
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -321,29 +324,68 @@ def _append(stream, entry: dict) -> None:
 # past 256 MiB. glibc reads these when the process starts, so they go in before the nanny spawns
 # the worker (its pre-spawn environment), not into the worker's os.environ afterwards. (Workers of
 # a cluster given by --scheduler want the same environment.)
+# A worker's own log is the cluster's chatter: every failure of a shard reaches the command through
+# its future, and is said there in one line. Closing the cluster, a worker whose scheduler has gone
+# logs CommClosedError tracebacks from its heartbeat; so distributed logs nothing below CRITICAL in
+# a worker (Dask reads DASK_LOGGING__* when the worker imports it).
 WORKER_ENV = {**base.worker_environment({}), "MALLOC_MMAP_THRESHOLD_": str(64 << 20),
-              "MALLOC_TRIM_THRESHOLD_": str(256 << 20)}
+              "MALLOC_TRIM_THRESHOLD_": str(256 << 20), "DASK_LOGGING__DISTRIBUTED": "critical"}
 
 
-def client_for(scheduler: str | None, workers: int | None):
-    """A Dask client: the scheduler at ``scheduler`` ('tcp://host:port'), or a local cluster of
-    worker processes, one thread each (default: one per CPU)."""
+@contextlib.contextmanager
+def dask_client(scheduler: str | None, workers: int | None):
+    """A Dask client, closed on the way out with the local cluster it started: the scheduler at
+    ``scheduler`` ('tcp://host:port'), or a local cluster of worker processes, one thread each
+    (default: one per CPU). The cluster closes before the command says its last line (left to
+    Dask's exit hook, it closed after it), with this process's distributed log silent meanwhile."""
     import dask
     from distributed import Client, LocalCluster
 
+    cluster = None
     if scheduler:
         try:
-            return Client(scheduler, timeout="10s")
+            client = Client(scheduler, timeout="10s")
         except OSError as error:
             raise SweepError(f"--scheduler {scheduler}: cannot connect ({error})") from None
-    environment = {**dask.config.get("distributed.nanny.pre-spawn-environ"), **WORKER_ENV}
-    dask.config.set({"distributed.nanny.pre-spawn-environ": environment})  # kept: a restarted worker gets it too
-    # no dashboard; the scheduler's own HTTP routes on a free local port (by default it tries 8787 and
-    # warns on stderr where another sweep holds it)
-    cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                           dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                           silence_logs=40)
-    return Client(cluster)
+    else:
+        environment = {**dask.config.get("distributed.nanny.pre-spawn-environ"), **WORKER_ENV}
+        preload = [*dask.config.get("distributed.worker.preload"), __name__]
+        # kept: a restarted worker gets them too
+        dask.config.set({"distributed.nanny.pre-spawn-environ": environment, "distributed.worker.preload": preload})
+        # no dashboard; the scheduler's own HTTP routes on a free local port (by default it tries 8787
+        # and warns on stderr where another sweep holds it)
+        cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
+                               dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                               silence_logs=logging.ERROR)
+        client = Client(cluster)
+    try:
+        yield client
+    finally:
+        with _silent("distributed"):
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
+
+def dask_setup(worker) -> None:
+    """Run by Dask in each local worker process as it starts (a preload): the worker ignores SIGINT.
+    Ctrl-C in a terminal reaches every process of the foreground group; the command that owns the
+    cluster stops it, and a worker interrupted on its own printed a KeyboardInterrupt traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextlib.contextmanager
+def _silent(name: str):
+    """Every stream handler of logger ``name`` (Dask's go to stderr) drops every record meanwhile."""
+    handlers = [h for h in logging.getLogger(name).handlers if isinstance(h, logging.StreamHandler)]
+    levels = [h.level for h in handlers]
+    for handler in handlers:
+        handler.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for handler, level in zip(handlers, levels, strict=True):
+            handler.setLevel(level)
 
 
 def sweep(target: Target, spans: list[tuple[int, int]], *, shard_size: int = DEFAULT_SHARD,

@@ -3,14 +3,13 @@
 import math
 from fractions import Fraction
 
-import ml_dtypes
 import mpmath
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reference import oracle
+from reference import cast_audit, oracle
 from reference.exact import Spec
 from reference.formats import (
     DTYPE_NAMES,
@@ -100,11 +99,41 @@ def test_ties_go_to_even_and_overflow_threshold_to_inf(dtype):
     assert round_fraction(Fraction(smallest) * 3 / 4, fmt) == smallest
 
 
-def test_ml_dtypes_cast_rounds_twice_so_it_is_not_used():
-    """The reason round_float64 exists: float64 -> bfloat16 in ml_dtypes goes through float32."""
-    value = 1 + 2**-8 + 2**-30  # just above the tie between 1 and 1 + 2**-7
-    assert float(np.array(value).astype(ml_dtypes.bfloat16)) == 1.0
-    assert round_float64(np.array([value]), FORMATS["bfloat16"])[0] == 1 + 2**-7
+@pytest.mark.parametrize(("dtype", "value"), [
+    ("bfloat16", 1 + 2**-8 + 2**-30),  # just above the tie between 1 and 1 + 2**-7
+    ("float16", 1 + 2**-11 + 2**-40),  # just above the tie between 1 and 1 + 2**-10
+])
+def test_round_float64_rounds_once(dtype, value):
+    """A value just past a tie, by less than float32 resolves: rounded once it goes up; rounded
+    first to float32 (which lands on the tie) and then to the format it would go to even, 1. The
+    expected value is round_fraction's, in exact rationals."""
+    fmt = FORMATS[dtype]
+    assert round_float64(np.array([value]), fmt)[0] == round_fraction(Fraction(value), fmt) > 1
+    assert np.float32(value) == 1 + math.ldexp(1, -fmt.precision)  # the tie a second rounding meets
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_every_representable_value_casts_exactly(dtype):
+    """What the project takes from the library's cast (as_dtype): a value already in the format
+    keeps its bits, for every pattern of the format (NaN payloads aside)."""
+    fmt = FORMATS[dtype]
+    patterns = np.arange(1 << 16, dtype=np.uint32)
+    with np.errstate(invalid="ignore"):  # ml_dtypes warns when it widens a NaN
+        values = from_bits(patterns, fmt).astype(np.float64)
+    back = as_dtype(values, fmt).view(fmt.bits_dtype).astype(np.uint32)
+    assert np.array_equal(back[~np.isnan(values)], patterns[~np.isnan(values)])
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_cast_audit_finds_a_double_rounding_and_passes_a_single_one(dtype):
+    """The audit that says whether a library's cast may replace round_float64 (python -m
+    reference.cast_audit) catches a planted cast that rounds through float32, and finds no fault
+    in round_float64 itself."""
+    fmt = FORMATS[dtype]
+    ties = cast_audit.tie_neighbourhoods(fmt)
+    twice = cast_audit.mismatches(ties, fmt, lambda v, f: v.astype(np.float32).astype(f.dtype))
+    once = cast_audit.mismatches(ties, fmt, lambda v, f: round_float64(v, f).astype(f.dtype))
+    assert twice.size > 0 and once.size == 0
 
 
 def test_decimal_is_rounded_once():
