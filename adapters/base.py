@@ -10,6 +10,7 @@ same again gives the Hessian's diagonal.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import os
@@ -20,16 +21,16 @@ from pathlib import Path
 import numpy as np
 
 REGISTRY = {
-    "numpy": "adapters.numpy_adapter:NumpyAdapter",
-    "torch": "adapters.torch_adapter:TorchAdapter",
-    "jax": "adapters.jax_adapter:JaxAdapter",
-    "tensorflow": "adapters.tensorflow_adapter:TensorflowAdapter",
-    "keras-jax": "adapters.keras_adapter:KerasJaxAdapter",
-    "keras-torch": "adapters.keras_adapter:KerasTorchAdapter",
-    "keras-tensorflow": "adapters.keras_adapter:KerasTensorflowAdapter",
-    "keras-numpy": "adapters.keras_adapter:KerasNumpyAdapter",
-    "sklearn": "adapters.sklearn_adapter:SklearnAdapter",
-    "array-api:array_api_strict": "adapters.array_api_adapter:ArrayApiAdapter",
+    "numpy": "bcebench.adapters.numpy_adapter:NumpyAdapter",
+    "torch": "bcebench.adapters.torch_adapter:TorchAdapter",
+    "jax": "bcebench.adapters.jax_adapter:JaxAdapter",
+    "tensorflow": "bcebench.adapters.tensorflow_adapter:TensorflowAdapter",
+    "keras-jax": "bcebench.adapters.keras_adapter:KerasJaxAdapter",
+    "keras-torch": "bcebench.adapters.keras_adapter:KerasTorchAdapter",
+    "keras-tensorflow": "bcebench.adapters.keras_adapter:KerasTensorflowAdapter",
+    "keras-numpy": "bcebench.adapters.keras_adapter:KerasNumpyAdapter",
+    "sklearn": "bcebench.adapters.sklearn_adapter:SklearnAdapter",
+    "array-api:array_api_strict": "bcebench.adapters.array_api_adapter:ArrayApiAdapter",
 }
 ARRAY_API = "array-api:"  # array-api:MODULE is any Array API namespace, registered or not
 # Frameworks that fix process-wide state when loaded (Keras's backend): in-process callers load them
@@ -88,6 +89,12 @@ class Adapter:
     def version(self) -> str:
         raise NotImplementedError
 
+    def settings(self, own_process: bool = False) -> contextlib.AbstractContextManager:
+        """The framework settings its checks need (TF32 off, float64 on), applied inside the scope
+        and restored after it. ``own_process``: a process of bcebench's own, which may also take
+        settings that cannot be undone (a compilation cache on disk). Default: none."""
+        return contextlib.nullcontext()
+
     def devices(self) -> list[str]:
         return ["cpu"]
 
@@ -145,7 +152,7 @@ class Adapter:
         and ∂L/∂z from ``evaluate``: right for frameworks without autodiff. A framework with
         autodiff overrides it to differentiate through its own matrix product and mean.
         """
-        from reference.formats import as_dtype, format_of, round_float64
+        from bcebench.reference.formats import as_dtype, format_of, round_float64
 
         fmt = format_of(X.dtype)
         X64 = X.astype(np.float64)
@@ -168,10 +175,12 @@ XLA_ONE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_thread
 
 def worker_environment(environment) -> dict:
     """``environment`` for one of several worker processes on one machine: ONE_THREAD, XLA's
-    flags added to any already given, and JAX allocating GPU memory as it needs it (by default
-    each process would take three quarters of the GPU, and the second would find none)."""
+    flags added to any already given, JAX allocating GPU memory as it needs it (by default each
+    process would take three quarters of the GPU, and the second would find none), and
+    TensorFlow's start-up log lines silenced unless asked for."""
     flags = " ".join(filter(None, [environment.get("XLA_FLAGS", ""), XLA_ONE_THREAD]))
-    return {"XLA_PYTHON_CLIENT_PREALLOCATE": "false", **environment, **ONE_THREAD, "XLA_FLAGS": flags}
+    return {"XLA_PYTHON_CLIENT_PREALLOCATE": "false", "TF_CPP_MIN_LOG_LEVEL": "2", **environment, **ONE_THREAD,
+            "XLA_FLAGS": flags}
 
 
 def cache_folder(name: str) -> Path | None:
@@ -199,22 +208,32 @@ def _import_failure(error: ImportError) -> str:
     return f"import failed: {type(error).__name__}: {error}"
 
 
-def load(name: str) -> tuple[Adapter | None, str]:
-    """(adapter, '') when its framework imports, else (None, why not)."""
+# The settings of every adapter loaded for the process (``load``): entered, never left.
+_PROCESS_SETTINGS = contextlib.ExitStack()
+
+
+def load(name: str, scoped: bool = False) -> tuple[Adapter | None, str]:
+    """(adapter, '') when its framework imports, else (None, why not). Loaded in a process of
+    bcebench's own (the default), the adapter's settings hold for the rest of the process;
+    ``scoped`` (the caller's own process: the Python API) applies none, and the caller runs its
+    checks inside ``adapter.settings()``."""
     if not known(name):
         raise KeyError(f"unknown framework {name!r}: expected one of {', '.join(REGISTRY)}, or {ARRAY_API}MODULE")
     try:
         if name.startswith(ARRAY_API):
-            from adapters.array_api_adapter import ArrayApiAdapter
+            from bcebench.adapters.array_api_adapter import ArrayApiAdapter
 
-            return ArrayApiAdapter(name.removeprefix(ARRAY_API)), ""
-        module_name, class_name = REGISTRY[name].split(":")
-        module = importlib.import_module(module_name)
-        return getattr(module, class_name)(), ""
+            adapter = ArrayApiAdapter(name.removeprefix(ARRAY_API))
+        else:
+            module_name, class_name = REGISTRY[name].split(":")
+            adapter = getattr(importlib.import_module(module_name), class_name)()
     except ImportError as error:
         return None, _import_failure(error)
     except Unavailable as error:
         return None, str(error)
+    if not scoped:
+        _PROCESS_SETTINGS.enter_context(adapter.settings(own_process=True))
+    return adapter, ""
 
 
 def load_user_function(spec: str) -> Callable:

@@ -1,30 +1,21 @@
 """JAX: optax's BCE and focal loss and the ``jax.nn.log_sigmoid`` composition, jitted and not.
 
-float64 needs JAX's x64 mode, which is switched on here (process-wide: it changes only the
-default dtype of new arrays, and every array here has an explicit dtype). Gradients and
-Hessians come from ``jax.grad`` of the summed loss, and ``jax.grad`` of that again. Devices are
-JAX's CPU and, when present, its GPU.
+float64 needs JAX's x64 mode, switched on while the checks run (it changes only the default dtype
+of new arrays, and every array here has an explicit dtype). Gradients and Hessians come from
+``jax.grad`` of the summed loss, and ``jax.grad`` of that again. Devices are JAX's CPU and, when
+present, its GPU.
 """
 
 from __future__ import annotations
 
+import contextlib
+
 import jax
-
-from adapters import base, rewrites
-from adapters.base import Adapter, Implementation
-
-jax.config.update("jax_enable_x64", True)
-if not jax.config.jax_compilation_cache_dir and (_cache := base.cache_folder("xla")) is not None:
-    # Every executable, eager primitives included, kept on disk: the next run (and the next worker
-    # process of this one) loads what a first run compiled. Keyed by XLA on the program, options,
-    # backend and version: a cached executable is the one that would be compiled.
-    jax.config.update("jax_compilation_cache_dir", str(_cache))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
-
-import jax.numpy as jnp  # noqa: E402  (x64 must be set before arrays exist)
-import numpy as np  # noqa: E402
-import optax  # noqa: E402
+import jax.numpy as jnp
+import numpy as np
+import optax
+from bcebench.adapters import base, rewrites
+from bcebench.adapters.base import Adapter, Implementation
 
 FOCAL_ALPHA = 0.25
 FOCAL_GAMMA = 2.0
@@ -48,6 +39,24 @@ class JaxAdapter(Adapter):
 
     def version(self) -> str:
         return f"{jax.__version__} (optax {optax.__version__})"
+
+    @contextlib.contextmanager
+    def settings(self, own_process: bool = False):
+        """x64 on; in a process of bcebench's own, also every executable (eager primitives included)
+        kept on disk, so that the next run, and the next worker process of this one, loads what a
+        first run compiled: XLA keys it on the program, options, backend and version, so a cached
+        executable is the one that would be compiled. (JAX sets its cache up once per process, so
+        it is never touched in a caller's process.)"""
+        if own_process and not jax.config.jax_compilation_cache_dir and (cache := base.cache_folder("xla")):
+            jax.config.update("jax_compilation_cache_dir", str(cache))
+            jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+            jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+        saved = jax.config.jax_enable_x64
+        jax.config.update("jax_enable_x64", True)
+        try:
+            yield
+        finally:
+            jax.config.update("jax_enable_x64", saved)
 
     def devices(self) -> list[str]:
         return ["cpu"] + (["gpu"] if any(d.platform == "gpu" for d in jax.devices()) else [])

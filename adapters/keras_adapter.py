@@ -24,12 +24,11 @@ from __future__ import annotations
 
 import os
 import sys
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 
 import numpy as np
-
-from adapters import base
-from adapters.base import Adapter, Implementation, Unavailable
+from bcebench.adapters import base
+from bcebench.adapters.base import Adapter, Implementation, Unavailable
 
 LABEL_SMOOTHING = 0.1
 FOCAL_GAMMA = 2.0
@@ -70,7 +69,7 @@ class KerasAdapter(Adapter):
 
     def __init__(self) -> None:
         self.keras = _keras(self.backend)
-        host, reason = base.load(self.backend)  # the backend's own adapter (its registry name)
+        host, reason = base.load(self.backend, scoped=True)  # the backend's own (its registry name)
         if host is None:
             raise Unavailable(reason)
         self.host: Adapter = host
@@ -79,6 +78,9 @@ class KerasAdapter(Adapter):
 
     def version(self) -> str:
         return f"{self.keras.__version__} ({self.backend} {self.host.version()})"
+
+    def settings(self, own_process: bool = False) -> AbstractContextManager:
+        return self.host.settings(own_process)
 
     def devices(self) -> list[str]:
         return self.host.devices()

@@ -19,9 +19,8 @@ as ``fn.grad(x, y)`` and ``fn.hess(x, y)``; without them those quantities are un
 from __future__ import annotations
 
 import numpy as np
-
-from adapters import rewrites
-from adapters.base import Adapter, Implementation, Unsupported
+from bcebench.adapters import rewrites
+from bcebench.adapters.base import Adapter, Implementation, Unsupported
 
 FOCAL_ALPHA = 0.25
 FOCAL_GAMMA = 2.0

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from adapters.base import Implementation
+from bcebench.adapters.base import Implementation
 
 IDS = {"logits": "rewrite(logits)", "probs": "rewrite(probs)"}
 

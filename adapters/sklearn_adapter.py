@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 import sklearn
+from bcebench.adapters.base import Adapter, Implementation, Unsupported, sample_weights
 from sklearn.metrics import log_loss
-
-from adapters.base import Adapter, Implementation, Unsupported, sample_weights
 
 LABELS = [0, 1]
 

@@ -7,7 +7,7 @@ framework array on ``DEVICE``), ``evaluate(bce, quantity, x, y)`` (the loss, or 
 gradient or Hessian diagonal by the same autodiff the adapter uses) and ``floats(result)`` (the
 values as Python floats, the result's dtype name and shape) — and, for each built-in, the source of
 ``bce(x, y)``: the same call the adapter makes, with its constants written out. The scripts
-define ``DEVICE``, ``DTYPE`` and ``IMPLEMENTATION`` before these texts. ``suite/test_repro.py``
+define ``DEVICE``, ``DTYPE`` and ``IMPLEMENTATION`` before these texts. ``suite/tests/test_repro.py``
 evaluates every source here beside its adapter and requires the same bits.
 """
 

@@ -3,21 +3,18 @@
 
 Gradients and Hessians come from ``tf.GradientTape`` (a tape inside a tape for the Hessian).
 Devices are TensorFlow's CPU and, when present, its GPU. TensorFlow's own bfloat16 is ml_dtypes',
-so every dtype crosses to and from NumPy as is. TensorFlow's start-up log lines are silenced.
+so every dtype crosses to and from NumPy as is. Its start-up log lines are silenced in bcebench's
+worker processes (``base.worker_environment``), never in a caller's.
 """
 
 from __future__ import annotations
 
-import os
 import types
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 import tensorflow as tf
-
-from adapters import rewrites
-from adapters.base import Adapter, Implementation
+from bcebench.adapters import rewrites
+from bcebench.adapters.base import Adapter, Implementation
 
 POS_WEIGHT = 3.0
 DEVICE_NAMES = {"cpu": "/CPU:0", "gpu": "/GPU:0"}

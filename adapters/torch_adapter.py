@@ -6,20 +6,20 @@ Implementations: ``F.binary_cross_entropy`` (probabilities) and
 mean and sum, ``torch.compile`` of the logit form, and the focal loss as torchvision's
 ``sigmoid_focal_loss`` writes it in torch operations (PyTorch itself has none). Gradients and Hessians come from
 autograd (double backward). bfloat16 crosses to and from NumPy as its 16-bit pattern.
-TF32 is switched off so that CUDA float32 is float32.
+TF32 is switched off while the checks run, so that CUDA float32 is float32.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import ml_dtypes
 import numpy as np
 import torch
 import torch.nn.functional as F
-
-from adapters import rewrites
-from adapters.base import Adapter, Implementation, Unsupported
+from bcebench.adapters import rewrites
+from bcebench.adapters.base import Adapter, Implementation, Unsupported
 
 WEIGHT = 0.75
 POS_WEIGHT = 3.0
@@ -31,12 +31,6 @@ TORCH_DTYPES = {
     "float32": torch.float32,
     "float64": torch.float64,
 }
-
-torch.backends.cuda.matmul.allow_tf32 = False
-torch.backends.cudnn.allow_tf32 = False
-# Each dtype and grad mode is a graph of its own; past the default limit (8) dynamo would fall
-# back to eager without a word and the "compiled" implementation would not be compiled.
-torch._dynamo.config.recompile_limit = 64
 
 
 def _with_weight(z, y):
@@ -95,6 +89,20 @@ class TorchAdapter(Adapter):
 
     def version(self) -> str:
         return torch.__version__
+
+    @contextlib.contextmanager
+    def settings(self, own_process: bool = False):
+        """TF32 off (CUDA float32 matmuls and convolutions in float32), and dynamo's recompile limit
+        raised from 8 to 64: each dtype and grad mode is a graph of its own, and past the limit dynamo
+        would fall back to eager without a word, so the "compiled" implementation would not be."""
+        dynamo = torch._dynamo.config
+        saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, dynamo.recompile_limit)
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+        dynamo.recompile_limit = max(dynamo.recompile_limit, 64)
+        try:
+            yield
+        finally:
+            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, dynamo.recompile_limit = saved
 
     def devices(self) -> list[str]:
         return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

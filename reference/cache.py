@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections import OrderedDict
 
 import numpy as np
-
-from reference import oracle
-from reference.exact import Spec
+from bcebench.reference import oracle
+from bcebench.reference.exact import Spec
 
 ELEMENTS_KEPT = 1 << 22
 LARGEST_KEPT = 1 << 16

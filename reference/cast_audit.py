@@ -1,4 +1,4 @@
-"""Whether a library's cast to a 16-bit dtype rounds correctly: ``python -m reference.cast_audit``.
+"""Whether a library's cast to a 16-bit dtype rounds correctly: ``python -m bcebench.reference.cast_audit``.
 
 The reference rounds with ``formats.round_float64``, whose one rounding is exact by construction.
 A library's cast (``numpy.ndarray.astype``, through ml_dtypes for bfloat16) is 10 to 25 times
@@ -23,8 +23,7 @@ import time
 
 import ml_dtypes
 import numpy as np
-
-from reference.formats import FORMATS, Format, from_bits, round_float64
+from bcebench.reference.formats import FORMATS, Format, from_bits, round_float64
 
 BLOCK = 1 << 24
 PERTURBATIONS = (16, 30, 40)

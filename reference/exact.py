@@ -36,6 +36,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from bcebench.reference import interval as iv
+from bcebench.reference.formats import to_mpf
 from mpmath.libmp import (
     finf,
     fnan,
@@ -49,9 +51,6 @@ from mpmath.libmp import (
     mpf_shift,
     mpf_sub,
 )
-
-from reference import interval as iv
-from reference.formats import to_mpf
 
 QUANTITIES = ("loss", "grad", "hess")
 FORMS = ("logits", "probs")

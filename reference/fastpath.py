@@ -39,9 +39,8 @@ import math
 from fractions import Fraction
 
 import numpy as np
-
-from reference.exact import Spec
-from reference.formats import Format
+from bcebench.reference.exact import Spec
+from bcebench.reference.formats import Format
 
 UNIT_ROUNDOFF = 2.0**-53
 SAFETY_FACTOR = 32

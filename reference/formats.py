@@ -12,7 +12,7 @@ Two rounding routines, both exact:
 - ``round_float64``: a float64 array to the format, in float64 arithmetic that is exact because it
   only scales by powers of two and rounds to an integer. A library's cast is never used for
   rounding: ml_dtypes before 0.7 rounded float64 -> bfloat16 twice (through float32), wrong beside
-  ties, and no cast can be tried on every float64 input (``python -m reference.cast_audit`` says
+  ties, and no cast can be tried on every float64 input (``python -m bcebench.reference.cast_audit`` says
   whether the installed one is right on every float32 input and beside every tie). Casting a value
   that is already representable is exact and is how results get their dtype.
 """

@@ -32,9 +32,8 @@ reports and the known deviations share (``SIGNATURES``, most severe first):
 from __future__ import annotations
 
 import numpy as np
-
-from reference.formats import Format, format_of
-from reference.oracle import Reference
+from bcebench.reference.formats import Format, format_of
+from bcebench.reference.oracle import Reference
 
 MISMATCH_KINDS = ("nan", "missing-nan", "inf", "finite", "zero-sign")
 SIGNATURES = ("raised", "nan", "wrong-infinity", "overflow", "missing-nan", "clamped", "lost-tail",

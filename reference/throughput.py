@@ -1,6 +1,6 @@
 """How fast the oracle gives correctly rounded float32 results, on one core.
 
-    python -m reference.throughput [--fast-inputs N] [--mpmath-inputs N] [--repeat K]
+    python -m bcebench.reference.throughput [--fast-inputs N] [--mpmath-inputs N] [--repeat K]
 
 For each quantity and form: results per second through the fast path (float64 with an error
 bound, mpmath where it cannot decide), results per second through the mpmath path alone, and
@@ -16,10 +16,9 @@ import argparse
 import time
 
 import numpy as np
-
-from reference import oracle
-from reference.exact import Spec
-from reference.formats import FORMATS, from_bits
+from bcebench.reference import oracle
+from bcebench.reference.exact import Spec
+from bcebench.reference.formats import FORMATS, from_bits
 
 SPECS = [Spec(q, f) for q in ("loss", "grad", "hess") for f in ("logits", "probs")]
 

@@ -1,6 +1,6 @@
 """``bcebench report``: run the gate, then write a report folder atomically.
 
-reports/out/<run-id>/ holds results.json, report.md, report.html and plots/*.png; reports/out/latest
+OUT/<run-id>/ holds results.json, report.md, report.html and plots/*.png; OUT/latest
 points at the newest. The folder is written under a temporary name and renamed into place, and
 ``latest`` is replaced by renaming a new link over it, so an interrupted run leaves no half-written
 report and ``latest`` always names a whole one.
@@ -15,8 +15,8 @@ import shutil
 from dataclasses import asdict
 from pathlib import Path
 
-from reports import html_page, markdown, plots
-from reports.render import anchor
+from bcebench.reports import html_page, markdown, plots
+from bcebench.reports.render import anchor
 
 
 def run_id(results: dict) -> str:
@@ -57,6 +57,6 @@ def write(results: dict, certificate: list[dict], out: Path) -> Path:
 
 
 def certificate_records() -> list[dict]:
-    from reference.derive import certificate
+    from bcebench.reference.derive import certificate
 
     return [asdict(v) for v in certificate()]

@@ -18,8 +18,8 @@ import gzip
 import json
 from pathlib import Path
 
-from reports.markdown import table
-from suite.results_schema import JUDGED, PASSING, READABLE_VERSIONS, VERDICTS
+from bcebench.reports.markdown import table
+from bcebench.suite.results_schema import JUDGED, PASSING, READABLE_VERSIONS, VERDICTS
 
 
 class ResultsError(ValueError):
@@ -106,7 +106,7 @@ def compare(old: dict, new: dict, threshold: float = 2.0, fail_over: float = 10.
         elif old_error > threshold * max(new_error, 1e-300) and old_error > half_bound:
             changes["improvements"].append((check_id, f"max {old_error:.3g}", f"max {new_error:.3g}"))
     if old.get("speed") and new.get("speed"):
-        from suite.bench import regressions
+        from bcebench.suite.bench import regressions
 
         speed = regressions(old["speed"], new["speed"], fail_over)
         changes["regressions"] += [(case_id, "timed", f"not timed: {why}") for case_id, why in speed["lost"]]

@@ -8,7 +8,7 @@ the share correctly rounded per dtype, quantity and label); below it, the implem
 statistics are identical count for count in a row (every ULP bin, every mismatch kind): a shared
 kernel shown by the sweep, not assumed.
 
-    python -m reports.exhaustive reports/sweeps      # the table as Markdown, from the sweep results
+    python -m bcebench.reports.exhaustive reports/sweeps      # the table as Markdown, from the sweep results
 """
 
 from __future__ import annotations
@@ -160,7 +160,7 @@ def rewrites_markdown(results: list[dict]) -> list[str]:
 
 def before_after(results: list[dict], speeds: dict | None = None) -> list[str]:
     """A built-in and its rewrite over the same inputs, as a Markdown table (``before_after_table``)."""
-    from reports.markdown import table as markdown_table
+    from bcebench.reports.markdown import table as markdown_table
 
     return markdown_table(*before_after_table(results, speeds))
 
@@ -195,7 +195,7 @@ IDENTICAL_INTRO = "Identical count for count (the same kernel, shown by the swee
 
 
 def markdown(results: list[dict]) -> list[str]:
-    from reports.markdown import table as markdown_table
+    from bcebench.reports.markdown import table as markdown_table
 
     header, rows = table(results)
     total = sum(r["stats"]["total"] for r in results)

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import base64
 
-from reports import render, scorecard
-from reports.render import escape
+from bcebench.reports import render, scorecard
+from bcebench.reports.render import escape
 
 STYLE = """
 body { font: 15px/1.45 system-ui, sans-serif; margin: 0 auto; max-width: 1200px; padding: 0 12px; color: #222; }
@@ -159,7 +159,7 @@ def _text_table(table_id: str, header: list[str], rows: list[list[str]]) -> str:
 
 
 def _exhaustive(sweeps: list[dict]) -> str:
-    from reports import exhaustive
+    from bcebench.reports import exhaustive
 
     total = sum(r["stats"]["total"] for r in sweeps)
     same = exhaustive.identical(sweeps)
@@ -174,7 +174,7 @@ def _exhaustive(sweeps: list[dict]) -> str:
 
 def _rewrites(sweeps: list[dict]) -> str:
     """Each built-in beside its stable rewrite, one before/after table per pair."""
-    from reports import exhaustive
+    from bcebench.reports import exhaustive
 
     pairs = exhaustive.rewrite_pairs(sweeps)
     if not pairs:

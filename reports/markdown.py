@@ -3,7 +3,7 @@ referenced as files beside it."""
 
 from __future__ import annotations
 
-from reports import render, scorecard
+from bcebench.reports import render, scorecard
 
 
 def _cell(text) -> str:
@@ -40,7 +40,7 @@ def report(results: dict, certificate: list[dict], plot_files: dict) -> str:
                     for row in rows])
     lines += claims_section(results["checks"])
     if results.get("exhaustive"):
-        from reports import exhaustive
+        from bcebench.reports import exhaustive
 
         lines += exhaustive.markdown(results["exhaustive"])
     if plot_files:

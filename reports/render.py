@@ -13,7 +13,7 @@ from __future__ import annotations
 import html
 import re
 
-from reference import metrics
+from bcebench.reference import metrics
 
 QUANTITIES = ("loss", "grad", "hess")
 SEVERITY = ("crashed", "fail", "known-deviation", "unsupported", "pass")

@@ -16,11 +16,11 @@ from __future__ import annotations
 import math
 import re
 
-from adapters import standalone
-from adapters.rewrites import for_failure
-from reports.exhaustive import before_after
-from reports.markdown import table
-from suite.repro import Finding
+from bcebench.adapters import standalone
+from bcebench.adapters.rewrites import for_failure
+from bcebench.reports.exhaustive import before_after
+from bcebench.reports.markdown import table
+from bcebench.suite.repro import Finding
 
 TILE = 1024
 VERSIONS = {"torch": "torch.__version__", "jax": 'jax.__version__ + " (optax " + optax.__version__ + ")"',
@@ -230,7 +230,8 @@ def index(findings: list[Finding], missing: list[str]) -> str:
              "each imports only its framework and the standard library, embeds its inputs and the correctly",
              "rounded expected values as exact hex literals, and exits 1 while the fault is present. Beside each,",
              "the issue text to file.",
-             "`suite/test_repro.py` runs every script in a process that can import nothing but its framework.", "",
+             "`suite/tests/test_repro.py` runs every script in a process that can import nothing but its framework.",
+             "",
              *table(["entry", "implementation", "device", "dtype", "quantity", "faults", "files"], rows)]
     if missing:
         lines += ["", "Not reproduced from these results:", "",

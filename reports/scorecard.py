@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from reports.render import QUANTITIES, anchor
-from suite.results_schema import PASSING
+from bcebench.reports.render import QUANTITIES, anchor
+from bcebench.suite.results_schema import PASSING
 
 EXHAUSTIVE = "∀"
 BEST = "★"

@@ -1,7 +1,7 @@
 """The gate as a Python API: check your own BCE from your own test suite.
 
     import numpy as np
-    from suite import api
+    from bcebench.suite import api
 
     def my_bce(z, y):                      # elementwise, framework arrays in and out
         return np.where(z > 0, (1 - y) * z, -y * z) + np.log1p(np.exp(-np.abs(z)))
@@ -26,11 +26,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from adapters import base
-from reference.exact import Spec
-from suite import explain, gate
-from suite.checks import run_check
-from suite.policy import load_policy
+from bcebench.adapters import base
+from bcebench.reference.exact import Spec
+from bcebench.suite import explain, gate
+from bcebench.suite.checks import run_check
+from bcebench.suite.policy import load_policy
 
 
 @dataclass
@@ -80,7 +80,7 @@ def check(function: Callable, *, framework: str = "numpy", form: str = "logits",
                 if value is not None}
     Spec("loss", form, **declared)  # ValueError for parameters the oracle does not take
     try:
-        adapter, reason = base.load(framework)
+        adapter, reason = base.load(framework, scoped=True)
     except KeyError as error:
         raise ValueError(error.args[0]) from None
     if adapter is None:
@@ -91,6 +91,7 @@ def check(function: Callable, *, framework: str = "numpy", form: str = "logits",
                                policy=policy, deviations=str(deviations) if deviations else "")
     known = gate.known_deviations(selection)
     bounds = load_policy(policy)
-    records = [explain.apply(run_check(adapter, impl, task["device"], task, bounds), known)
-               for task in gate.plan(adapter, selection, [impl])]
+    with adapter.settings():  # the framework settings the checks need, the caller's own restored after them
+        records = [explain.apply(run_check(adapter, impl, task["device"], task, bounds), known)
+                   for task in gate.plan(adapter, selection, [impl])]
     return Result(records, selection)

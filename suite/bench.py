@@ -37,18 +37,18 @@ import sys
 import tempfile
 from pathlib import Path
 
-from adapters import base
-from reference.formats import FORMATS
-from suite.gate import write_atomically
-from suite.policy import glob_match
-from suite.supervisor import supervising
+from bcebench.adapters import base
+from bcebench.reference.formats import FORMATS
+from bcebench.suite.gate import write_atomically
+from bcebench.suite.policy import glob_match
+from bcebench.suite.supervisor import supervising
 
 SIZES = (1_000, 10_000, 100_000, 1_000_000, 10_000_000)
 SAVED = Path(".benchmarks") / "bcebench"
 CONFIRMATIONS = 2  # re-timings a flagged case must fail too
 PLAN_TIMEOUT_SECONDS = 300
 PROCESSES = 2  # each framework is timed in this many worker processes, one after another
-ROOT = Path(__file__).resolve().parent.parent
+BENCH_CASES = Path(__file__).resolve().parent / "bench_cases.py"  # timed by pytest-benchmark
 
 
 def expand(adapter: base.Adapter, requests: list[dict], user_impl: dict | None = None,
@@ -91,14 +91,14 @@ def expand(adapter: base.Adapter, requests: list[dict], user_impl: dict | None =
 
 def _plan(framework: str, requests: list[dict], user_impl: dict | None, only: set | None) -> tuple[list[dict], str]:
     """(cases, '') or ([], why the framework is unavailable); a process-bound framework (Keras on
-    a backend) is loaded and expanded in a process of its own (``python -m suite.bench``)."""
+    a backend) is loaded and expanded in a process of its own (``python -m bcebench.suite.bench``)."""
     if framework in base.PROCESS_BOUND:
         request = {"framework": framework, "requests": requests, "user_impl": user_impl,
                    "only": sorted(only) if only is not None else None}
         try:
             with supervising() as supervisor:
-                done = supervisor.run([sys.executable, "-m", "suite.bench"], timeout=PLAN_TIMEOUT_SECONDS,
-                                      input=json.dumps(request), cwd=ROOT)
+                done = supervisor.run([sys.executable, "-m", "bcebench.suite.bench"], timeout=PLAN_TIMEOUT_SECONDS,
+                                      input=json.dumps(request))
         except subprocess.TimeoutExpired:
             return [], f"planning ran past {PLAN_TIMEOUT_SECONDS} s"
         if done.returncode != 0:
@@ -144,12 +144,14 @@ def _time_cases(cases: list[dict], case_timeout: float) -> tuple[list[dict], dic
         plan_file, out = Path(folder) / "plan.json", Path(folder) / "bench.json"
         unsupported_file = Path(folder) / "unsupported.jsonl"
         plan_file.write_text(json.dumps(cases))
+        settings = Path(folder) / "pytest.ini"  # bcebench's own settings, never those of the folder it runs in
+        settings.write_text("[pytest]\n")
         try:
             done = supervisor.run(
-                [sys.executable, "-m", "pytest", str(ROOT / "suite" / "bench_cases.py"), "-q", "-rf",
-                 "-p", "no:cacheprovider", "-p", "no:xdist", "--benchmark-only", f"--benchmark-json={out}",
-                 "--benchmark-disable-gc"],
-                timeout=limit, cwd=ROOT,
+                [sys.executable, "-m", "pytest", str(BENCH_CASES), "-c", str(settings), "--rootdir", folder,
+                 "--import-mode=importlib", "-q", "-rf", "-p", "no:cacheprovider", "-p", "no:xdist",
+                 "--benchmark-only", f"--benchmark-json={out}", "--benchmark-disable-gc"],
+                timeout=limit,
                 env={**{k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")},  # timed alone
                      "BCEBENCH_BENCH_PLAN": str(plan_file), "COLUMNS": "1000",  # -rf lines whole
                      "BCEBENCH_BENCH_UNSUPPORTED": str(unsupported_file)})

@@ -18,9 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from adapters import base
-from reference.formats import FORMATS, round_float64
+from bcebench.adapters import base
+from bcebench.reference.formats import FORMATS, round_float64
 
 PLAN = json.loads(Path(os.environ["BCEBENCH_BENCH_PLAN"]).read_text()) if "BCEBENCH_BENCH_PLAN" in os.environ else []
 TARGET_SECONDS = 0.25  # timed rounds per case take about this long

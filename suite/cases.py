@@ -22,8 +22,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-
-from reference.formats import FORMATS, Format, round_float64
+from bcebench.reference.formats import FORMATS, Format, round_float64
 
 SEED = 20261128
 CASE_SIZE = 1024

@@ -15,15 +15,14 @@ from functools import cache
 
 import mpmath
 import numpy as np
-
-from adapters.base import Adapter, Implementation, Unsupported, sample_weights
-from reference import cache as oracle_cache
-from reference import metrics, oracle
-from reference.exact import Spec
-from reference.formats import FORMATS, bits_of, from_bits, round_mpf
-from reference.oracle import Reference
-from suite import cases, explain
-from suite.policy import Policy
+from bcebench.adapters.base import Adapter, Implementation, Unsupported, sample_weights
+from bcebench.reference import cache as oracle_cache
+from bcebench.reference import metrics, oracle
+from bcebench.reference.exact import Spec
+from bcebench.reference.formats import FORMATS, bits_of, from_bits, round_mpf
+from bcebench.reference.oracle import Reference
+from bcebench.suite import cases, explain
+from bcebench.suite.policy import Policy
 
 WORST_SHOWN = 8
 PROFILE_POINTS = 64
@@ -333,7 +332,7 @@ CHECKS = {"accuracy": accuracy, "special": special, "domain": domain, "reduction
 def run_check(adapter, impl, device, task: dict, policy: Policy) -> dict:
     """Run one planned check; the record carries its identity, verdict, figures and time."""
     if task["kind"] == "claim":
-        from suite import claims
+        from bcebench.suite import claims
 
         return claims.run_claim(adapter, impl, device, task, policy)
     if task["kind"] == "large-mean":

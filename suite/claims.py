@@ -25,15 +25,14 @@ from functools import cache
 
 import mpmath
 import numpy as np
-
-from adapters.base import Adapter, Implementation, Unsupported
-from reference import cache as oracle_cache
-from reference import metrics, oracle
-from reference.exact import Spec
-from reference.formats import FORMATS, Format, as_dtype, bits_of, from_bits, round_float64, round_mpf
-from suite import cases
-from suite.checks import element
-from suite.policy import Policy
+from bcebench.adapters.base import Adapter, Implementation, Unsupported
+from bcebench.reference import cache as oracle_cache
+from bcebench.reference import metrics, oracle
+from bcebench.reference.exact import Spec
+from bcebench.reference.formats import FORMATS, Format, as_dtype, bits_of, from_bits, round_float64, round_mpf
+from bcebench.suite import cases
+from bcebench.suite.checks import element
+from bcebench.suite.policy import Policy
 
 SEARCH_POINTS = 4096  # points per refinement level when searching for the first zero gradient
 

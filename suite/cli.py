@@ -21,8 +21,9 @@ import mpmath
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_BROKEN_PIPE = 128 + 13
 EXIT_INTERRUPTED = 128 + 2  # as a shell reports a command ended by SIGINT
-DEFAULT_SWEEPS = "reports/sweeps"
-ROOT = Path(__file__).resolve().parent.parent
+# The sweep results committed with the checkout (an installed package has none): what the report and the
+# reproducers quote by default. What a command writes goes, unless told, under ./bcebench-*.
+COMMITTED_SWEEPS = Path(__file__).resolve().parents[1] / "reports" / "sweeps"
 
 
 class UsageError(Exception):
@@ -37,7 +38,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def _derive(args: argparse.Namespace) -> int:
-    from reference.derive import NUMERIC_DIGITS, certificate
+    from bcebench.reference.derive import NUMERIC_DIGITS, certificate
 
     verdicts = certificate()
     failed = [v for v in verdicts if v.status != "proved"]
@@ -57,9 +58,9 @@ PARAMETERS = ("gamma", "alpha", "smoothing", "weight", "pos_weight")
 
 
 def _oracle(args: argparse.Namespace) -> int:
-    from reference import oracle
-    from reference.exact import Spec
-    from reference.formats import FORMATS, as_dtype, bits_of, parse_input
+    from bcebench.reference import oracle
+    from bcebench.reference.exact import Spec
+    from bcebench.reference.formats import FORMATS, as_dtype, bits_of, parse_input
 
     fmt = FORMATS[args.dtype]
     try:
@@ -108,9 +109,9 @@ def _split(values: list[str] | None, option: str = "", command: str = "", known=
 
 def _filters(args: argparse.Namespace, command: str) -> dict:
     """The --device, --dtype, --quantity and --check values of a command, each one checked."""
-    from adapters.base import DEVICES, QUANTITIES
-    from reference.formats import DTYPE_NAMES
-    from suite.gate import CHECK_NAMES
+    from bcebench.adapters.base import DEVICES, QUANTITIES
+    from bcebench.reference.formats import DTYPE_NAMES
+    from bcebench.suite.gate import CHECK_NAMES
 
     known = {"device": DEVICES, "dtype": DTYPE_NAMES, "quantity": QUANTITIES, "check": CHECK_NAMES}
     return {name: _split(getattr(args, name, None), f"--{name}", command, values) for name, values in known.items()}
@@ -118,7 +119,7 @@ def _filters(args: argparse.Namespace, command: str) -> dict:
 
 def _selected_frameworks(args: argparse.Namespace, command: str) -> list[str]:
     """The --framework values (default: every registered one); a name not registered is a usage error."""
-    from adapters import base
+    from bcebench.adapters import base
 
     extra = [base.ARRAY_API + module for module in _split(getattr(args, "array_api", None), "--array-api", command)
              or []]
@@ -133,7 +134,7 @@ def _selected_frameworks(args: argparse.Namespace, command: str) -> list[str]:
 
 def _single_input(text: str, dtypes: list[str] | None) -> tuple[str, str]:
     """--input X:Y: two hex bit patterns, each fitting every --dtype (which it needs)."""
-    from reference.formats import FORMATS, parse_bits
+    from bcebench.reference.formats import FORMATS, parse_bits
 
     x, sep, y = text.partition(":")
     if not sep or not dtypes:
@@ -164,7 +165,7 @@ def _check_writable(path: str | None, option: str, command: str) -> None:
 
 def _named_frameworks(args: argparse.Namespace) -> list[str]:
     """The frameworks asked for by name (--framework, --array-api): each must be there."""
-    from adapters import base
+    from bcebench.adapters import base
 
     named = _split(args.framework, "--framework", "") or []
     return named + [base.ARRAY_API + m for m in _split(getattr(args, "array_api", None), "--array-api", "") or []]
@@ -173,8 +174,8 @@ def _named_frameworks(args: argparse.Namespace) -> list[str]:
 def _user_implementation(args: argparse.Namespace, frameworks: list[str], command: str) -> dict | None:
     """--impl with its --form and single --framework, loaded once here so that a bad one is a
     usage error before anything runs."""
-    from adapters import base
-    from reference.exact import Spec
+    from bcebench.adapters import base
+    from bcebench.reference.exact import Spec
 
     declared = {name: getattr(args, name) for name in base.USER_PARAMETERS if getattr(args, name, None) is not None}
     reduction = getattr(args, "reduction", None)
@@ -196,8 +197,8 @@ def _user_implementation(args: argparse.Namespace, frameworks: list[str], comman
 
 
 def _check(args: argparse.Namespace) -> int:
-    from suite import gate
-    from suite.policy import PolicyError, load_deviations, load_policy
+    from bcebench.suite import gate
+    from bcebench.suite.policy import PolicyError, load_deviations, load_policy
 
     frameworks = _selected_frameworks(args, "check")
     user = _user_implementation(args, frameworks, "check")
@@ -248,8 +249,8 @@ def _check(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     import importlib.util
 
-    from adapters import base
-    from suite import bench
+    from bcebench.adapters import base
+    from bcebench.suite import bench
 
     if importlib.util.find_spec("pytest_benchmark") is None:
         raise UsageError("bcebench bench: pytest-benchmark is missing: pip install 'bcebench[bench]'")
@@ -283,7 +284,7 @@ def _bench(args: argparse.Namespace) -> int:
     for case in document["failed"]:
         print(f"CRASHED {case['id']}: {case['message']}")
     if args.json:
-        from suite.gate import write_atomically
+        from bcebench.suite.gate import write_atomically
 
         write_atomically(Path(args.json), json.dumps(document, indent=1))
     if args.save:
@@ -329,22 +330,21 @@ def _print_speed_changes(changes: dict, fail_over: float) -> None:
 
 def _report(args: argparse.Namespace) -> int:
     try:
+        from bcebench.reports import build
         from tqdm import tqdm
-
-        from reports import build
     except ImportError as error:
         raise UsageError(f"bcebench report: {error.name} is missing: pip install 'bcebench[report]'") from None
-    from reports import exhaustive
-    from suite import gate
+    from bcebench.reports import exhaustive
+    from bcebench.suite import gate
 
-    folder = args.sweeps or (DEFAULT_SWEEPS if Path(DEFAULT_SWEEPS).is_dir() else None)
+    folder = args.sweeps or (COMMITTED_SWEEPS if COMMITTED_SWEEPS.is_dir() else None)
     try:
         sweeps = exhaustive.load(Path(folder)) if folder else []
     except exhaustive.SweepResultsError as error:
         raise UsageError(f"bcebench report: {error}") from None
     _check_writable(args.out, "--out", "report")
     if args.from_results:
-        from reports import compare
+        from bcebench.reports import compare
 
         try:
             results = compare.load(args.from_results)
@@ -380,7 +380,7 @@ def _report(args: argparse.Namespace) -> int:
         print("bcebench report: no check ran", file=sys.stderr)
         return EXIT_FAILED
     if args.bench:
-        from suite import bench
+        from bcebench.suite import bench
 
         results["speed"] = bench.run(frameworks, None, _filters(args, "report")["dtype"] or ["float32"],
                                      ["forward", "forward+backward"], [1_000, 10_000, 100_000, 1_000_000],
@@ -396,13 +396,12 @@ def _report(args: argparse.Namespace) -> int:
 def _sweep(args: argparse.Namespace) -> int:
     """Every input of a range through one implementation, sharded on Dask; the result as JSON."""
     try:
+        from bcebench.suite import sweep
         from tqdm import tqdm
-
-        from suite import sweep
     except ImportError as error:
         raise UsageError(f"bcebench sweep: {error.name} is missing: pip install 'bcebench[sweep]'") from None
-    from reference.formats import FORMATS
-    from suite.gate import write_atomically
+    from bcebench.reference.formats import FORMATS
+    from bcebench.suite.gate import write_atomically
 
     frameworks = _selected_frameworks(args, "sweep")
     user = _user_implementation(args, frameworks, "sweep")
@@ -464,7 +463,7 @@ def _sweep(args: argparse.Namespace) -> int:
             if document["target"]["implementation"] in speeds:
                 document["speed"] = speeds[document["target"]["implementation"]]
             write_atomically(path, json.dumps(document, indent=1) + "\n")
-    from reports.exhaustive import before_after, cell_text, speeds_of
+    from bcebench.reports.exhaustive import before_after, cell_text, speeds_of
 
     print(f"{result['stats']['total']} inputs: {cell_text(result)}")
     print(f"{result['wall_seconds']:.1f} s ({result['resumed_shards']} of {result['shards']} shards from the "
@@ -481,7 +480,7 @@ def _speeds(target, implementations: list[str]) -> dict:
     the bench harness in one run."""
     import datetime
 
-    from suite import bench
+    from bcebench.suite import bench
 
     mode = "forward" if target.quantity == "loss" else "forward+backward"
     timed = bench.run([target.framework], implementations, [target.dtype], [mode], [1_000_000],
@@ -493,7 +492,7 @@ def _speeds(target, implementations: list[str]) -> dict:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from reports import compare
+    from bcebench.reports import compare
 
     if not args.threshold > 1:
         raise UsageError(f"bcebench compare: --threshold {args.threshold:g}: must be a factor > 1")
@@ -514,9 +513,9 @@ def _compare(args: argparse.Namespace) -> int:
 
 def _repro(args: argparse.Namespace) -> int:
     """Scripts and issue texts for one failing check or for known deviations, from a results file."""
-    from reports import compare, exhaustive, repro_files
-    from suite import gate, repro
-    from suite.policy import PolicyError, load_deviations, load_platforms, load_policy
+    from bcebench.reports import compare, exhaustive, repro_files
+    from bcebench.suite import gate, repro
+    from bcebench.suite.policy import PolicyError, load_deviations, load_platforms, load_policy
 
     _check_writable(args.out, "--out", "repro")
     if (args.results is None) == (args.input is None):
@@ -634,7 +633,7 @@ def _sweep_folders(option: str | None) -> list[Path]:
     results under the default one."""
     if option:
         return [Path(option)]
-    root = Path(DEFAULT_SWEEPS)
+    root = COMMITTED_SWEEPS
     return sorted({p.parent for p in root.rglob("*.json") if "checkpoints" not in p.parts}) if root.is_dir() else []
 
 
@@ -644,7 +643,7 @@ def _progress(record: dict) -> None:
 
 
 def _print_summary(results: dict) -> None:
-    from suite.gate import describe_worst
+    from bcebench.suite.gate import describe_worst
 
     counts: dict = {}
     for r in results["checks"]:
@@ -676,15 +675,16 @@ DESCRIBE_TIMEOUT_SECONDS = 300
 def _frameworks(args: argparse.Namespace) -> int:
     """Each framework's version, devices, dtypes and implementations; a process-bound one (Keras on
     a backend) is described by a process of its own."""
-    from adapters import base
-    from suite.supervisor import supervising
+    from bcebench.adapters import base
+    from bcebench.suite.supervisor import supervising
 
     for name in _selected_frameworks(args, "frameworks"):
         if name in base.PROCESS_BOUND and len(args.framework or []) != 1:
             try:
                 with supervising() as supervisor:
-                    done = supervisor.run([sys.executable, "-m", "suite.cli", "frameworks", "--framework", name],
-                                          timeout=DESCRIBE_TIMEOUT_SECONDS, cwd=ROOT)
+                    done = supervisor.run([sys.executable, "-m", "bcebench.suite.cli", "frameworks", "--framework",
+                                           name],
+                                          timeout=DESCRIBE_TIMEOUT_SECONDS)
             except subprocess.TimeoutExpired:
                 print(f"{name}: failed: no answer in {DESCRIBE_TIMEOUT_SECONDS} s")
                 continue
@@ -707,7 +707,7 @@ def _hex(bits) -> str:
 
 
 def _add_framework(parser: argparse.ArgumentParser) -> None:
-    from adapters.base import REGISTRY
+    from bcebench.adapters.base import REGISTRY
 
     parser.add_argument("--framework", action="append", help=f"{', '.join(REGISTRY)} (default: all available)")
     parser.add_argument("--array-api", action="append", metavar="MODULE",
@@ -716,7 +716,7 @@ def _add_framework(parser: argparse.ArgumentParser) -> None:
 
 def _add_selection(parser: argparse.ArgumentParser, dtypes: str) -> None:
     """The options that pick what runs, shared by check and bench (repeatable, or comma-separated)."""
-    from reference.exact import FORMS
+    from bcebench.reference.exact import FORMS
 
     _add_framework(parser)
     parser.add_argument("--device", action="append", help="cpu, cuda, gpu (default: every device present)")
@@ -727,10 +727,10 @@ def _add_selection(parser: argparse.ArgumentParser, dtypes: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from reference.exact import FORMS, QUANTITIES
-    from reference.formats import DTYPE_NAMES
-    from suite.cases import SEED
-    from suite.gate import CHECK_TIMEOUT_SECONDS
+    from bcebench.reference.exact import FORMS, QUANTITIES
+    from bcebench.reference.formats import DTYPE_NAMES
+    from bcebench.suite.cases import SEED
+    from bcebench.suite.gate import CHECK_TIMEOUT_SECONDS
 
     parser = OneLineParser(prog="bcebench", description="Verification and benchmarks for binary cross-entropy.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
@@ -803,13 +803,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_framework(report)
     report.add_argument("--dtype", action="append", help="float16, bfloat16, float32, float64 (default: all)")
     report.add_argument("--policy", default="strict", help="strict, relaxed, or a policy file")
-    report.add_argument("--out", default="reports/out", help="folder for the report folders (default reports/out)")
+    report.add_argument("--out", default="bcebench-report",
+                        help="folder for the report folders (default bcebench-report)")
     report.add_argument("--bench", action="store_true", help="also time every implementation (a speed section)")
     report.add_argument("--from", dest="from_results", metavar="RESULTS",
                         help="build the report from an existing results.json (from bcebench check --json) instead")
     report.add_argument("--speed", help="with --from: a bcebench bench --json file for the speed section")
-    report.add_argument("--sweeps", help=f"a folder of bcebench sweep results for the exhaustive section "
-                                         f"(default {DEFAULT_SWEEPS}, where it exists)")
+    report.add_argument("--sweeps", help="a folder of bcebench sweep results for the exhaustive section "
+                                         "(default: those committed with a checkout of bcebench)")
     report.set_defaults(run=_report)
 
     compare = commands.add_parser("compare", help="regressions and improvements between two results")
@@ -838,9 +839,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--shard-size", type=int, default=1 << 22, help="inputs per shard (default 2^22)")
     sweep.add_argument("--workers", type=int, help="local Dask worker processes (default: one per CPU)")
     sweep.add_argument("--scheduler", help="address of an existing Dask scheduler, e.g. tcp://10.0.0.5:8786")
-    sweep.add_argument("--checkpoint", default="reports/sweeps/checkpoints",
-                       help="folder for the checkpoint of finished shards (default reports/sweeps/checkpoints)")
-    sweep.add_argument("--out", help="result file (default reports/sweeps/<dtype>-<implementation>-...json)")
+    sweep.add_argument("--checkpoint", default="bcebench-sweeps/checkpoints",
+                       help="folder for the checkpoint of finished shards (default bcebench-sweeps/checkpoints)")
+    sweep.add_argument("--out", help="result file (default bcebench-sweeps/<dtype>-<implementation>-...json)")
     sweep.add_argument("--compare-with", metavar="IMPLEMENTATION",
                        help="also sweep this implementation of the framework (a stable rewrite: rewrite(logits), "
                             "rewrite(probs)) over the same inputs, time both, and print the two side by side")
@@ -863,11 +864,11 @@ def build_parser() -> argparse.ArgumentParser:
     one.add_argument("--dtype", action="append")
     one.add_argument("--quantity", action="append", help="loss, grad, hess")
     one.add_argument("--device", help="cpu, cuda, gpu (default cpu)")
-    reproduce.add_argument("--out", default="reports/repro", help="folder for the files (default reports/repro)")
+    reproduce.add_argument("--out", default="bcebench-repro", help="folder for the files (default bcebench-repro)")
     reproduce.add_argument("--policy", default="strict", help="strict, relaxed, or a policy file")
     reproduce.add_argument("--deviations", help="a known-deviations file (default: the built-in one)")
-    reproduce.add_argument("--sweeps", help=f"a folder of sweep results quoted in the issue texts (default: those "
-                                            f"under {DEFAULT_SWEEPS})")
+    reproduce.add_argument("--sweeps", help="a folder of sweep results quoted in the issue texts (default: those "
+                                            "committed with a checkout of bcebench)")
     reproduce.add_argument("--verify", action="store_true",
                            help="run each script in a fresh Python process; exit 1 unless each reproduces")
     reproduce.set_defaults(run=_repro)
@@ -879,7 +880,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from suite.supervisor import Interrupted, Supervisor
+    from bcebench.suite.supervisor import Interrupted, Supervisor
 
     try:
         args = build_parser().parse_args(argv)

@@ -18,9 +18,8 @@ covered and explained nothing as no longer reproducing.
 from __future__ import annotations
 
 import numpy as np
-
-from reference import metrics
-from suite.policy import Deviation
+from bcebench.reference import metrics
+from bcebench.suite.policy import Deviation
 
 ELEMENTS = "_elements"  # the record's private per-element arrays, dropped once explained
 

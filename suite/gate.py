@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
-from adapters import base
-from suite import cases, explain, workers
-from suite.policy import Deviation, Policy, glob_match, load_deviations, load_platforms, load_policy
-from suite.results_schema import JUDGED, PASSING, SCHEMA_VERSION
-from suite.supervisor import supervising
+from bcebench.adapters import base
+from bcebench.suite import cases, explain, workers
+from bcebench.suite.policy import Deviation, Policy, glob_match, load_deviations, load_platforms, load_policy
+from bcebench.suite.results_schema import JUDGED, PASSING, SCHEMA_VERSION
+from bcebench.suite.supervisor import supervising
 
 CHECK_TIMEOUT_SECONDS = 300
 CHECK_NAMES = ("accuracy", "special", "domain", "reduction", "unchanged-inputs", "shapes", "claim")
@@ -118,7 +118,7 @@ def tasks_for(framework: str, device: str, impl: base.Implementation, dtype: str
                   "labels": labels},
                  {"kind": "accuracy", "check": "shapes", "quantity": "loss", "regime": regime, "labels": labels}]
     if not selection.single_input:
-        from suite import claims
+        from bcebench.suite import claims
 
         tasks += [{"kind": "claim", "check": "claim", "quantity": claim.quantity, "regime": claim.slug,
                    "labels": claim.labels} for claim in claims.applicable(impl)]
@@ -135,7 +135,7 @@ def run_in_process(adapter: base.Adapter, impl: base.Implementation, device: str
                    selection: Selection, policy: Policy, deviations: tuple[Deviation, ...]) -> list[dict]:
     """Every check of one implementation and dtype in this process, deviations applied: what the
     pytest suite and the meta-tests run (the gate itself uses worker processes)."""
-    from suite import checks
+    from bcebench.suite import checks
 
     return [explain.apply(checks.run_check(adapter, impl, device, task, policy), deviations)
             for task in tasks_for(adapter.name, device, impl, dtype, selection)]
@@ -173,7 +173,7 @@ def _end(value: float | str) -> str:
 
 def _oracle_has(impl: base.Implementation, quantity: str) -> bool:
     """Whether the oracle defines this quantity for the implementation (it has no focal Hessian)."""
-    from reference.exact import Spec
+    from bcebench.reference.exact import Spec
 
     try:
         Spec(quantity, impl.form, **impl.oracle)

@@ -28,11 +28,10 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
-
-from reference import metrics
-from reference.exact import Spec
-from reference.formats import Format
-from reference.oracle import Reference
+from bcebench.reference import metrics
+from bcebench.reference.exact import Spec
+from bcebench.reference.formats import Format
+from bcebench.reference.oracle import Reference
 
 POLICY_DIR = Path(__file__).parent / "policies"
 DEVIATIONS_FILE = Path(__file__).parent / "deviations.toml"
@@ -157,9 +156,9 @@ class _Located:
 def _known_values() -> dict[str, tuple[str, ...]]:
     """The values a match key can take, where the set is closed (regimes, labels and
     implementations are open: claims and frameworks add their own)."""
-    from adapters.base import DEVICES, QUANTITIES, known
-    from reference.exact import FORMS
-    from reference.formats import DTYPE_NAMES
+    from bcebench.adapters.base import DEVICES, QUANTITIES, known
+    from bcebench.reference.exact import FORMS
+    from bcebench.reference.formats import DTYPE_NAMES
 
     return {"check": ("accuracy", "special", "domain", "reduction", "unchanged-inputs", "shapes", "claim"),
             "family": ("bce", "focal"), "quantity": QUANTITIES, "device": DEVICES, "form": FORMS, "dtype": DTYPE_NAMES,
@@ -363,7 +362,7 @@ EXPLAINS_KEYS = {"signature", "region", "max_error", "margin"}
 def _explains(entry: dict, where: _Located, index: int, what: str) -> tuple[Explains, ...]:
     """The entry's [[…explains]] tables: each a known signature, a non-empty region, and for an
     inaccurate result the largest error with the margin it leaves over the measurement."""
-    from reference.metrics import CHECK_SIGNATURES, SIGNATURES
+    from bcebench.reference.metrics import CHECK_SIGNATURES, SIGNATURES
 
     parts = entry.get("explains")
     if not isinstance(parts, list) or not parts:

@@ -4,7 +4,7 @@ project gates its own BCE with the pytest it already runs.
     def test_my_bce(bce_check):
         bce_check(my_bce, framework="torch", form="logits", dtypes=["float32", "bfloat16"])
 
-``bce_check(function, **options)`` takes ``suite.api.check``'s arguments, runs it, and fails the
+``bce_check(function, **options)`` takes ``bcebench.suite.api.check``'s arguments, runs it, and fails the
 test with the report's failure lines (one per failing check: its id, the elements out of bound by
 signature, the worst input with what came back and the exact value), so that pytest's own
 ``-x``, ``-k``, ``--junitxml`` and reports carry bcebench's verdict. It returns the ``Result``.
@@ -20,7 +20,7 @@ def bce_check():
     """Check a function against the exact reference; fail the test where the gate would."""
 
     def run(function, **options):
-        from suite import api  # here, not at start-up: every pytest run loads the plugin
+        from bcebench.suite import api  # here, not at start-up: every pytest run loads the plugin
 
         result = api.check(function, **options)
         if not result.passed:

@@ -18,11 +18,10 @@ from dataclasses import dataclass
 
 import mpmath
 import numpy as np
-
-from reference import cache as oracle_cache
-from reference.exact import Spec
-from reference.formats import FORMATS, Format, bits_of, from_bits
-from suite.policy import Deviation, Policy
+from bcebench.reference import cache as oracle_cache
+from bcebench.reference.exact import Spec
+from bcebench.reference.formats import FORMATS, Format, bits_of, from_bits
+from bcebench.suite.policy import Deviation, Policy
 
 ELEMENTS_KEPT = 3
 CHECK_ORDER = ("accuracy", "special", "claim", "shapes", "reduction", "domain")

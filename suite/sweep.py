@@ -29,12 +29,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-
-from adapters import base, rewrites
-from reference import cache, oracle
-from reference.exact import Spec
-from reference.formats import FORMATS, Format, as_dtype, from_bits
-from suite.sweep_stats import Stats, finalize, measure
+from bcebench.adapters import base, rewrites
+from bcebench.reference import cache, oracle
+from bcebench.reference.exact import Spec
+from bcebench.reference.formats import FORMATS, Format, as_dtype, from_bits
+from bcebench.suite.sweep_stats import Stats, finalize, measure
 
 CHUNK = 1 << 18  # inputs evaluated at once inside a shard (float64 temporaries of a few MiB)
 DEFAULT_SHARD = 1 << 22

@@ -32,11 +32,10 @@ from dataclasses import dataclass, field
 
 import mpmath
 import numpy as np
-
-from reference import metrics
-from reference.exact import Spec
-from reference.formats import Format, bits_of
-from reference.oracle import Reference, exact_value
+from bcebench.reference import metrics
+from bcebench.reference.exact import Spec
+from bcebench.reference.formats import Format, bits_of
+from bcebench.reference.oracle import Reference, exact_value
 
 WORST_KEPT = 8
 KINDS = ("nan", "missing-nan", "inf", "finite", "raises", "zero-sign")

@@ -29,13 +29,11 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from adapters import base
-from suite.supervisor import Interrupted, Supervisor
+from bcebench.adapters import base
+from bcebench.suite.supervisor import Interrupted, Supervisor
 
 SHORT_TIMEOUT_SECONDS = 10.0  # at most, for the checks of an implementation that has run out of time once
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def default_jobs() -> int:
@@ -55,9 +53,9 @@ def units_of(tasks: list[dict]) -> list[list[str]]:
 
 def worker_main() -> None:
     """Plan one framework's checks, say so, then run the task ids sent, line by line."""
-    from suite import checks, explain
-    from suite.gate import Selection, implementations, known_deviations, plan
-    from suite.policy import load_policy
+    from bcebench.suite import checks, explain
+    from bcebench.suite.gate import Selection, implementations, known_deviations, plan
+    from bcebench.suite.policy import load_policy
 
     request = json.loads(sys.stdin.readline())
     selection = Selection(**request["selection"])
@@ -154,8 +152,8 @@ class _Worker:
         self.running: str | None = None
         self.about: dict = {}  # what the worker says it is: version, devices, checks, units
         self.errors = tempfile.TemporaryFile()
-        self.process = supervisor.spawn([sys.executable, "-m", "suite.workers"], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, stderr=self.errors, cwd=ROOT,
+        self.process = supervisor.spawn([sys.executable, "-m", "bcebench.suite.workers"], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=self.errors,
                                         env=base.worker_environment(os.environ))
         self.process.stdin.write(request.encode() + b"\n")
         self.process.stdin.flush()
@@ -367,7 +365,7 @@ def run_all(frameworks: list[str], selection_json: dict, progress, supervisor: S
 
 def crashed_record(framework: str, task_id: str, message: str) -> dict:
     """The record of a check whose worker died or stalled while (or before) running it."""
-    from suite.claims import identity_from_task_id
+    from bcebench.suite.claims import identity_from_task_id
 
     entry = {"id": task_id, "framework": framework, "verdict": "crashed", "message": message}
     entry.update(dict(zip(("framework", "device", "implementation", "dtype", "check", "quantity"),

@@ -2,9 +2,8 @@
 
 
 import sympy as sp
-
-from reference import derive
-from reference.derive import Claim, Fact, sigmoid, z
+from bcebench.reference import derive
+from bcebench.reference.derive import Claim, Fact, sigmoid, z
 
 
 def test_every_identity_of_the_design_is_proved():

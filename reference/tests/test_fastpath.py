@@ -3,10 +3,9 @@ holds against the exact values."""
 
 import numpy as np
 import pytest
-
-from reference import fastpath, oracle
-from reference.exact import Spec
-from reference.formats import FORMATS, bits_of, from_bits
+from bcebench.reference import fastpath, oracle
+from bcebench.reference.exact import Spec
+from bcebench.reference.formats import FORMATS, bits_of, from_bits
 
 SPECS = [Spec(q, f) for q in ("loss", "grad", "hess") for f in ("logits", "probs")]
 # PyTorch's weight and pos_weight, the values its adapter tests (weight = 0.75, pos_weight = 3)

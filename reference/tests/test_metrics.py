@@ -4,10 +4,9 @@ import math
 
 import numpy as np
 import pytest
-
-from reference import metrics, oracle
-from reference.exact import Spec
-from reference.formats import FORMATS
+from bcebench.reference import metrics, oracle
+from bcebench.reference.exact import Spec
+from bcebench.reference.formats import FORMATS
 
 F32 = FORMATS["float32"]
 
@@ -82,8 +81,8 @@ def test_each_failure_signature_comes_from_its_planted_fault_and_none_from_the_e
     infinity, an overflow, a number where the result is NaN, a ceiling returned at three inputs,
     0 for a normal result (the lost tail of z = −30, y = 0: 9.4e-14) and for a subnormal one
     (z = −100, y = 0: 3.7e-44), a result off by a factor 1.001, and −0 for +0."""
-    from reference import metrics, oracle
-    from reference.exact import Spec
+    from bcebench.reference import metrics, oracle
+    from bcebench.reference.exact import Spec
 
     z = np.array([1, -np.inf, 50, np.nan, 2, 3, 4, -30, -100, 5, 0], dtype=np.float32)
     y = np.array([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], dtype=np.float32)

@@ -6,12 +6,9 @@ from fractions import Fraction
 import mpmath
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
-from reference import cast_audit, oracle
-from reference.exact import Spec
-from reference.formats import (
+from bcebench.reference import cast_audit, oracle
+from bcebench.reference.exact import Spec
+from bcebench.reference.formats import (
     DTYPE_NAMES,
     FORMATS,
     as_dtype,
@@ -22,6 +19,8 @@ from reference.formats import (
     round_mpf,
     to_mpf,
 )
+from hypothesis import given
+from hypothesis import strategies as st
 
 SPECS = [Spec(q, f) for q in ("loss", "grad", "hess") for f in ("logits", "probs")] + [
     Spec("loss", "logits", gamma=2.0, alpha=0.25),

@@ -12,25 +12,23 @@ combine every parameter the fast path takes (γ <= 4 with α, weight and pos_wei
 each kind of label (about 10 minutes on one core).
 Then that second reference against the oracle on a sample of every spec family, in every dtype,
 and the cases once got wrong (data/extension-cases.tsv) through both paths (``bcebench oracle`` on them:
-suite/test_cli.py).
+suite/tests/test_cli.py).
 """
 
 from __future__ import annotations
 
-import csv
 import os
 from fractions import Fraction
 from itertools import product
-from pathlib import Path
 
 import mpmath
 import numpy as np
 import pytest
-
-from reference import fastpath, oracle
-from reference.exact import Spec
-from reference.formats import FORMATS, bits_of, from_bits
-from reference.tests import independent
+from bcebench.reference import fastpath, oracle
+from bcebench.reference.exact import Spec
+from bcebench.reference.formats import FORMATS, bits_of, from_bits
+from bcebench.reference.tests import independent
+from bcebench.reference.tests.case_files import extension_cases
 
 GAMMAS = (None, 0.0, 0.5, 2.0, 4.0, 5.0)
 ALPHAS = (None, 0.0, 0.25, 1.0)
@@ -250,16 +248,6 @@ def test_a_second_reference_on_arb_and_mpfr_agrees(family, dtype):
             assert got == expected and np.signbit(got) == np.signbit(expected), (
                 f"{spec} {dtype} x={xi!r} y={yi!r}: oracle {got!r}, Arb/MPFR {expected!r}")
     assert planned >= 15 * INDEPENDENT_SAMPLE and undecided <= planned // 20
-
-
-def extension_cases() -> list[dict]:
-    path = Path(__file__).parent / "data" / "extension-cases.tsv"
-    rows = [line for line in path.read_text().splitlines() if not line.startswith("#")]
-    names = ("quantity", "form", "dtype", "parameters", "x", "y", "rounded", "catches")
-    cases = [dict(zip(names, row, strict=True)) for row in csv.reader(rows, delimiter="\t")]
-    for case in cases:
-        case["parameters"] = {k: float(v) for k, v in (p.split("=") for p in case["parameters"].split(",") if p)}
-    return cases
 
 
 @pytest.mark.parametrize("case", extension_cases(), ids=lambda c: f"{c['quantity']}-{c['dtype']}-{c['x']}-{c['y']}")

@@ -4,9 +4,8 @@ import math
 
 import numpy as np
 import pytest
-
-from reference import oracle
-from reference.exact import Spec
+from bcebench.reference import oracle
+from bcebench.reference.exact import Spec
 
 inf, nan = math.inf, math.nan
 

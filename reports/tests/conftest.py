@@ -1,3 +1,3 @@
 """The report tests use the project's fixed Hypothesis profile."""
 
-from reference.tests import hypothesis_profile  # noqa: F401
+from bcebench.reference.tests import hypothesis_profile  # noqa: F401

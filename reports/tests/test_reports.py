@@ -12,8 +12,8 @@ import pytest
 
 pytest.importorskip("matplotlib", reason="the report needs matplotlib: pip install 'bcebench[report]'")
 
-from reports import build, compare, html_page
-from suite import cli, gate
+from bcebench.reports import build, compare, html_page
+from bcebench.suite import cli, gate
 
 
 @pytest.fixture(scope="module")
@@ -217,7 +217,7 @@ def test_speed_section_slots_in_and_compare_reads_it(results, certificate, tmp_p
     """With a speed section (a real numpy timing), the report gains its table and plots, and
     compare flags a case five times slower than its baseline."""
     pytest.importorskip("pytest_benchmark")
-    from suite import bench
+    from bcebench.suite import bench
 
     timed = copy.deepcopy(results)
     timed["speed"] = bench.run(["numpy"], ["numpy.stable_logits"], ["float32"], ["forward"], [1000, 10000])
@@ -264,7 +264,7 @@ def _sweep_document(implementation: str, quantity: str) -> dict:
     """A sweep result over every float16 input, built from a real shard."""
     from dataclasses import asdict
 
-    from suite import sweep
+    from bcebench.suite import sweep
 
     target = sweep.Target("numpy", implementation, "float16", quantity, 1.0)
     stats = sweep.run_shard(target, 0, 2**16)
@@ -274,7 +274,7 @@ def _sweep_document(implementation: str, quantity: str) -> dict:
 def test_exhaustive_section_names_implementations_with_identical_statistics():
     """The same statistics under a second name (an alias of the same kernel) are grouped; a
     different implementation in the same row and the same implementation in another row are not."""
-    from reports import exhaustive
+    from bcebench.reports import exhaustive
 
     stable = _sweep_document("numpy.stable_logits", "loss")
     alias = {**stable, "target": {**stable["target"], "implementation": "alias of numpy.stable_logits"}}
@@ -290,7 +290,7 @@ def test_exhaustive_section_names_implementations_with_identical_statistics():
 
 
 def test_exhaustive_glance_has_an_implementation_per_row_and_a_column_per_quantity_and_label():
-    from reports import exhaustive
+    from bcebench.reports import exhaustive
 
     stable_loss = _sweep_document("numpy.stable_logits", "loss")
     stable_grad = _sweep_document("numpy.stable_logits", "grad")
@@ -310,7 +310,7 @@ def test_exhaustive_glance_has_an_implementation_per_row_and_a_column_per_quanti
 
 
 def test_exhaustive_section_from_a_folder_of_sweep_results(results, certificate, tmp_path):
-    from reports import exhaustive
+    from bcebench.reports import exhaustive
 
     folder = tmp_path / "sweeps"
     folder.mkdir()
@@ -333,7 +333,7 @@ def test_exhaustive_section_from_a_folder_of_sweep_results(results, certificate,
 
 
 def test_failures_are_grouped_by_signature_most_severe_first_failures_before_known_deviations():
-    from reports import render
+    from bcebench.reports import render
 
     def record(verdict, implementation, signatures):
         return {"verdict": verdict, "implementation": implementation, "signatures": signatures}
@@ -376,7 +376,7 @@ def test_identical_names_every_check_judged_otherwise(results, tmp_path, capsys)
 
 
 def test_before_after_puts_a_built_in_beside_its_rewrite_and_marks_what_an_older_sweep_lacks():
-    from reports.exhaustive import before_after
+    from bcebench.reports.exhaustive import before_after
 
     def result(implementation, **stats):
         base = {"total": 10, "correct": 8, "histogram": {}, "mismatches": {"nan": 1}, "max_error": 3.0,
@@ -403,7 +403,7 @@ def _sweep(implementation: str, date: str, label: float = 0.0, **extra) -> dict:
 def test_the_report_shows_each_rewrite_beside_its_built_in_with_the_speed_stored_by_the_sweep(tmp_path):
     """Sweeps in subfolders are read; of a sweep done again only the newest counts; a built-in and a
     rewrite over the same inputs make one before/after table with the speed each sweep carries."""
-    from reports import exhaustive, html_page
+    from bcebench.reports import exhaustive, html_page
 
     (tmp_path / "rewrites").mkdir()
     speed = {"seconds_per_element": 2e-9, "mode": "forward", "size": 1_000_000, "date": "d", "timed_with": []}

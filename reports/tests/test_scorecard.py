@@ -1,7 +1,7 @@
 """The scorecard: each cell traced to the records it sums, the exhaustive sweeps over the samples,
 the best of each column starred, and the first row the one to use."""
 
-from reports import scorecard
+from bcebench.reports import scorecard
 
 
 def record(implementation, dtype="float32", quantity="loss", correct=90, count=100, worst=2.0, verdict="pass",

@@ -14,14 +14,14 @@ import pytest
 
 pytest.importorskip("distributed", reason="sweeps run on Dask: pip install 'bcebench[sweep]'")
 
-from adapters import base
-from reference import metrics, oracle
-from reference.exact import Spec
-from reference.formats import FORMATS, from_bits
-from suite import sweep
-from suite.sweep_stats import Stats, exact_error
+from bcebench.adapters import base
+from bcebench.reference import metrics, oracle
+from bcebench.reference.exact import Spec
+from bcebench.reference.formats import FORMATS, from_bits
+from bcebench.suite import sweep
+from bcebench.suite.sweep_stats import Stats, exact_error
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ADAPTER_NUMPY = base.load("numpy")[0]
 
 
@@ -122,21 +122,22 @@ def test_a_fault_at_one_random_float32_input_is_found(monkeypatch):
     pattern = random.Random().randrange(0x35800000, 0x42800000)  # z in [2^-20, 64): y = 1 gives a loss > 0
     monkeypatch.setenv("BCEBENCH_PLANTED_PATTERN", hex(pattern))
     start = pattern & ~0xFFFF
-    t = target("user:suite.planted:wrong_at_one_input", "float32", user="suite.planted:wrong_at_one_input")
+    t = target("user:bcebench.suite.tests.planted:wrong_at_one_input", "float32",
+               user="bcebench.suite.tests.planted:wrong_at_one_input")
     stats = sweep.run_shard(t, start, start + 2**16)
     assert stats.worst[0]["pattern"] == pattern and stats.max_error > 2**20, hex(pattern)
     assert sum(1 for w in stats.worst if w["error"] > 4) == 1 and not stats.specials
 
 
 def _sweep_command(tmp_path, *extra, env=None):
-    command = [sys.executable, "-m", "suite.cli", "sweep", "--framework", "numpy", "--dtype", "float16",
+    command = [sys.executable, "-m", "bcebench.suite.cli", "sweep", "--framework", "numpy", "--dtype", "float16",
                "--checkpoint", str(tmp_path / "checkpoints"), "--workers", "2", *extra]
     return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, **(env or {})})
 
 
 def test_an_interrupted_sweep_resumes_and_loses_no_finished_shard(tmp_path):
-    args = ("--impl", "suite.planted:slow_correct", "--form", "logits", "--shard-size", "2048")
+    args = ("--impl", "bcebench.suite.tests.planted:slow_correct", "--form", "logits", "--shard-size", "2048")
     first = _sweep_command(tmp_path, *args, "--out", str(tmp_path / "first.json"))
     folder = tmp_path / "checkpoints"
     deadline = time.monotonic() + 120
@@ -153,13 +154,15 @@ def test_an_interrupted_sweep_resumes_and_loses_no_finished_shard(tmp_path):
     assert second.wait(timeout=300) == 0, second.stderr.read()
     resumed = json.loads((tmp_path / "second.json").read_text())
     assert resumed["resumed_shards"] >= finished and resumed["shards"] == 32
-    whole = sweep.run_shard(target("user:suite.planted:slow_correct", user="suite.planted:slow_correct"), 0, 2**16)
+    whole = sweep.run_shard(target("user:bcebench.suite.tests.planted:slow_correct",
+                                   user="bcebench.suite.tests.planted:slow_correct"), 0, 2**16)
     assert Stats.from_json(resumed["stats"]).same_findings(whole)
 
 
 def test_a_shard_whose_worker_dies_is_run_again(tmp_path):
     marker = tmp_path / "died"
-    run = _sweep_command(tmp_path, "--impl", "suite.planted:dies_once", "--form", "logits", "--shard-size", "8192",
+    run = _sweep_command(tmp_path, "--impl", "bcebench.suite.tests.planted:dies_once", "--form", "logits",
+                         "--shard-size", "8192",
                          "--out", str(tmp_path / "result.json"), env={"BCEBENCH_DIES_ONCE": str(marker)})
     assert run.wait(timeout=300) == 0, run.stderr.read()
     assert marker.exists()
@@ -174,15 +177,16 @@ def test_a_shard_whose_worker_dies_is_run_again(tmp_path):
     (["--implementation", "numpy.stable_logits", "--dtype", "float32", "--label", "pairs"], "16-bit dtype"),
     (["--framework", "numpy"], "one --implementation"),
     (["--implementation", "numpy.stable_logits", "--device", "cuda"], "numpy has no device 'cuda' here"),
-    (["--impl", "suite.planted:does_nothing", "--form", "logits", "--quantity", "grad"], "gives no grad in float16"),
-    (["--impl", "suite.planted:unsupported_everywhere", "--form", "logits"], "declines every input"),
+    (["--impl", "bcebench.suite.tests.planted:does_nothing", "--form", "logits", "--quantity", "grad"],
+     "gives no grad in float16"),
+    (["--impl", "bcebench.suite.tests.planted:unsupported_everywhere", "--form", "logits"], "declines every input"),
     (["--implementation", "numpy.textbook_probs", "--compare-with", "rewrite(probs)", "--quantity", "grad"],
      "rewrite(probs) gives no grad"),
 ])
 def test_bad_requests_exit_2_with_one_line(tmp_path, extra, message):
-    from suite import cli
+    from bcebench.suite import cli
 
-    run = subprocess.run([sys.executable, "-m", "suite.cli", "sweep", "--framework", "numpy",
+    run = subprocess.run([sys.executable, "-m", "bcebench.suite.cli", "sweep", "--framework", "numpy",
                           "--checkpoint", str(tmp_path), *extra], cwd=ROOT, capture_output=True, text=True)
     assert run.returncode == cli.EXIT_USAGE and message in run.stderr and len(run.stderr.splitlines()) == 1
 
@@ -199,7 +203,8 @@ def test_an_implementation_that_declines_is_never_counted_as_rejecting_every_inp
     """Unsupported met inside a shard (past the CLI's one-input probe) ends the sweep with its
     reason: counted as inputs rejected, it made a result of 0 % correctly rounded that judged nothing."""
     with pytest.raises(sweep.SweepError, match="declines every input"):
-        sweep.run_shard(target("suite.planted:unsupported_everywhere", user="suite.planted:unsupported_everywhere"),
+        sweep.run_shard(target("bcebench.suite.tests.planted:unsupported_everywhere",
+                               user="bcebench.suite.tests.planted:unsupported_everywhere"),
                         0x3C00, 0x3C40)
 
 
@@ -231,7 +236,7 @@ def test_the_two_variable_sweep_walks_every_label_of_each_input():
 def test_a_sweep_counts_each_failure_signature():
     """Every float16 input of a loss whose tail is cut to 0 below z = −8 (y = 0): each input there
     whose correctly rounded loss is normal counts as lost-tail, subnormal as flushed-subnormal."""
-    from suite.sweep_stats import measure
+    from bcebench.suite.sweep_stats import measure
 
     fmt = FORMATS["float16"]
     patterns = np.arange(2**16)
@@ -248,7 +253,8 @@ def test_a_sweep_counts_each_failure_signature():
 
 
 def _run(tmp_path, *extra):
-    run = subprocess.run([sys.executable, "-m", "suite.cli", "sweep", "--framework", "numpy", "--dtype", "float16",
+    run = subprocess.run([sys.executable, "-m", "bcebench.suite.cli", "sweep", "--framework", "numpy", "--dtype",
+                          "float16",
                           "--checkpoint", str(tmp_path / "checkpoints"), "--workers", "1", "--range",
                           "0x3c00:0x3c40", "--shard-size", "32", "--out", str(tmp_path / "result.json"), *extra],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)

@@ -6,8 +6,7 @@ import copy
 import json
 
 import pytest
-
-from suite import bench, cli
+from bcebench.suite import bench, cli
 
 pytest.importorskip("pytest_benchmark")
 

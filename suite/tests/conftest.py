@@ -1,6 +1,6 @@
 """The suite's tests use the project's fixed Hypothesis profile."""
 
-from reference.tests import hypothesis_profile
+from bcebench.reference.tests import hypothesis_profile
 
 
 def pytest_report_header(config):

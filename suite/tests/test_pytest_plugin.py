@@ -9,7 +9,7 @@ pytest_plugins = ["pytester"]
 
 USER_TESTS = """
 import numpy as np
-from adapters.numpy_adapter import stable_logits
+from bcebench.adapters.numpy_adapter import stable_logits
 
 def naive(z, y):
     return np.log(1 + np.exp(z)) - y * z
@@ -27,7 +27,7 @@ def test_careful(bce_check):
 
 def test_installing_bcebench_registers_the_plugin():
     points = importlib.metadata.entry_points(group="pytest11")
-    assert [point.value for point in points if point.name == "bcebench"] == ["suite.pytest_plugin"]
+    assert [point.value for point in points if point.name == "bcebench"] == ["bcebench.suite.pytest_plugin"]
 
 
 def test_a_failing_check_fails_the_test_with_the_reports_lines(pytester):

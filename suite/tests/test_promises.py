@@ -12,25 +12,27 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from bcebench.adapters import base
+from bcebench.adapters.numpy_adapter import NumpyAdapter
+from bcebench.suite import api, cli, gate
+from bcebench.suite.tests import planted
+from bcebench.suite.policy import PolicyError, load_deviations, load_policy
 
-from adapters import base
-from adapters.numpy_adapter import NumpyAdapter
-from suite import api, cli, gate, planted
-from suite.policy import PolicyError, load_deviations, load_policy
-
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def bcebench(*args, env=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "suite.cli", *args], capture_output=True, text=True, cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "bcebench.suite.cli", *args], capture_output=True, text=True, cwd=ROOT,
                           env={**os.environ, **(env or {})}, check=False)
 
 
 def test_an_implementation_unsupported_on_every_call_fails_the_gate():
-    done = bcebench("check", "--framework", "numpy", "--impl", "suite.planted:unsupported_everywhere", "--form",
+    done = bcebench("check", "--framework", "numpy", "--impl", "bcebench.suite.tests.planted:unsupported_everywhere",
+                    "--form",
                     "logits", "--implementation", "user:*", "--dtype", "float32")
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "NOT JUDGED: nothing judged for numpy/cpu/user:suite.planted:unsupported_everywhere" in done.stdout
+    assert ("NOT JUDGED: nothing judged for numpy/cpu/user:bcebench.suite.tests.planted:unsupported_everywhere"
+            in done.stdout)
     assert "Gate FAILED" in done.stdout
 
 
@@ -168,7 +170,7 @@ def test_the_shipped_policies_and_deviations_are_valid():
 
 
 def test_an_exception_for_infinite_or_nan_logits_is_not_a_right_answer():
-    impl = base.Implementation("user:suite.planted:raises_on_non_finite", "numpy", "logits",
+    impl = base.Implementation("user:bcebench.suite.tests.planted:raises_on_non_finite", "numpy", "logits",
                                planted.raises_on_non_finite)
     selection = gate.Selection(["numpy"], checks=["special"], quantities=["loss"])
     [record] = gate.run_in_process(NumpyAdapter(), impl, "cpu", "float32", selection, load_policy("strict"), ())
@@ -196,7 +198,7 @@ def test_a_regression_inside_a_known_deviation_fails_the_gate():
     soft-label cancellation there), which must not explain a fault at z > 0; the unwrapped
     built-in still passes as a known deviation."""
     torch = pytest.importorskip("torch")
-    from adapters.torch_adapter import TorchAdapter
+    from bcebench.adapters.torch_adapter import TorchAdapter
 
     adapter = TorchAdapter()
     [builtin] = [i for i in adapter.implementations() if i.id == "torch.binary_cross_entropy_with_logits"]

@@ -15,16 +15,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from bcebench.adapters import standalone
+from bcebench.reference.exact import Spec
+from bcebench.reference.formats import FORMATS
+from bcebench.suite import repro
+from bcebench.suite.policy import load_deviations, load_policy
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from adapters import standalone
-from reference.exact import Spec
-from reference.formats import FORMATS
-from suite import repro
-from suite.policy import load_deviations, load_policy
-
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 REPRO = ROOT / "reports" / "repro"
 SCRIPTS = sorted(REPRO.glob("*.py"))
 GPU_DEVICES = ("cuda", "gpu")
@@ -149,7 +148,7 @@ def test_every_known_deviation_has_a_committed_reproducer():
 def test_gpu_entries_wait_for_a_device_run():
     """The device-keyed entries are reproduced where their device is: the device script writes them."""
     device_run = (ROOT / ".ci" / "device-run").read_text()
-    assert "suite.cli repro" in device_run and "--deviation all" in device_run and "--verify" in device_run
+    assert "bcebench.suite.cli repro" in device_run and "--deviation all" in device_run and "--verify" in device_run
 
 
 def _namespace(framework: str, implementation: str, dtype: str) -> dict:
@@ -165,8 +164,9 @@ def _namespace(framework: str, implementation: str, dtype: str) -> dict:
 SAME_SOURCE = """
 import json, sys
 import numpy as np
-from adapters import base
-from suite import cases, test_repro
+from bcebench.adapters import base
+from bcebench.suite import cases
+from bcebench.suite.tests import test_repro
 framework = sys.argv[1]
 adapter, reason = base.load(framework)
 compared = 0
@@ -231,7 +231,7 @@ def test_accepted_interval_is_the_policys_bound():
     below, above = np.nextafter(np.float32(low), np.float32(-1)), np.nextafter(np.float32(high), np.float32(1))
     assert low < expected < high
     assert math.isclose(math.log1p(math.exp(-3.0)), expected, rel_tol=1e-6)  # L = ln(1 + e^z) at z = −3, y = 0
-    from reference import cache
+    from bcebench.reference import cache
     xs = np.array([x], np.float32)
     ref = cache.evaluate(Spec("loss", "logits"), xs, np.zeros(1, np.float32))
     for value, inside in ((low, True), (high, True), (below, False), (above, False)):
@@ -260,7 +260,7 @@ def test_a_deviation_reproduces_only_the_inputs_it_explains():
 def test_reproducer_passes_once_the_fault_is_gone(tmp_path):
     """The same script with the stable formula in place of the built-in exits 0: the exit code
     follows the fault, not the script."""
-    from reports import repro_files
+    from bcebench.reports import repro_files
 
     policy = load_policy("strict")
     record = _record(worst=[_worst(-20.0, 0.0, 0.0, "lost-tail"), _worst(-100.0, 0.0, 0.0, "flushed-subnormal")])
@@ -292,7 +292,8 @@ def test_bad_requests_are_one_line_and_exit_2(tmp_path, arguments, message):
     passing = _record(id="torch/cpu/x/float32/accuracy/loss/wide-hard", verdict="pass")
     results.write_text(json.dumps({"schema_version": 2, "metadata": {}, "checks": [passing]}))
     arguments = [str(results) if a == "RESULTS" else a for a in arguments]
-    done = subprocess.run([sys.executable, "-m", "suite.cli", "repro", *arguments, "--out", str(tmp_path / "out")],
+    done = subprocess.run([sys.executable, "-m", "bcebench.suite.cli", "repro", *arguments, "--out",
+                           str(tmp_path / "out")],
                           cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 2 and message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert not (tmp_path / "out").exists()
@@ -300,7 +301,7 @@ def test_bad_requests_are_one_line_and_exit_2(tmp_path, arguments, message):
 
 def test_verify_tells_a_crash_from_a_reproduced_fault(tmp_path):
     """Exit 1 alone is what an uncaught exception gives: only the script's own verdict line counts."""
-    from suite.cli import verify_reproducer
+    from bcebench.suite.cli import verify_reproducer
 
     crash = tmp_path / "crash.py"
     crash.write_text("import module_that_is_not_there\n")
@@ -321,7 +322,7 @@ def test_the_readme_of_the_reproducers_lists_each_one():
 def test_results_are_read_gzipped_too(tmp_path):
     import gzip
 
-    from reports import compare
+    from bcebench.reports import compare
 
     document = {"schema_version": 2, "metadata": {}, "checks": []}
     (tmp_path / "results.json.gz").write_bytes(gzip.compress(json.dumps(document).encode()))
@@ -335,7 +336,7 @@ def test_results_are_read_gzipped_too(tmp_path):
 def test_one_input_of_an_implementation_gives_a_reproducer_that_fails_today(tmp_path):
     """--input runs the accuracy check on that input, then writes and verifies its reproducer; an
     input where the implementation is right gives none (exit 1, nothing written)."""
-    command = [sys.executable, "-m", "suite.cli", "repro", "--framework", "torch", "--implementation",
+    command = [sys.executable, "-m", "bcebench.suite.cli", "repro", "--framework", "torch", "--implementation",
                "torch.binary_cross_entropy_with_logits", "--dtype", "float32", "--quantity", "loss"]
     lost = subprocess.run([*command, "--input", "0xc1a80486:0x0", "--out", str(tmp_path / "lost"), "--verify"],
                           cwd=ROOT, capture_output=True, text=True)  # z = −21.0022, y = 0: the lost tail

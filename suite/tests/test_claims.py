@@ -7,15 +7,15 @@ import math
 
 import numpy as np
 import pytest
-
-from adapters import base
-from adapters.numpy_adapter import NumpyAdapter, focal_logits, stable_logits
-from reference import derive
-from reference.exact import Spec
-from reference.formats import FORMATS, from_bits
-from reference.oracle import evaluate
-from suite import claims, gate, planted
-from suite.policy import load_policy
+from bcebench.adapters import base
+from bcebench.adapters.numpy_adapter import NumpyAdapter, focal_logits, stable_logits
+from bcebench.reference import derive
+from bcebench.reference.exact import Spec
+from bcebench.reference.formats import FORMATS, from_bits
+from bcebench.reference.oracle import evaluate
+from bcebench.suite import claims, gate
+from bcebench.suite.tests import planted
+from bcebench.suite.policy import load_policy
 
 POLICY = load_policy("strict")
 ADAPTER = NumpyAdapter()
@@ -23,7 +23,7 @@ DTYPES = ("float16", "bfloat16", "float32", "float64")
 
 
 def planted_impl(name: str) -> base.Implementation:
-    return base.Implementation(f"user:suite.planted:{name}", "numpy", "logits", getattr(planted, name))
+    return base.Implementation(f"user:bcebench.suite.tests.planted:{name}", "numpy", "logits", getattr(planted, name))
 
 
 def measure(impl: base.Implementation, slug: str, dtype: str) -> dict:

@@ -2,8 +2,7 @@
 
 import numpy as np
 import pytest
-
-from suite import api
+from bcebench.suite import api
 
 
 def careful_bce(z, y):
@@ -75,7 +74,7 @@ def mean_bce(z, y):
 def test_a_declared_parameter_is_judged_and_an_undeclared_one_fails(function, declared):
     """Each function is right for what it declares and wrong as plain elementwise BCE."""
     if function == "focal":
-        from adapters.numpy_adapter import focal_logits
+        from bcebench.adapters.numpy_adapter import focal_logits
 
         function = focal_logits(2.0, 0.25)
     options = {"framework": "numpy", "dtypes": ["float32"], "quantities": ["loss"],
@@ -90,7 +89,7 @@ def test_a_declared_parameter_is_judged_and_an_undeclared_one_fails(function, de
 
 
 def test_the_claims_follow_from_the_parameters():
-    from adapters.numpy_adapter import focal_logits
+    from bcebench.adapters.numpy_adapter import focal_logits
 
     plain = api.check(careful_bce, framework="numpy", dtypes=["float32"], checks=["claim"])
     assert {r["claim"]["slug"] for r in plain.records} >= {"nll", "xor", "kl-identity"}

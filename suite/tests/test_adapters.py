@@ -3,9 +3,8 @@ framework is reported, not raised."""
 
 import numpy as np
 import pytest
-
-from adapters import base
-from reference.formats import FORMATS, bits_of, from_bits
+from bcebench.adapters import base
+from bcebench.reference.formats import FORMATS, bits_of, from_bits
 
 
 def _available():
@@ -51,10 +50,10 @@ def test_unknown_framework_is_a_key_error_and_missing_one_is_unavailable(monkeyp
     assert adapter is None and "not installed" in reason
     adapter, reason = base.load(base.ARRAY_API + "json")  # importable, but not an Array API namespace
     assert adapter is None and "__array_api_version__" in reason
-    monkeypatch.setitem(base.REGISTRY, "absent", "adapters.no_such_adapter:Adapter")
+    monkeypatch.setitem(base.REGISTRY, "absent", "bcebench.adapters.no_such_adapter:Adapter")
     adapter, reason = base.load("absent")  # a module of the project itself missing: a broken installation
     assert adapter is None
-    assert reason == "import failed: ModuleNotFoundError: No module named 'adapters.no_such_adapter'"
+    assert reason == "import failed: ModuleNotFoundError: No module named 'bcebench.adapters.no_such_adapter'"
 
 
 def test_any_array_api_namespace_is_a_framework():

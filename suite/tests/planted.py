@@ -1,15 +1,14 @@
 """Deliberately wrong NumPy implementations of BCE (logit form, with their derivatives), and one
 right one: the gate must fail each wrong one and pass the right one. They are user
-implementations like any other: ``bcebench check --framework numpy --impl suite.planted:NAME
+implementations like any other: ``bcebench check --framework numpy --impl bcebench.suite.tests.planted:NAME
 --form logits``."""
 
 import os
 import time
 
 import numpy as np
-
-from adapters.base import Unsupported, sample_weights
-from adapters.numpy_adapter import stable_logits
+from bcebench.adapters.base import Unsupported, sample_weights
+from bcebench.adapters.numpy_adapter import stable_logits
 
 
 def _with_derivatives(loss, grad=stable_logits.grad, hess=stable_logits.hess):

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from adapters import base
-from adapters.numpy_adapter import NumpyAdapter
-from suite import cases, cli, explain, gate, planted
-from suite.policy import Condition, Deviation, Explains, PolicyError, load_deviations, load_policy
+from bcebench.adapters import base
+from bcebench.adapters.numpy_adapter import NumpyAdapter
+from bcebench.suite import cases, cli, explain, gate
+from bcebench.suite.tests import planted
+from bcebench.suite.policy import Condition, Deviation, Explains, PolicyError, load_deviations, load_policy
 
 POLICY = load_policy("strict")
 ADAPTER = NumpyAdapter()
@@ -22,7 +22,7 @@ DTYPES = ("float16", "bfloat16", "float32", "float64")
 
 
 def run_planted(name: str, reduction: str = "none") -> list[dict]:
-    impl = base.Implementation(f"user:suite.planted:{name}", "numpy", "logits", getattr(planted, name),
+    impl = base.Implementation(f"user:bcebench.suite.tests.planted:{name}", "numpy", "logits", getattr(planted, name),
                                reduction=reduction)
     selection = gate.Selection(["numpy"])
     return [r for dtype in DTYPES for r in gate.run_in_process(ADAPTER, impl, "cpu", dtype, selection, POLICY, ())]
@@ -66,8 +66,8 @@ def test_correct_implementation_passes_every_check():
 
 
 def check_command(*args, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "suite.cli", "check", *args], capture_output=True, text=True,
-                          cwd=cwd or Path(__file__).resolve().parent.parent, check=False)
+    return subprocess.run([sys.executable, "-m", "bcebench.suite.cli", "check", *args], capture_output=True, text=True,
+                          cwd=cwd or Path(__file__).resolve().parents[2], check=False)
 
 
 def test_user_file_implementation_plugs_in_and_writes_results(tmp_path):
@@ -90,7 +90,8 @@ def test_user_file_implementation_plugs_in_and_writes_results(tmp_path):
 
 
 def test_failing_gate_exits_1_and_prints_a_repro():
-    done = check_command("--framework", "numpy", "--impl", "suite.planted:logits_clamped_to_15", "--form", "logits",
+    done = check_command("--framework", "numpy", "--impl", "bcebench.suite.tests.planted:logits_clamped_to_15",
+                         "--form", "logits",
                          "--implementation", "user:*", "--dtype", "float32")
     assert done.returncode == 1
     assert "Gate FAILED" in done.stdout and "repro: bcebench check" in done.stdout
@@ -110,14 +111,15 @@ def test_repro_input_runs_one_element(tmp_path):
 
 def test_a_crash_and_a_hang_are_recorded_and_the_run_goes_on(tmp_path):
     results = tmp_path / "results.json"
-    done = check_command("--framework", "numpy", "--impl", "suite.planted:kills_its_process", "--form", "logits",
+    done = check_command("--framework", "numpy", "--impl", "bcebench.suite.tests.planted:kills_its_process", "--form",
+                         "logits",
                          "--implementation", "user:*", "--dtype", "float32", "--check", "accuracy",
                          "--quantity", "loss", "--json", str(results))
     assert done.returncode == 1
     checks = json.loads(results.read_text())["checks"]
     assert [r["verdict"] for r in checks] == ["crashed"] * 9  # every accuracy case, each in a fresh worker
     assert "the process died (exit 13)" in checks[0]["message"]
-    check_command("--framework", "numpy", "--impl", "suite.planted:hangs", "--form", "logits",
+    check_command("--framework", "numpy", "--impl", "bcebench.suite.tests.planted:hangs", "--form", "logits",
                   "--implementation", "user:*", "--dtype", "float32", "--check", "accuracy", "--quantity",
                   "loss", "--timeout", "3", "--json", str(results))
     checks = json.loads(results.read_text())["checks"]
@@ -130,8 +132,10 @@ def test_a_crash_and_a_hang_are_recorded_and_the_run_goes_on(tmp_path):
         (["--framework", "theano"], "unknown framework 'theano'"),
         (["--framework", "numpy", "--policy", "no/such/policy.toml"], "no such file"),
         (["--framework", "numpy", "--impl", "nowhere.py:fn", "--form", "logits"], "no such file"),
-        (["--framework", "numpy", "--impl", "suite.planted:absent", "--form", "logits"], "no function 'absent'"),
-        (["--framework", "numpy", "--impl", "suite.planted:correct"], "--impl needs one --framework and --form"),
+        (["--framework", "numpy", "--impl", "bcebench.suite.tests.planted:absent", "--form", "logits"],
+         "no function 'absent'"),
+        (["--framework", "numpy", "--impl", "bcebench.suite.tests.planted:correct"],
+         "--impl needs one --framework and --form"),
         (["--framework", "numpy", "--input", "zz:0", "--dtype", "float32"], "not a hex bit pattern: 'zz'"),
     ],
 )
@@ -264,13 +268,15 @@ def test_workers_run_single_threaded_and_the_verdicts_do_not_depend_on_how_many(
     runs = []
     for jobs in ("1", "2"):
         results = tmp_path / f"jobs{jobs}.json"
-        done = check_command("--framework", "numpy", "--impl", "suite.planted:right_only_on_one_thread", "--form",
+        done = check_command("--framework", "numpy", "--impl",
+                             "bcebench.suite.tests.planted:right_only_on_one_thread", "--form",
                              "logits", "--dtype", "float32", "--dtype", "float16", "--jobs", jobs,
                              "--json", str(results))
         assert done.returncode == 0, done.stdout + done.stderr
         runs.append(str(results))
-    same = subprocess.run([sys.executable, "-m", "suite.cli", "compare", *runs, "--identical"], capture_output=True,
-                          text=True, cwd=Path(__file__).resolve().parent.parent)
+    same = subprocess.run([sys.executable, "-m", "bcebench.suite.cli", "compare", *runs, "--identical"],
+                          capture_output=True,
+                          text=True, cwd=Path(__file__).resolve().parents[2])
     assert same.returncode == 0 and "identical" in same.stdout, same.stdout
 
 
@@ -302,9 +308,9 @@ def test_what_impl_computes_is_declared_on_the_command_line(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--framework", "numpy", "--gamma", "2"], "--gamma describe(s) your implementation: give --impl"),
-    (["--framework", "numpy", "--impl", "suite.planted:correct", "--form", "logits", "--alpha", "0.5"],
+    (["--framework", "numpy", "--impl", "bcebench.suite.tests.planted:correct", "--form", "logits", "--alpha", "0.5"],
      "give gamma too"),
-    (["--framework", "numpy", "--impl", "suite.planted:correct", "--form", "logits", "--weight", "-1"],
+    (["--framework", "numpy", "--impl", "bcebench.suite.tests.planted:correct", "--form", "logits", "--weight", "-1"],
      "weight must be"),
 ])
 def test_parameters_that_describe_nothing_are_exit_2(args, message, capsys):

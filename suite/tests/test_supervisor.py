@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def processes_with(token: bytes) -> list[int]:
@@ -31,8 +31,9 @@ def processes_with(token: bytes) -> list[int]:
 
 
 def start_check(tmp_path, token: str, *extra) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "suite.cli", "check", "--framework", "numpy", "--impl",
-                             "suite.planted:hangs", "--form", "logits", "--implementation", "user:*", "--dtype",
+    return subprocess.Popen([sys.executable, "-m", "bcebench.suite.cli", "check", "--framework", "numpy", "--impl",
+                             "bcebench.suite.tests.planted:hangs", "--form", "logits", "--implementation", "user:*",
+                             "--dtype",
                              "float32", "--json", str(tmp_path / "results.json"), *extra],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "BCEBENCH_TEST_TOKEN": token})
@@ -82,15 +83,16 @@ def test_bench_records_a_crashing_and_a_hanging_case_and_compare_counts_them_los
               "--mode", "forward", "--timeout", "5"]
     env = {**os.environ, "BCEBENCH_TEST_TOKEN": token}
     for name, says in (("raises_always", "RuntimeError: this kernel is broken"), ("hangs", "ran past the time limit")):
-        done = subprocess.run([sys.executable, "-m", "suite.cli", *common, "--impl", f"suite.planted:{name}",
+        done = subprocess.run([sys.executable, "-m", "bcebench.suite.cli", *common, "--impl",
+                               f"bcebench.suite.tests.planted:{name}",
                                "--json", str(tmp_path / f"{name}.json")], cwd=ROOT, capture_output=True, text=True,
                               env=env, timeout=300)
         assert done.returncode == 1, done.stdout + done.stderr
-        assert f"CRASHED numpy/cpu/user:suite.planted:{name}/float32/forward/1000: " in done.stdout and says in (
-            done.stdout), done.stdout
+        crashed = f"CRASHED numpy/cpu/user:bcebench.suite.tests.planted:{name}/float32/forward/1000: "
+        assert crashed in done.stdout and says in done.stdout, done.stdout
     time.sleep(0.5)
     assert processes_with(token.encode()) == []
-    from suite import bench
+    from bcebench.suite import bench
 
     timed = json.loads((tmp_path / "hangs.json").read_text())
     assert timed["failed"] and not [c for c in timed["cases"] if c["kind"] == "implementation"]
@@ -104,8 +106,10 @@ def test_sigint_to_a_sweep_keeps_its_finished_shards_says_one_line_and_leaves_no
     """A terminal's Ctrl-C reaches every process of the foreground group, Dask's workers included;
     whatever Dask logs while its cluster closes, stderr holds the progress bar and then one line."""
     token = f"bcebench-{uuid.uuid4()}"
-    run = subprocess.Popen([sys.executable, "-m", "suite.cli", "sweep", "--framework", "numpy", "--dtype", "float16",
-                            "--impl", "suite.planted:slow_correct", "--form", "logits", "--shard-size", "2048",
+    run = subprocess.Popen([sys.executable, "-m", "bcebench.suite.cli", "sweep", "--framework", "numpy", "--dtype",
+                            "float16",
+                            "--impl", "bcebench.suite.tests.planted:slow_correct", "--form", "logits",
+                            "--shard-size", "2048",
                             "--workers", "2", "--checkpoint", str(tmp_path / "checkpoints"),
                             "--out", str(tmp_path / "result.json")],
                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -10,13 +10,12 @@ worker process instead of in this one.
 
 import numpy as np
 import pytest
+from bcebench.adapters import base
+from bcebench.reference.formats import FORMATS, from_bits
+from bcebench.suite import cases, checks, explain, gate
+from bcebench.suite.policy import load_policy
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from adapters import base
-from reference.formats import FORMATS, from_bits
-from suite import cases, checks, explain, gate
-from suite.policy import load_policy
 
 POLICY = load_policy("strict")
 SELECTION = gate.Selection(frameworks=list(base.REGISTRY))

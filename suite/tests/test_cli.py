@@ -5,12 +5,10 @@ import subprocess
 import sys
 
 import pytest
-
-from reference import derive
-from reference.derive import Claim, Fact, sigmoid, z
-from reference.tests.test_oracle_cases import CASES, digits_agree
-from reference.tests.test_spec_space import extension_cases
-from suite import cli
+from bcebench.reference import derive
+from bcebench.reference.derive import Claim, Fact, sigmoid, z
+from bcebench.reference.tests.case_files import digits_agree, extension_cases, oracle_cases
+from bcebench.suite import cli
 
 
 def run_json(*args):
@@ -62,13 +60,15 @@ def test_bad_requests_exit_2_with_one_line(argv, message, capsys):
 
 
 def test_module_entry_point_runs():
-    """The console command is `suite.cli:main`; run it as a process, as a user would."""
+    """The console command is `bcebench.suite.cli:main`; run it as a process, as a user would."""
     done = subprocess.run(
-        [sys.executable, "-m", "suite.cli", "oracle", "hess", "--form", "probs", "--dtype", "float32", "0.5", "1"],
+        [sys.executable, "-m", "bcebench.suite.cli", "oracle", "hess", "--form", "probs", "--dtype", "float32", "0.5",
+         "1"],
         capture_output=True, text=True, check=False,
     )
     assert done.returncode == 0 and "0x40800000" in done.stdout  # data/oracle-cases.tsv
-    bad = subprocess.run([sys.executable, "-m", "suite.cli", "oracle"], capture_output=True, text=True, check=False)
+    bad = subprocess.run([sys.executable, "-m", "bcebench.suite.cli", "oracle"], capture_output=True, text=True,
+                         check=False)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
 
 
@@ -85,7 +85,7 @@ def test_derive_command_text_and_json(capsys, monkeypatch):
     assert cli.main(["derive"]) == 1
 
 
-@pytest.mark.parametrize("quantity, form, dtype, x, y, exact, bits", CASES, ids=lambda v: str(v))
+@pytest.mark.parametrize("quantity, form, dtype, x, y, exact, bits", oracle_cases(), ids=lambda v: str(v))
 def test_command_reproduces_case(quantity, form, dtype, x, y, exact, bits, capsys):
     status = cli.main(["oracle", quantity, "--form", form, "--dtype", dtype, "--format", "json", "--", x, y])
     record = json.loads(capsys.readouterr().out)

@@ -9,14 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from bcebench.suite import api, cli, gate
 
-from suite import api, cli, gate
-
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def bcebench(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "suite.cli", *args], capture_output=True, text=True, cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "bcebench.suite.cli", *args], capture_output=True, text=True, cwd=ROOT,
                           check=False, timeout=120)
 
 
@@ -72,7 +71,8 @@ def test_result_files_honour_the_umask(tmp_path):
 
 
 def test_the_report_exits_with_the_gates_status(tmp_path, capsys):
-    done = bcebench("check", "--framework", "numpy", "--impl", "suite.planted:logits_clamped_to_15", "--form",
+    done = bcebench("check", "--framework", "numpy", "--impl", "bcebench.suite.tests.planted:logits_clamped_to_15",
+                    "--form",
                     "logits", "--implementation", "user:*", "--dtype", "float32", "--check", "accuracy",
                     "--quantity", "loss", "--json", str(tmp_path / "results.json"))
     assert done.returncode == 1
