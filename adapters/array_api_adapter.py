@@ -22,6 +22,7 @@ from __future__ import annotations
 import importlib
 
 import numpy as np
+
 from bcebench.adapters.base import Adapter, Implementation, Unsupported
 
 PREFIX = "array-api:"

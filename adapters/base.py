@@ -32,11 +32,11 @@ REGISTRY = {
     "sklearn": "bcebench.adapters.sklearn_adapter:SklearnAdapter",
     "array-api:array_api_strict": "bcebench.adapters.array_api_adapter:ArrayApiAdapter",
 }
+ARRAY_API_ADAPTER = REGISTRY["array-api:array_api_strict"]  # the adapter of every array-api:MODULE
 ARRAY_API = "array-api:"  # array-api:MODULE is any Array API namespace, registered or not
 # Frameworks that fix process-wide state when loaded (Keras's backend): in-process callers load them
 # in a process of their own.
 PROCESS_BOUND = frozenset(name for name in REGISTRY if name.startswith("keras-"))
-QUANTITIES = ("loss", "grad", "hess")
 DEVICES = ("cpu", "cuda", "gpu")
 BENCH_MODES = ("forward", "forward-mean", "backward", "forward+backward")
 
@@ -89,11 +89,20 @@ class Adapter:
     def version(self) -> str:
         raise NotImplementedError
 
-    def settings(self, own_process: bool = False) -> contextlib.AbstractContextManager:
-        """The framework settings its checks need (TF32 off, float64 on), applied inside the scope
-        and restored after it. ``own_process``: a process of bcebench's own, which may also take
-        settings that cannot be undone (a compilation cache on disk). Default: none."""
-        return contextlib.nullcontext()
+    def apply_settings(self, own_process: bool = False) -> Callable[[], None]:
+        """Apply the framework settings its checks need (TF32 off, float64 on) and return what
+        puts the previous ones back. ``own_process``: a process of bcebench's own, which may also
+        take settings that cannot be undone (a compilation cache on disk). Default: none."""
+        return lambda: None
+
+    @contextlib.contextmanager
+    def settings(self):
+        """``apply_settings`` inside the scope, the caller's own settings back after it."""
+        restore = self.apply_settings()
+        try:
+            yield
+        finally:
+            restore()
 
     def devices(self) -> list[str]:
         return ["cpu"]
@@ -208,10 +217,6 @@ def _import_failure(error: ImportError) -> str:
     return f"import failed: {type(error).__name__}: {error}"
 
 
-# The settings of every adapter loaded for the process (``load``): entered, never left.
-_PROCESS_SETTINGS = contextlib.ExitStack()
-
-
 def load(name: str, scoped: bool = False) -> tuple[Adapter | None, str]:
     """(adapter, '') when its framework imports, else (None, why not). Loaded in a process of
     bcebench's own (the default), the adapter's settings hold for the rest of the process;
@@ -219,20 +224,17 @@ def load(name: str, scoped: bool = False) -> tuple[Adapter | None, str]:
     checks inside ``adapter.settings()``."""
     if not known(name):
         raise KeyError(f"unknown framework {name!r}: expected one of {', '.join(REGISTRY)}, or {ARRAY_API}MODULE")
+    target, arguments = (ARRAY_API_ADAPTER, [name.removeprefix(ARRAY_API)]) if name.startswith(ARRAY_API) else (
+        REGISTRY[name], [])
+    module_name, class_name = target.split(":")
     try:
-        if name.startswith(ARRAY_API):
-            from bcebench.adapters.array_api_adapter import ArrayApiAdapter
-
-            adapter = ArrayApiAdapter(name.removeprefix(ARRAY_API))
-        else:
-            module_name, class_name = REGISTRY[name].split(":")
-            adapter = getattr(importlib.import_module(module_name), class_name)()
+        adapter = getattr(importlib.import_module(module_name), class_name)(*arguments)
     except ImportError as error:
         return None, _import_failure(error)
     except Unavailable as error:
         return None, str(error)
     if not scoped:
-        _PROCESS_SETTINGS.enter_context(adapter.settings(own_process=True))
+        adapter.apply_settings(own_process=True)  # for the rest of the process
     return adapter, ""
 
 

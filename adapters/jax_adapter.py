@@ -8,12 +8,11 @@ present, its GPU.
 
 from __future__ import annotations
 
-import contextlib
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+
 from bcebench.adapters import base, rewrites
 from bcebench.adapters.base import Adapter, Implementation
 
@@ -40,8 +39,7 @@ class JaxAdapter(Adapter):
     def version(self) -> str:
         return f"{jax.__version__} (optax {optax.__version__})"
 
-    @contextlib.contextmanager
-    def settings(self, own_process: bool = False):
+    def apply_settings(self, own_process: bool = False):
         """x64 on; in a process of bcebench's own, also every executable (eager primitives included)
         kept on disk, so that the next run, and the next worker process of this one, loads what a
         first run compiled: XLA keys it on the program, options, backend and version, so a cached
@@ -53,10 +51,7 @@ class JaxAdapter(Adapter):
             jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
         saved = jax.config.jax_enable_x64
         jax.config.update("jax_enable_x64", True)
-        try:
-            yield
-        finally:
-            jax.config.update("jax_enable_x64", saved)
+        return lambda: jax.config.update("jax_enable_x64", saved)
 
     def devices(self) -> list[str]:
         return ["cpu"] + (["gpu"] if any(d.platform == "gpu" for d in jax.devices()) else [])

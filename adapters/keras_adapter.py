@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import os
 import sys
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import nullcontext
 
 import numpy as np
+
 from bcebench.adapters import base
 from bcebench.adapters.base import Adapter, Implementation, Unavailable
 
@@ -79,8 +80,8 @@ class KerasAdapter(Adapter):
     def version(self) -> str:
         return f"{self.keras.__version__} ({self.backend} {self.host.version()})"
 
-    def settings(self, own_process: bool = False) -> AbstractContextManager:
-        return self.host.settings(own_process)
+    def apply_settings(self, own_process: bool = False):
+        return self.host.apply_settings(own_process)
 
     def devices(self) -> list[str]:
         return self.host.devices()

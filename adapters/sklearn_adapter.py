@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 import sklearn
-from bcebench.adapters.base import Adapter, Implementation, Unsupported, sample_weights
 from sklearn.metrics import log_loss
+
+from bcebench.adapters.base import Adapter, Implementation, Unsupported, sample_weights
 
 LABELS = [0, 1]
 

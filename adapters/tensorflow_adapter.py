@@ -13,6 +13,7 @@ import types
 
 import numpy as np
 import tensorflow as tf
+
 from bcebench.adapters import rewrites
 from bcebench.adapters.base import Adapter, Implementation
 

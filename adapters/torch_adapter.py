@@ -11,13 +11,13 @@ TF32 is switched off while the checks run, so that CUDA float32 is float32.
 
 from __future__ import annotations
 
-import contextlib
 import time
 
 import ml_dtypes
 import numpy as np
 import torch
 import torch.nn.functional as F
+
 from bcebench.adapters import rewrites
 from bcebench.adapters.base import Adapter, Implementation, Unsupported
 
@@ -90,19 +90,19 @@ class TorchAdapter(Adapter):
     def version(self) -> str:
         return torch.__version__
 
-    @contextlib.contextmanager
-    def settings(self, own_process: bool = False):
+    def apply_settings(self, own_process: bool = False):
         """TF32 off (CUDA float32 matmuls and convolutions in float32), and dynamo's recompile limit
         raised from 8 to 64: each dtype and grad mode is a graph of its own, and past the limit dynamo
         would fall back to eager without a word, so the "compiled" implementation would not be."""
-        dynamo = torch._dynamo.config
-        saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, dynamo.recompile_limit)
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+        backends, dynamo = torch.backends, torch._dynamo.config
+        saved = (backends.cuda.matmul.allow_tf32, backends.cudnn.allow_tf32, dynamo.recompile_limit)
+        backends.cuda.matmul.allow_tf32 = backends.cudnn.allow_tf32 = False
         dynamo.recompile_limit = max(dynamo.recompile_limit, 64)
-        try:
-            yield
-        finally:
-            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, dynamo.recompile_limit = saved
+
+        def restore() -> None:
+            backends.cuda.matmul.allow_tf32, backends.cudnn.allow_tf32, dynamo.recompile_limit = saved
+
+        return restore
 
     def devices(self) -> list[str]:
         return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 import numpy as np
+
 from bcebench.reference import oracle
 from bcebench.reference.exact import Spec
 

@@ -23,6 +23,7 @@ import time
 
 import ml_dtypes
 import numpy as np
+
 from bcebench.reference.formats import FORMATS, Format, from_bits, round_float64
 
 BLOCK = 1 << 24

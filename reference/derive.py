@@ -15,7 +15,7 @@ evaluated with mpmath at 50 significant digits at seeded random points of its do
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import mpmath
 import sympy as sp
@@ -283,3 +283,8 @@ def certificate(selected: list[Claim] | None = None) -> list[Verdict]:
         verdicts.append(Verdict(claim.id, claim.statement, claim.latex, methods, float(residual),
                                 "proved" if proved and numeric_ok else "failed"))
     return verdicts
+
+
+def certificate_records() -> list[dict]:
+    """The certificate as plain records, as the report and its files hold it."""
+    return [asdict(verdict) for verdict in certificate()]

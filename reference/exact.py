@@ -36,8 +36,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from bcebench.reference import interval as iv
-from bcebench.reference.formats import to_mpf
 from mpmath.libmp import (
     finf,
     fnan,
@@ -51,6 +49,9 @@ from mpmath.libmp import (
     mpf_shift,
     mpf_sub,
 )
+
+from bcebench.reference import interval as iv
+from bcebench.reference.formats import to_mpf
 
 QUANTITIES = ("loss", "grad", "hess")
 FORMS = ("logits", "probs")

@@ -39,6 +39,7 @@ import math
 from fractions import Fraction
 
 import numpy as np
+
 from bcebench.reference.exact import Spec
 from bcebench.reference.formats import Format
 

@@ -32,6 +32,7 @@ reports and the known deviations share (``SIGNATURES``, most severe first):
 from __future__ import annotations
 
 import numpy as np
+
 from bcebench.reference.formats import Format, format_of
 from bcebench.reference.oracle import Reference
 

@@ -25,11 +25,12 @@ from dataclasses import dataclass
 
 import mpmath
 import numpy as np
+from mpmath.libmp import fnan, fzero, mpf_add, mpf_shift, mpf_sub
+
 from bcebench.reference import exact, fastpath
 from bcebench.reference import interval as iv
 from bcebench.reference.exact import Spec
 from bcebench.reference.formats import FORMATS, Format, as_dtype, format_of, round_mpf, to_mpf
-from mpmath.libmp import fnan, fzero, mpf_add, mpf_shift, mpf_sub
 
 MAX_PRECISION = 1 << 16
 DOUBLE_DOUBLE_BITS = 120

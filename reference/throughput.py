@@ -16,6 +16,7 @@ import argparse
 import time
 
 import numpy as np
+
 from bcebench.reference import oracle
 from bcebench.reference.exact import Spec
 from bcebench.reference.formats import FORMATS, from_bits

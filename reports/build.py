@@ -12,7 +12,6 @@ import datetime
 import json
 import os
 import shutil
-from dataclasses import asdict
 from pathlib import Path
 
 from bcebench.reports import html_page, markdown, plots
@@ -26,7 +25,8 @@ def run_id(results: dict) -> str:
 
 
 def write(results: dict, certificate: list[dict], out: Path) -> Path:
-    """Write the report folder for ``results`` under ``out``; the folder's path."""
+    """Write the report folder for ``results`` under ``out``, with the derivation ``certificate``
+    (``reference.derive.certificate``'s verdicts as dicts, proved by the caller); the folder's path."""
     out.mkdir(parents=True, exist_ok=True)
     final = out / run_id(results)
     building = out / f".building-{final.name}-{os.getpid()}"
@@ -54,9 +54,3 @@ def write(results: dict, certificate: list[dict], out: Path) -> Path:
     link.symlink_to(final.name)
     os.replace(link, out / "latest")
     return final
-
-
-def certificate_records() -> list[dict]:
-    from bcebench.reference.derive import certificate
-
-    return [asdict(v) for v in certificate()]

@@ -14,56 +14,8 @@ and stale deviations too: the proof that a change which was to remove cost chang
 
 from __future__ import annotations
 
-import gzip
-import json
-from pathlib import Path
-
-from bcebench.reports.markdown import table
-from bcebench.suite.results_schema import JUDGED, PASSING, READABLE_VERSIONS, VERDICTS
-
-
-class ResultsError(ValueError):
-    """A results file that cannot be read as bcebench results."""
-
-
-def load(path: str) -> dict:
-    target = Path(path)
-    if target.is_dir():
-        target = target / "results.json"
-    try:
-        raw = target.read_bytes()
-        document = json.loads(gzip.decompress(raw) if target.suffix == ".gz" else raw)
-    except FileNotFoundError:
-        raise ResultsError(f"{path}: no such results file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError, gzip.BadGzipFile, EOFError) as error:
-        raise ResultsError(f"{path}: not JSON ({error})") from None
-    if not isinstance(document, dict) or "schema_version" not in document or "checks" not in document:
-        raise ResultsError(f"{path}: not a bcebench results file (no schema_version or checks)")
-    if document["schema_version"] not in READABLE_VERSIONS:
-        raise ResultsError(f"{path}: schema version {document['schema_version']!r}, this bcebench reads "
-                           f"{', '.join(map(str, READABLE_VERSIONS))}")
-    if not isinstance(document["checks"], list):
-        raise ResultsError(f"{path}: checks is not a list")
-    for i, record in enumerate(document["checks"]):
-        problem = _record_problem(record)
-        if problem:
-            raise ResultsError(f"{path}: check {i + 1}: {problem}")
-    return document
-
-
-def _record_problem(record) -> str:
-    """What makes a check record unusable for a comparison ('' if nothing)."""
-    if not isinstance(record, dict):
-        return "not an object"
-    if not isinstance(record.get("id"), str):
-        return "no id"
-    if record.get("verdict") not in VERDICTS:
-        return f"{record['id']}: verdict {record.get('verdict')!r} is not one of {', '.join(VERDICTS)}"
-    errors = record.get("errors")
-    if errors is not None and (not isinstance(errors, dict) or not all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) for v in errors.values())):
-        return f"{record['id']}: errors must hold numbers, not {errors!r}"
-    return ""
+from bcebench.reports.markdown_table import table
+from bcebench.reports.results import JUDGED, PASSING
 
 
 def _max_error(record: dict) -> float | None:
@@ -106,7 +58,7 @@ def compare(old: dict, new: dict, threshold: float = 2.0, fail_over: float = 10.
         elif old_error > threshold * max(new_error, 1e-300) and old_error > half_bound:
             changes["improvements"].append((check_id, f"max {old_error:.3g}", f"max {new_error:.3g}"))
     if old.get("speed") and new.get("speed"):
-        from bcebench.suite.bench import regressions
+        from bcebench.reports.speed import regressions
 
         speed = regressions(old["speed"], new["speed"], fail_over)
         changes["regressions"] += [(case_id, "timed", f"not timed: {why}") for case_id, why in speed["lost"]]

@@ -17,6 +17,8 @@ import json
 import sys
 from pathlib import Path
 
+from bcebench.reports.markdown_table import table as markdown_table
+
 
 class SweepResultsError(ValueError):
     """A sweep results folder that cannot be read."""
@@ -160,8 +162,6 @@ def rewrites_markdown(results: list[dict]) -> list[str]:
 
 def before_after(results: list[dict], speeds: dict | None = None) -> list[str]:
     """A built-in and its rewrite over the same inputs, as a Markdown table (``before_after_table``)."""
-    from bcebench.reports.markdown import table as markdown_table
-
     return markdown_table(*before_after_table(results, speeds))
 
 
@@ -195,8 +195,6 @@ IDENTICAL_INTRO = "Identical count for count (the same kernel, shown by the swee
 
 
 def markdown(results: list[dict]) -> list[str]:
-    from bcebench.reports.markdown import table as markdown_table
-
     header, rows = table(results)
     total = sum(r["stats"]["total"] for r in results)
     same = identical(results)

@@ -3,17 +3,8 @@ referenced as files beside it."""
 
 from __future__ import annotations
 
-from bcebench.reports import render, scorecard
-
-
-def _cell(text) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-def table(header: list[str], rows: list[list]) -> list[str]:
-    lines = ["| " + " | ".join(_cell(h) for h in header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
-    return lines
+from bcebench.reports import exhaustive, render, scorecard
+from bcebench.reports.markdown_table import table
 
 
 def report(results: dict, certificate: list[dict], plot_files: dict) -> str:
@@ -40,8 +31,6 @@ def report(results: dict, certificate: list[dict], plot_files: dict) -> str:
                     for row in rows])
     lines += claims_section(results["checks"])
     if results.get("exhaustive"):
-        from bcebench.reports import exhaustive
-
         lines += exhaustive.markdown(results["exhaustive"])
     if plot_files:
         lines += ["", "## Error against input", ""]

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bcebench.reports.render import QUANTITIES, anchor
-from bcebench.suite.results_schema import PASSING
+from bcebench.reports.results import PASSING
 
 EXHAUSTIVE = "∀"
 BEST = "★"

@@ -28,9 +28,10 @@ from pathlib import Path
 
 from bcebench.adapters import base
 from bcebench.reference.exact import Spec
-from bcebench.suite import explain, gate
-from bcebench.suite.checks import run_check
-from bcebench.suite.policy import load_policy
+from bcebench.suite.checks.runner import run_check
+from bcebench.suite.gate import planning, verdicts
+from bcebench.suite.policy import explain
+from bcebench.suite.policy.bounds import load_policy
 
 
 @dataclass
@@ -38,15 +39,15 @@ class Result:
     """The records of one ``check`` (the results file's unit, one dict per check)."""
 
     records: list[dict]
-    selection: gate.Selection | None = None
+    selection: planning.Selection | None = None
 
     @property
     def passed(self) -> bool:
-        return gate.gate_passes(self.records, self.selection)
+        return verdicts.gate_passes(self.records, self.selection)
 
     @property
     def failures(self) -> list[str]:
-        return gate.failures(self.records) + [f"not judged: {line}" for line in gate.unjudged(self.records,
+        return verdicts.failures(self.records) + [f"not judged: {line}" for line in verdicts.unjudged(self.records,
                                                                                              self.selection)]
 
     @property
@@ -79,6 +80,8 @@ def check(function: Callable, *, framework: str = "numpy", form: str = "logits",
                                              ("pos_weight", pos_weight), ("smoothing", smoothing))
                 if value is not None}
     Spec("loss", form, **declared)  # ValueError for parameters the oracle does not take
+    for filter_name, values in (("device", devices), ("dtype", dtypes), ("quantity", quantities), ("check", checks)):
+        planning.known_filter(filter_name, values)  # ValueError, the command line's line, for a typo
     try:
         adapter, reason = base.load(framework, scoped=True)
     except KeyError as error:
@@ -87,11 +90,11 @@ def check(function: Callable, *, framework: str = "numpy", form: str = "logits",
         raise ValueError(f"{framework} is unavailable: {reason}")
     impl = base.user_implementation(name or getattr(function, "__qualname__", "function"), framework, form,
                                     declared, reduction, call=function)
-    selection = gate.Selection([framework], devices=devices, dtypes=dtypes, quantities=quantities, checks=checks,
+    selection = planning.Selection([framework], devices=devices, dtypes=dtypes, quantities=quantities, checks=checks,
                                policy=policy, deviations=str(deviations) if deviations else "")
-    known = gate.known_deviations(selection)
+    known = planning.known_deviations(selection)
     bounds = load_policy(policy)
     with adapter.settings():  # the framework settings the checks need, the caller's own restored after them
         records = [explain.apply(run_check(adapter, impl, task["device"], task, bounds), known)
-                   for task in gate.plan(adapter, selection, [impl])]
+                   for task in planning.plan(adapter, selection, [impl])]
     return Result(records, selection)

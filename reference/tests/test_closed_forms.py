@@ -5,11 +5,12 @@ import mpmath
 import numpy as np
 import pytest
 import sympy as sp
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
 from bcebench.reference import oracle
 from bcebench.reference.exact import Spec
 from bcebench.reference.formats import DTYPE_NAMES, FORMATS, as_dtype, round_mpf
-from hypothesis import assume, given
-from hypothesis import strategies as st
 
 DIGITS = 60
 AGREEING_DIGITS = 45  # exact_value carries 160 bits (48 digits)

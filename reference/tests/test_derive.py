@@ -2,6 +2,7 @@
 
 
 import sympy as sp
+
 from bcebench.reference import derive
 from bcebench.reference.derive import Claim, Fact, sigmoid, z
 

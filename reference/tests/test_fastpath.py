@@ -3,6 +3,7 @@ holds against the exact values."""
 
 import numpy as np
 import pytest
+
 from bcebench.reference import fastpath, oracle
 from bcebench.reference.exact import Spec
 from bcebench.reference.formats import FORMATS, bits_of, from_bits

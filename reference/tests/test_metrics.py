@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+
 from bcebench.reference import metrics, oracle
 from bcebench.reference.exact import Spec
 from bcebench.reference.formats import FORMATS

@@ -3,6 +3,7 @@ mpmath at 600 bits, round to nearest even), through the API and through `bcebenc
 
 
 import pytest
+
 from bcebench.reference import oracle
 from bcebench.reference.exact import Spec
 from bcebench.reference.formats import FORMATS, as_dtype, bits_of, parse_decimal

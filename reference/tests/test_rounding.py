@@ -6,6 +6,9 @@ from fractions import Fraction
 import mpmath
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from bcebench.reference import cast_audit, oracle
 from bcebench.reference.exact import Spec
 from bcebench.reference.formats import (
@@ -19,8 +22,6 @@ from bcebench.reference.formats import (
     round_mpf,
     to_mpf,
 )
-from hypothesis import given
-from hypothesis import strategies as st
 
 SPECS = [Spec(q, f) for q in ("loss", "grad", "hess") for f in ("logits", "probs")] + [
     Spec("loss", "logits", gamma=2.0, alpha=0.25),

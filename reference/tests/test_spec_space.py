@@ -24,6 +24,7 @@ from itertools import product
 import mpmath
 import numpy as np
 import pytest
+
 from bcebench.reference import fastpath, oracle
 from bcebench.reference.exact import Spec
 from bcebench.reference.formats import FORMATS, bits_of, from_bits

@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+
 from bcebench.reference import oracle
 from bcebench.reference.exact import Spec
 

@@ -12,19 +12,23 @@ import pytest
 
 pytest.importorskip("matplotlib", reason="the report needs matplotlib: pip install 'bcebench[report]'")
 
+from bcebench.reference.derive import certificate_records
 from bcebench.reports import build, compare, html_page
-from bcebench.suite import cli, gate
+from bcebench.reports.results import SCHEMA_VERSION
+from bcebench.suite import cli
+from bcebench.suite.bench import timing
+from bcebench.suite.gate import controller, planning
 
 
 @pytest.fixture(scope="module")
 def results():
     """numpy in float32: the two NumPy implementations, one failing (the non-gating textbook one)."""
-    return gate.run(gate.Selection(["numpy"], dtypes=["float32"]))
+    return controller.run(planning.Selection(["numpy"], dtypes=["float32"]))
 
 
 @pytest.fixture(scope="module")
 def certificate():
-    return build.certificate_records()
+    return certificate_records()
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +67,7 @@ def test_report_folder_holds_every_file_and_latest_points_at_it(folder):
     assert (folder.parent / "latest").resolve() == folder.resolve()
     assert not list(folder.parent.glob(".building-*")) and not list(folder.parent.glob(".latest-*"))
     document = json.loads((folder / "results.json").read_text())
-    assert document["schema_version"] == gate.SCHEMA_VERSION
+    assert document["schema_version"] == SCHEMA_VERSION
 
 
 def test_html_parses_is_self_contained_and_holds_the_matrix_and_every_plot(folder, results):
@@ -217,10 +221,9 @@ def test_speed_section_slots_in_and_compare_reads_it(results, certificate, tmp_p
     """With a speed section (a real numpy timing), the report gains its table and plots, and
     compare flags a case five times slower than its baseline."""
     pytest.importorskip("pytest_benchmark")
-    from bcebench.suite import bench
 
     timed = copy.deepcopy(results)
-    timed["speed"] = bench.run(["numpy"], ["numpy.stable_logits"], ["float32"], ["forward"], [1000, 10000])
+    timed["speed"] = timing.run(["numpy"], ["numpy.stable_logits"], ["float32"], ["forward"], [1000, 10000])
     folder = build.write(timed, certificate, tmp_path)
     text = (folder / "report.html").read_text()
     assert 'id="speed"' in text and 'id="plot-speed-float32-forward"' in text
@@ -264,7 +267,7 @@ def _sweep_document(implementation: str, quantity: str) -> dict:
     """A sweep result over every float16 input, built from a real shard."""
     from dataclasses import asdict
 
-    from bcebench.suite import sweep
+    from bcebench.suite.sweep import exhaustive as sweep
 
     target = sweep.Target("numpy", implementation, "float16", quantity, 1.0)
     stats = sweep.run_shard(target, 0, 2**16)

@@ -7,6 +7,7 @@ import os
 import time
 
 import numpy as np
+
 from bcebench.adapters.base import Unsupported, sample_weights
 from bcebench.adapters.numpy_adapter import stable_logits
 

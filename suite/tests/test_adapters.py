@@ -3,6 +3,7 @@ framework is reported, not raised."""
 
 import numpy as np
 import pytest
+
 from bcebench.adapters import base
 from bcebench.reference.formats import FORMATS, bits_of, from_bits
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from bcebench.suite import api
 
 
@@ -50,7 +51,8 @@ def test_bad_requests_are_value_errors():
         api.check(careful_bce, framework="theano")
     with pytest.raises(ValueError, match="form must be"):
         api.check(careful_bce, form="odds")
-    assert not api.check(careful_bce, dtypes=["float128"]).passed  # nothing selected: not a pass
+    with pytest.raises(ValueError, match="dtype 'float128': expected one of float16, bfloat16, float32, float64"):
+        api.check(careful_bce, dtypes=["float128"])  # named, never a run that selects nothing
 
 
 # --- what a user's implementation computes: judged with those parameters --------------------------
@@ -110,3 +112,39 @@ def test_the_claims_follow_from_the_parameters():
 def test_parameters_the_oracle_cannot_take_are_value_errors(declared, message):
     with pytest.raises(ValueError, match=message):
         api.check(careful_bce, framework="numpy", **declared)
+
+
+def test_a_callers_torch_settings_are_theirs_again_after_check():
+    """The checks need TF32 off and a higher dynamo recompile limit; a caller's own values come back."""
+    torch = pytest.importorskip("torch")
+    backends, dynamo = torch.backends, torch._dynamo.config
+    saved = (backends.cuda.matmul.allow_tf32, backends.cudnn.allow_tf32, dynamo.recompile_limit)
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    torch._dynamo.config.recompile_limit = 3
+    try:
+        def bce(z, y):
+            return torch.nn.functional.binary_cross_entropy_with_logits(z, y, reduction="none")
+
+        result = api.check(bce, framework="torch", form="logits", dtypes=["float32"], checks=["accuracy"],
+                           quantities=["loss"])
+        assert result.records and all(r["verdict"] != "crashed" for r in result.records)
+        assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+        assert torch._dynamo.config.recompile_limit == 3
+    finally:  # this process's own, as other tests here left them
+        backends.cuda.matmul.allow_tf32, backends.cudnn.allow_tf32, dynamo.recompile_limit = saved
+
+
+def test_a_callers_jax_settings_are_theirs_again_after_check_and_float64_is_still_judged():
+    """The checks switch JAX's x64 on for float64; a caller without it keeps float32 defaults."""
+    jax = pytest.importorskip("jax")
+    optax = pytest.importorskip("optax")
+    cache, saved = jax.config.jax_compilation_cache_dir, jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", False)
+    try:
+        result = api.check(optax.sigmoid_binary_cross_entropy, framework="jax", form="logits", dtypes=["float64"],
+                           checks=["accuracy"], quantities=["loss"])
+        assert result.passed and {r["dtype"] for r in result.records} == {"float64"}, result.explanation
+        assert not jax.config.jax_enable_x64 and jax.config.jax_compilation_cache_dir == cache
+        assert jax.numpy.zeros(1).dtype == jax.numpy.float32
+    finally:  # this process's own, as other tests here left it
+        jax.config.update("jax_enable_x64", saved)

@@ -6,14 +6,17 @@ import copy
 import json
 
 import pytest
-from bcebench.suite import bench, cli
+
+from bcebench.reports import speed
+from bcebench.suite import cli
+from bcebench.suite.bench import timing
 
 pytest.importorskip("pytest_benchmark")
 
 
 @pytest.fixture(scope="module")
 def document():
-    return bench.run(["numpy"], ["numpy.stable_logits"], ["float32"], ["forward", "forward+backward"], [1000])
+    return timing.run(["numpy"], ["numpy.stable_logits"], ["float32"], ["forward", "forward+backward"], [1000])
 
 
 def test_a_run_times_every_case_and_both_walls(document):
@@ -24,13 +27,13 @@ def test_a_run_times_every_case_and_both_walls(document):
     for case in document["cases"]:
         assert case["median"] > 0 and case["rounds"] >= 5 and case["first_call_seconds"] > 0
         assert case["ns_per_element"] == pytest.approx(case["median"] / 1000 * 1e9)
-        assert len(case["process_medians"]) == bench.PROCESSES  # one sample per worker process
+        assert len(case["process_medians"]) == timing.PROCESSES  # one sample per worker process
         assert case["q1"] <= case["median"] <= case["q3"]
     implementation = next(c for c in document["cases"] if c["kind"] == "implementation")
     assert implementation["vs_fastest"] >= 1.0 and implementation["wall"] in ("memory", "compute")
     assert implementation["efficiency"] > 0 and 0 < implementation["vs_memory_copy"] < 10
     assert document["machine"]["cpu"]  # pytest-benchmark's machine information
-    assert len(document["pytest_benchmark"]) == bench.PROCESSES  # its own JSON, one per worker
+    assert len(document["pytest_benchmark"]) == timing.PROCESSES  # its own JSON, one per worker
 
 
 def _stats(median, spread):
@@ -54,12 +57,12 @@ def _pair(change, old_spread, new_spread):
 )
 def test_regression_needs_the_threshold_and_to_clear_the_noise(change, spread, fail_over, verdict):
     old, new = _pair(change, spread, spread)
-    result = bench.regressions(old, new, fail_over)
+    result = speed.regressions(old, new, fail_over)
     assert [name for name, rows in result.items() if rows] == [verdict]
 
 
 def test_save_and_compare_through_the_command(document, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(bench, "SAVED", tmp_path)
+    monkeypatch.setattr(timing, "SAVED", tmp_path)
     fast = copy.deepcopy(document)
     for case in fast["cases"]:  # a baseline five times faster than anything this run can measure
         if case["kind"] == "implementation":
@@ -102,9 +105,9 @@ def test_a_case_asked_for_and_not_timed_is_lost_and_one_not_asked_for_is_not():
     asked = {"frameworks": ["numpy"], "implementations": None, "dtypes": ["float32"], "modes": ["forward"],
              "sizes": [1000], "devices": None}
     vanished = {"cases": [], "failed": [], "selection": asked}
-    assert bench.regressions(baseline, vanished, 10)["lost"] == [(case["id"], "not timed in this run")]
+    assert speed.regressions(baseline, vanished, 10)["lost"] == [(case["id"], "not timed in this run")]
     narrower = {"cases": [], "failed": [], "selection": {**asked, "modes": ["backward"]}}
-    assert bench.regressions(baseline, narrower, 10)["lost"] == []
+    assert speed.regressions(baseline, narrower, 10)["lost"] == []
 
 
 def _timed(framework, device, kind, median, implementation="impl"):
@@ -116,7 +119,7 @@ def _timed(framework, device, kind, median, implementation="impl"):
 def test_each_device_is_judged_against_its_own_walls():
     """The GPU's copy and fused pass never bound a CPU case, nor the CPU's a GPU case; PyTorch's cuda
     and JAX's gpu are one GPU, so the fastest wall of either bounds both."""
-    cases = bench.analyse([
+    cases = timing.analyse([
         _timed("numpy", "cpu", "memcpy", 4e-6), _timed("torch", "cpu", "exp+log1p", 3e-6),
         _timed("torch", "cuda", "memcpy", 1e-7), _timed("jax", "gpu", "exp+log1p", 2e-7),
         _timed("torch", "cuda", "exp+log1p", 5e-7),
@@ -130,6 +133,6 @@ def test_each_device_is_judged_against_its_own_walls():
 
 
 def test_no_wall_timed_is_no_efficiency():
-    (case,) = (c for c in bench.analyse([_timed("jax", "gpu", "implementation", 1e-6)])
+    (case,) = (c for c in timing.analyse([_timed("jax", "gpu", "implementation", 1e-6)])
                if c["kind"] == "implementation")
     assert case["efficiency"] is None and case["vs_memory_copy"] is None

@@ -7,15 +7,17 @@ import math
 
 import numpy as np
 import pytest
+
 from bcebench.adapters import base
 from bcebench.adapters.numpy_adapter import NumpyAdapter, focal_logits, stable_logits
 from bcebench.reference import derive
 from bcebench.reference.exact import Spec
-from bcebench.reference.formats import FORMATS, from_bits
+from bcebench.reference.formats import FORMATS, as_dtype, bits_of, from_bits, round_float64
 from bcebench.reference.oracle import evaluate
-from bcebench.suite import claims, gate
+from bcebench.suite.checks import claims, claims_elementwise, claims_training
+from bcebench.suite.gate import planning
+from bcebench.suite.policy.bounds import load_policy
 from bcebench.suite.tests import planted
-from bcebench.suite.policy import load_policy
 
 POLICY = load_policy("strict")
 ADAPTER = NumpyAdapter()
@@ -42,8 +44,8 @@ def test_every_claim_rests_on_a_proven_identity():
 
 
 def test_the_gate_plans_every_applicable_claim_for_a_users_implementation():
-    ids = {t["regime"] for t in gate.tasks_for("numpy", "cpu", planted_impl("correct"), "float32",
-                                               gate.Selection(["numpy"])) if t["check"] == "claim"}
+    ids = {t["regime"] for t in planning.tasks_for("numpy", "cpu", planted_impl("correct"), "float32",
+                                               planning.Selection(["numpy"])) if t["check"] == "claim"}
     assert ids == {c.slug for c in claims.CLAIMS if c.family == "bce"}
 
 
@@ -94,12 +96,12 @@ def test_underflow_point_is_where_the_oracle_first_rounds_to_zero():
     for dtype in DTYPES:
         fmt = FORMATS[dtype]
         for label, sign in ((1.0, 1.0), (0.0, -1.0)):
-            point = claims._underflow_point(fmt, label, sign)
+            point = claims_elementwise._underflow_point(fmt, label, sign)
             z = np.array([point], dtype=fmt.dtype)
             below = np.nextafter(np.abs(z.astype(np.float64)), 0) * sign
-            below = claims.as_dtype(claims.round_float64(below, fmt), fmt)
+            below = as_dtype(round_float64(below, fmt), fmt)
             if below[0] == z[0]:  # the float64 step is below the dtype's spacing: step on bit patterns
-                below = from_bits(np.array([int(claims.bits_of(z)[0]) - 1], dtype=np.uint64), fmt)
+                below = from_bits(np.array([int(bits_of(z)[0]) - 1], dtype=np.uint64), fmt)
             spec = Spec("grad", "logits")
             assert float(evaluate(spec, z, np.array([label], fmt.dtype)).rounded[0]) == 0
             assert float(evaluate(spec, below, np.array([label], fmt.dtype)).rounded[0]) != 0, (dtype, label)
@@ -111,9 +113,9 @@ def test_first_zero_agrees_with_a_scan_of_every_float16():
     first hit it can see."""
     fmt = FORMATS["float16"]
     threshold = 300.0
-    found = claims._first_zero(lambda z: z.astype(np.float64) >= threshold, fmt, 1.0)
+    found = claims_elementwise._first_zero(lambda z: z.astype(np.float64) >= threshold, fmt, 1.0)
     assert found == threshold
-    assert claims._first_zero(lambda z: np.zeros(z.shape, bool), fmt, 1.0) is None
+    assert claims_elementwise._first_zero(lambda z: np.zeros(z.shape, bool), fmt, 1.0) is None
 
 
 def test_training_that_the_dtype_itself_stops_is_a_dtype_limit_not_a_fault():
@@ -121,12 +123,12 @@ def test_training_that_the_dtype_itself_stops_is_a_dtype_limit_not_a_fault():
     rounded once, so the claim holds in exact arithmetic only; the verdict passes."""
     record = measure(planted_impl("correct"), "xor", "bfloat16")
     assert record["outcome"] == "dtype-limit" and record["verdict"] == "pass"
-    exact_w, _ = claims._exact_training("xor-crossed", "bfloat16")
+    exact_w, _ = claims_training._exact_training("xor-crossed", "bfloat16")
     assert exact_w.dtype == FORMATS["bfloat16"].dtype
 
 
 def test_separable_training_settles_at_the_exact_minimiser_with_l2():
-    optimum, curvature = claims._l2_optimum()
+    optimum, curvature = claims_training._l2_optimum()
     # the root of mean((σ(wx) − y)x) + w/64 for x = (−2, −1, 1, 2), y = (0, 0, 1, 1), checked here in float64
     residual = sum((1 / (1 + math.exp(-optimum * x)) - y) * x for x, y in zip((-2, -1, 1, 2), (0, 0, 1, 1),
                                                                             strict=True)) / 4 + optimum / 64

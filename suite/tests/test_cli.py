@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+
 from bcebench.reference import derive
 from bcebench.reference.derive import Claim, Fact, sigmoid, z
 from bcebench.reference.tests.case_files import digits_agree, extension_cases, oracle_cases

@@ -10,16 +10,19 @@ worker process instead of in this one.
 
 import numpy as np
 import pytest
-from bcebench.adapters import base
-from bcebench.reference.formats import FORMATS, from_bits
-from bcebench.suite import cases, checks, explain, gate
-from bcebench.suite.policy import load_policy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bcebench.adapters import base
+from bcebench.reference.formats import FORMATS, from_bits
+from bcebench.suite.checks import cases, elementwise
+from bcebench.suite.gate import controller, planning, verdicts
+from bcebench.suite.policy import explain
+from bcebench.suite.policy.bounds import load_policy
+
 POLICY = load_policy("strict")
-SELECTION = gate.Selection(frameworks=list(base.REGISTRY))
-DEVIATIONS = gate.known_deviations(SELECTION)
+SELECTION = planning.Selection(frameworks=list(base.REGISTRY))
+DEVIATIONS = planning.known_deviations(SELECTION)
 
 
 def _matrix(elementwise_only: bool = False):
@@ -57,21 +60,21 @@ def _adapter_and_impl(framework: str, implementation: str):
 @pytest.mark.parametrize("framework, device, implementation, dtype", _matrix())
 def test_implementation_passes_or_deviates_as_documented(framework, device, implementation, dtype):
     adapter, impl = _adapter_and_impl(framework, implementation)
-    records = gate.run_in_process(adapter, impl, device, dtype, SELECTION, POLICY, DEVIATIONS)
+    records = planning.run_in_process(adapter, impl, device, dtype, SELECTION, POLICY, DEVIATIONS)
     assert records, "no check ran"
-    problems = gate.failures(records)
+    problems = verdicts.failures(records)
     assert not problems, "\n".join(problems)
 
 
 @pytest.mark.parametrize("framework", sorted(base.PROCESS_BOUND))
 def test_process_bound_framework_passes_or_deviates_as_documented(framework):
     """Every check the gate plans for the framework, run in its own worker process."""
-    results = gate.run(gate.Selection([framework]))
+    results = controller.run(planning.Selection([framework]))
     unavailable = results["metadata"]["unavailable"]
     if framework in unavailable:
         pytest.skip(f"{framework}: {unavailable[framework]}")
     assert results["checks"], "no check ran"
-    problems = gate.failures(results["checks"])
+    problems = verdicts.failures(results["checks"])
     assert not problems, "\n".join(problems)
 
 
@@ -99,8 +102,8 @@ def test_hypothesis_drawn_inputs(framework, device, implementation, dtype, data)
         record = {"framework": framework, "device": device, "implementation": impl.id, "form": impl.form,
                   "dtype": dtype, "check": "accuracy", "quantity": quantity, "regime": "hypothesis",
                   "labels": kind, "gating": impl.gating, "id": f"hypothesis/{impl.id}/{dtype}/{quantity}"}
-        records.append(checks.accuracy(adapter, impl, device, case, quantity, POLICY, record))
+        records.append(elementwise.accuracy(adapter, impl, device, case, quantity, POLICY, record))
     records = [explain.apply(r, DEVIATIONS) for r in records]
-    problems = gate.failures(records)
+    problems = verdicts.failures(records)
     assert not problems, "\n".join(problems)
 

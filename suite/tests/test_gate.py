@@ -10,11 +10,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from bcebench.adapters import base
 from bcebench.adapters.numpy_adapter import NumpyAdapter
-from bcebench.suite import cases, cli, explain, gate
+from bcebench.reports.results import SCHEMA_VERSION
+from bcebench.suite import cli
+from bcebench.suite.checks import cases
+from bcebench.suite.cli import common
+from bcebench.suite.gate import controller, planning, verdicts
+from bcebench.suite.policy import explain
+from bcebench.suite.policy.bounds import load_policy
+from bcebench.suite.policy.data_files import PolicyError
+from bcebench.suite.policy.deviations import Condition, Deviation, Explains, load_deviations
 from bcebench.suite.tests import planted
-from bcebench.suite.policy import Condition, Deviation, Explains, PolicyError, load_deviations, load_policy
 
 POLICY = load_policy("strict")
 ADAPTER = NumpyAdapter()
@@ -24,8 +32,8 @@ DTYPES = ("float16", "bfloat16", "float32", "float64")
 def run_planted(name: str, reduction: str = "none") -> list[dict]:
     impl = base.Implementation(f"user:bcebench.suite.tests.planted:{name}", "numpy", "logits", getattr(planted, name),
                                reduction=reduction)
-    selection = gate.Selection(["numpy"])
-    return [r for dtype in DTYPES for r in gate.run_in_process(ADAPTER, impl, "cpu", dtype, selection, POLICY, ())]
+    selection = planning.Selection(["numpy"])
+    return [r for dtype in DTYPES for r in planning.run_in_process(ADAPTER, impl, "cpu", dtype, selection, POLICY, ())]
 
 
 # (planted fault, the check that must catch it, its quantity)
@@ -45,7 +53,7 @@ def test_planted_fault_is_caught(name, check, quantity):
     records = run_planted(name)
     caught = [r for r in records if r["verdict"] == "fail" and r["check"] == check and r["quantity"] == quantity]
     assert caught, f"{name} was not caught by {check}/{quantity}"
-    assert not gate.gate_passes(records)
+    assert not verdicts.gate_passes(records)
 
 
 def test_mean_over_n_minus_1_is_caught():
@@ -61,7 +69,7 @@ def test_float64_through_float32_fails_only_in_float64():
 def test_correct_implementation_passes_every_check():
     records = run_planted("correct")
     assert len(records) > 100
-    assert gate.failures(records) == []
+    assert verdicts.failures(records) == []
     assert {r["verdict"] for r in records} == {"pass"}
 
 
@@ -79,7 +87,7 @@ def test_user_file_implementation_plugs_in_and_writes_results(tmp_path):
                          "--dtype", "float32", "--json", str(results), "--junit", str(junit))
     assert done.returncode == 0, done.stdout + done.stderr
     document = json.loads(results.read_text())
-    assert document["schema_version"] == gate.SCHEMA_VERSION and document["passed"]
+    assert document["schema_version"] == SCHEMA_VERSION and document["passed"]
     assert document["metadata"]["frameworks"]["numpy"]["version"]
     assert document["metadata"]["policy"]["name"] == "strict"
     ids = {r["implementation"] for r in document["checks"]}
@@ -166,8 +174,8 @@ def test_deviation_that_no_longer_reproduces_is_reported(tmp_path):
     stale.write_text('[[deviation]]\nimplementation = "numpy.stable_logits"\ncheck = "accuracy"\nquantity = "loss"\n'
                      'what = "pretends the careful form fails"\nwhy = "a test"\n[[deviation.explains]]\n'
                      'signature = "lost-tail"\nregion = ["z < 0"]\n')
-    selection = gate.Selection(["numpy"], implementations=["numpy.stable_logits"], dtypes=["float32"])
-    results = gate.run(selection, deviations_path=stale)
+    selection = planning.Selection(["numpy"], implementations=["numpy.stable_logits"], dtypes=["float32"])
+    results = controller.run(selection, deviations_path=stale)
     assert results["passed"]
     assert results["stale_deviations"][0]["message"].startswith("no longer reproduces")
 
@@ -216,11 +224,11 @@ def test_every_known_deviation_has_an_explanation_and_a_link():
 
 def test_relaxed_policy_passes_careful_code_and_still_catches_gross_faults():
     relaxed = load_policy("relaxed")
-    selection = gate.Selection(["numpy"])
+    selection = planning.Selection(["numpy"])
     for name, should_pass in (("correct", True), ("naive_sigmoid_then_log", False)):
         impl = base.Implementation(f"user:{name}", "numpy", "logits", getattr(planted, name))
-        records = gate.run_in_process(ADAPTER, impl, "cpu", "float32", selection, relaxed, ())
-        assert gate.gate_passes(records) is should_pass, name
+        records = planning.run_in_process(ADAPTER, impl, "cpu", "float32", selection, relaxed, ())
+        assert verdicts.gate_passes(records) is should_pass, name
 
 
 def test_frameworks_command_lists_each_adapter(capsys):
@@ -235,16 +243,16 @@ def test_weighted_mean_is_judged_against_the_exact_weighted_mean():
     """The reduction scikit-learn's sample weights give: a correct Σ wᵢLᵢ / Σ wᵢ passes every
     dtype, the plain mean in its place fails the reduction checks."""
     right = run_planted("weighted_mean", reduction="weighted-mean")
-    assert right and all(r["verdict"] == "pass" for r in right), gate.failures(right)
+    assert right and all(r["verdict"] == "pass" for r in right), verdicts.failures(right)
     wrong = run_planted("weighted_mean_ignoring_weights", reduction="weighted-mean")
     # float64 tells the means apart in every case; a 16-bit dtype may round both to one value
     assert {r["verdict"] for r in wrong if r["check"] == "reduction" and r["dtype"] == "float64"} == {"fail"}
 
 
 def test_hard_label_implementations_get_the_hard_special_inputs():
-    plain, hard = (gate.tasks_for("numpy", "cpu", base.Implementation("i", "numpy", "probs", planted.correct,
+    plain, hard = (planning.tasks_for("numpy", "cpu", base.Implementation("i", "numpy", "probs", planted.correct,
                                                                       hard_labels_only=only), "float32",
-                                  gate.Selection(["numpy"])) for only in (False, True))
+                                  planning.Selection(["numpy"])) for only in (False, True))
     assert {t["labels"] for t in plain if t["check"] == "special"} == {"special"}
     assert {t["labels"] for t in hard if t["check"] == "special"} == {"special-hard"}
     assert {t["labels"] for t in hard if t["check"] != "special"} <= {"hard", "mixed", "special-hard"} | {
@@ -314,6 +322,6 @@ def test_what_impl_computes_is_declared_on_the_command_line(tmp_path):
      "weight must be"),
 ])
 def test_parameters_that_describe_nothing_are_exit_2(args, message, capsys):
-    assert cli.main(["check", *args]) == cli.EXIT_USAGE
+    assert cli.main(["check", *args]) == common.EXIT_USAGE
     err = capsys.readouterr().err
     assert message in err and len(err.splitlines()) == 1

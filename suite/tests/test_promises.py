@@ -12,11 +12,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from bcebench.adapters import base
 from bcebench.adapters.numpy_adapter import NumpyAdapter
-from bcebench.suite import api, cli, gate
+from bcebench.suite import api, cli
+from bcebench.suite.gate import planning, verdicts
+from bcebench.suite.policy.bounds import load_policy
+from bcebench.suite.policy.data_files import PolicyError
+from bcebench.suite.policy.deviations import load_deviations
 from bcebench.suite.tests import planted
-from bcebench.suite.policy import PolicyError, load_deviations, load_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -85,10 +89,10 @@ def test_a_worker_that_dies_before_its_first_check_is_crashed_and_the_others_are
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["--dtype", "float32,flaot16"], "bcebench check: --dtype 'flaot16': expected one of float16, bfloat16,"),
-    (["--check", "special,acuracy"], "bcebench check: --check 'acuracy': expected one of accuracy, special,"),
-    (["--quantity", "gard"], "bcebench check: --quantity 'gard': expected one of loss, grad, hess"),
-    (["--device", "tpu"], "bcebench check: --device 'tpu': expected one of cpu, cuda, gpu"),
+    (["--dtype", "float32,flaot16"], "bcebench check: dtype 'flaot16': expected one of float16, bfloat16,"),
+    (["--check", "special,acuracy"], "bcebench check: check 'acuracy': expected one of accuracy, special,"),
+    (["--quantity", "gard"], "bcebench check: quantity 'gard': expected one of loss, grad, hess"),
+    (["--device", "tpu"], "bcebench check: device 'tpu': expected one of cpu, cuda, gpu"),
     (["--framework", ""], "bcebench check: --framework has an empty value"),
     (["--dtype", "float32,"], "bcebench check: --dtype has an empty value"),
 ])
@@ -96,6 +100,20 @@ def test_a_typo_in_a_filter_is_exit_2_naming_it(argv, message, capsys):
     assert cli.main(["check", "--framework", "numpy", *argv] if argv[0] != "--framework" else ["check", *argv]) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.startswith(message) and captured.err.count("\n") == 1
+
+
+@pytest.mark.parametrize(("option", "argument", "value"), [
+    ("--dtype", "dtypes", "flaot32"), ("--quantity", "quantities", "gard"), ("--check", "checks", "acuracy"),
+    ("--device", "devices", "tpu"),
+])
+def test_the_api_refuses_a_typo_with_the_command_lines_line(option, argument, value, capsys):
+    """The request is validated once, in the gate's plan: api.check (and so the pytest fixture) says
+    what `bcebench check` says, where before it said that no check ran."""
+    assert cli.main(["check", "--framework", "numpy", option, value]) == 2
+    said = capsys.readouterr().err.strip().removeprefix("bcebench check: ")
+    with pytest.raises(ValueError) as refused:
+        api.check(planted.correct, framework="numpy", form="logits", **{argument: [value]})
+    assert str(refused.value) == said and value in said
 
 
 POLICY_HEAD = 'name = "mine"\n'
@@ -172,8 +190,8 @@ def test_the_shipped_policies_and_deviations_are_valid():
 def test_an_exception_for_infinite_or_nan_logits_is_not_a_right_answer():
     impl = base.Implementation("user:bcebench.suite.tests.planted:raises_on_non_finite", "numpy", "logits",
                                planted.raises_on_non_finite)
-    selection = gate.Selection(["numpy"], checks=["special"], quantities=["loss"])
-    [record] = gate.run_in_process(NumpyAdapter(), impl, "cpu", "float32", selection, load_policy("strict"), ())
+    selection = planning.Selection(["numpy"], checks=["special"], quantities=["loss"])
+    [record] = planning.run_in_process(NumpyAdapter(), impl, "cpu", "float32", selection, load_policy("strict"), ())
     assert record["verdict"] == "fail" and "where the policy does not allow it" in record["message"]
     # ±inf and NaN in z or y: 9 of the 25 special inputs (suite/cases.py), each a failing element now
     assert record["failures"] == 9 and record["count"] == 25
@@ -186,7 +204,8 @@ def test_the_xor_claims_dtype_limit_excuses_only_what_exact_training_also_misses
     10^-3), so a correct implementation meets the dtype's limit; a gradient that is always 0 stays
     at 1.375, far beyond BASELINE_FACTOR times that, and breaks the claim."""
     impl = base.Implementation(f"user:{name}", "numpy", "logits", getattr(planted, name))
-    records = gate.run_in_process(NumpyAdapter(), impl, "cpu", "bfloat16", gate.Selection(["numpy"], checks=["claim"]),
+    records = planning.run_in_process(NumpyAdapter(), impl, "cpu", "bfloat16", planning.Selection(["numpy"],
+                                                                                                  checks=["claim"]),
                                   load_policy("strict"), ())
     [xor] = [r for r in records if "/xor-" in r["id"]]
     assert (xor["verdict"], xor["outcome"]) == (verdict, outcome), xor.get("message")
@@ -207,15 +226,15 @@ def test_a_regression_inside_a_known_deviation_fails_the_gate():
         loss = builtin.call(z, y)
         return loss + torch.where((z > 4) & (z < 6), loss.detach() * 0.001, torch.zeros_like(loss))
 
-    selection = gate.Selection(["torch"], dtypes=["float32"], checks=["accuracy"], quantities=["loss"])
-    deviations = gate.known_deviations(selection)
+    selection = planning.Selection(["torch"], dtypes=["float32"], checks=["accuracy"], quantities=["loss"])
+    deviations = planning.known_deviations(selection)
     wrapped = dataclasses.replace(builtin, call=too_large_between_4_and_6)
-    records = gate.run_in_process(adapter, wrapped, "cpu", "float32", selection, load_policy("strict"), deviations)
+    records = planning.run_in_process(adapter, wrapped, "cpu", "float32", selection, load_policy("strict"), deviations)
     failed = [r for r in records if r["verdict"] == "fail"]
-    assert failed and not gate.gate_passes(records, selection)
+    assert failed and not verdicts.gate_passes(records, selection)
     assert all("beyond the known deviations" in r["message"] for r in failed if r.get("deviations_used"))
-    original = gate.run_in_process(adapter, builtin, "cpu", "float32", selection, load_policy("strict"), deviations)
-    assert gate.gate_passes(original, selection), gate.failures(original)
+    original = planning.run_in_process(adapter, builtin, "cpu", "float32", selection, load_policy("strict"), deviations)
+    assert verdicts.gate_passes(original, selection), verdicts.failures(original)
 
 
 def test_fail_on_stale_turns_a_deviation_that_went_away_into_a_failure(tmp_path):
@@ -231,7 +250,7 @@ def test_fail_on_stale_turns_a_deviation_that_went_away_into_a_failure(tmp_path)
 
 
 def test_a_careful_jax_function_passes_with_the_platforms_declared_flushing():
-    """XLA on the CPU flushes subnormal results to zero (suite/platforms.toml): a careful JAX
+    """XLA on the CPU flushes subnormal results to zero (suite/policy/platforms.toml): a careful JAX
     function, the user's, is judged with that fact, which the report names as the platform's."""
     jnp = pytest.importorskip("jax.numpy")
 
@@ -246,7 +265,7 @@ def test_a_careful_jax_function_passes_with_the_platforms_declared_flushing():
 
 
 def test_a_careful_torch_function_passes_every_check():
-    """PyTorch's CPU keeps subnormals (suite/platforms.toml declares nothing for it): a careful
+    """PyTorch's CPU keeps subnormals (suite/policy/platforms.toml declares nothing for it): a careful
     function, written from the logits with its gradient (1 − y)σ(z) − yσ(−z), passes every check
     with no deviation applied."""
     torch = pytest.importorskip("torch")

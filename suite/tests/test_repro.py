@@ -15,13 +15,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
 from bcebench.adapters import standalone
 from bcebench.reference.exact import Spec
 from bcebench.reference.formats import FORMATS
-from bcebench.suite import repro
-from bcebench.suite.policy import load_deviations, load_policy
-from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
+from bcebench.suite.policy.bounds import load_policy
+from bcebench.suite.policy.deviations import load_deviations
+from bcebench.suite.repro import findings as repro
 
 ROOT = Path(__file__).resolve().parents[2]
 REPRO = ROOT / "reports" / "repro"
@@ -165,7 +167,7 @@ SAME_SOURCE = """
 import json, sys
 import numpy as np
 from bcebench.adapters import base
-from bcebench.suite import cases
+from bcebench.suite.checks import cases
 from bcebench.suite.tests import test_repro
 framework = sys.argv[1]
 adapter, reason = base.load(framework)
@@ -260,7 +262,7 @@ def test_a_deviation_reproduces_only_the_inputs_it_explains():
 def test_reproducer_passes_once_the_fault_is_gone(tmp_path):
     """The same script with the stable formula in place of the built-in exits 0: the exit code
     follows the fault, not the script."""
-    from bcebench.reports import repro_files
+    from bcebench.suite.repro import files as repro_files
 
     policy = load_policy("strict")
     record = _record(worst=[_worst(-20.0, 0.0, 0.0, "lost-tail"), _worst(-100.0, 0.0, 0.0, "flushed-subnormal")])
@@ -301,7 +303,7 @@ def test_bad_requests_are_one_line_and_exit_2(tmp_path, arguments, message):
 
 def test_verify_tells_a_crash_from_a_reproduced_fault(tmp_path):
     """Exit 1 alone is what an uncaught exception gives: only the script's own verdict line counts."""
-    from bcebench.suite.cli import verify_reproducer
+    from bcebench.suite.cli.repro import verify_reproducer
 
     crash = tmp_path / "crash.py"
     crash.write_text("import module_that_is_not_there\n")
@@ -322,14 +324,14 @@ def test_the_readme_of_the_reproducers_lists_each_one():
 def test_results_are_read_gzipped_too(tmp_path):
     import gzip
 
-    from bcebench.reports import compare
+    from bcebench.reports import results as results_file
 
     document = {"schema_version": 2, "metadata": {}, "checks": []}
     (tmp_path / "results.json.gz").write_bytes(gzip.compress(json.dumps(document).encode()))
-    assert compare.load(str(tmp_path / "results.json.gz"))["checks"] == []
+    assert results_file.load(str(tmp_path / "results.json.gz"))["checks"] == []
     (tmp_path / "broken.json.gz").write_bytes(b"not gzip")
-    with pytest.raises(compare.ResultsError, match="not JSON"):
-        compare.load(str(tmp_path / "broken.json.gz"))
+    with pytest.raises(results_file.ResultsError, match="not JSON"):
+        results_file.load(str(tmp_path / "broken.json.gz"))
 
 
 @pytest.mark.skipif(not installed("torch"), reason="torch is not installed here")

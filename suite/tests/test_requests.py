@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from bcebench.suite import api, cli, gate
+
+from bcebench.reports.results import write_atomically
+from bcebench.suite import api, cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -64,7 +66,7 @@ def test_output_locations_are_checked_before_any_work(tmp_path):
 def test_result_files_honour_the_umask(tmp_path):
     previous = os.umask(0o027)
     try:
-        gate.write_atomically(tmp_path / "results.json", "{}")
+        write_atomically(tmp_path / "results.json", "{}")
     finally:
         os.umask(previous)
     assert stat.S_IMODE((tmp_path / "results.json").stat().st_mode) == 0o640
@@ -86,7 +88,7 @@ def test_api_takes_a_deviations_path_as_a_string_and_contains_a_call_of_sys_exit
         sys.exit(4)
 
     result = api.check(exits, framework="numpy", dtypes=["float32"], checks=["accuracy"], quantities=["loss"],
-                       deviations=str(ROOT / "suite" / "deviations.toml"))
+                       deviations=str(ROOT / "suite" / "policy" / "deviations.toml"))
     assert not result.passed and {r["verdict"] for r in result.records} == {"crashed"}
     assert all(r["message"] == "SystemExit: 4" for r in result.records)
     assert json.loads(json.dumps(result.records)) == result.records  # plain data, nothing half-built

@@ -3,11 +3,12 @@ rounded within the policy's bound at every float16 input, labels 0 and 1, where 
 not; and the table of signatures they remove names only what the gate reports."""
 
 import pytest
+
 from bcebench.adapters import base, rewrites
 from bcebench.reference import metrics
 from bcebench.reference.formats import FORMATS
-from bcebench.suite import sweep
-from bcebench.suite.policy import load_policy
+from bcebench.suite.policy.bounds import load_policy
+from bcebench.suite.sweep import exhaustive as sweep
 
 POLICY = load_policy("strict")
 FRAMEWORKS = [name for name in ("numpy", "torch", "jax", "tensorflow") if base.load(name)[0] is not None]

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from bcebench.reports import speed
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -92,13 +94,12 @@ def test_bench_records_a_crashing_and_a_hanging_case_and_compare_counts_them_los
         assert crashed in done.stdout and says in done.stdout, done.stdout
     time.sleep(0.5)
     assert processes_with(token.encode()) == []
-    from bcebench.suite import bench
 
     timed = json.loads((tmp_path / "hangs.json").read_text())
     assert timed["failed"] and not [c for c in timed["cases"] if c["kind"] == "implementation"]
     baseline = {"cases": [{"id": timed["failed"][0]["id"], "kind": "implementation", "median": 1e-6, "q1": 1e-6,
                            "q3": 1e-6}]}
-    assert bench.regressions(baseline, timed, 10)["lost"][0][0] == timed["failed"][0]["id"]
+    assert speed.regressions(baseline, timed, 10)["lost"][0][0] == timed["failed"][0]["id"]
 
 
 @pytest.mark.parametrize("to_group", [False, True], ids=["to-the-command", "ctrl-c-to-its-process-group"])

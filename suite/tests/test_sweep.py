@@ -18,8 +18,9 @@ from bcebench.adapters import base
 from bcebench.reference import metrics, oracle
 from bcebench.reference.exact import Spec
 from bcebench.reference.formats import FORMATS, from_bits
-from bcebench.suite import sweep
-from bcebench.suite.sweep_stats import Stats, exact_error
+from bcebench.suite.cli import common
+from bcebench.suite.sweep import exhaustive as sweep
+from bcebench.suite.sweep.stats import Stats, exact_error
 
 ROOT = Path(__file__).resolve().parents[2]
 ADAPTER_NUMPY = base.load("numpy")[0]
@@ -184,11 +185,9 @@ def test_a_shard_whose_worker_dies_is_run_again(tmp_path):
      "rewrite(probs) gives no grad"),
 ])
 def test_bad_requests_exit_2_with_one_line(tmp_path, extra, message):
-    from bcebench.suite import cli
-
     run = subprocess.run([sys.executable, "-m", "bcebench.suite.cli", "sweep", "--framework", "numpy",
                           "--checkpoint", str(tmp_path), *extra], cwd=ROOT, capture_output=True, text=True)
-    assert run.returncode == cli.EXIT_USAGE and message in run.stderr and len(run.stderr.splitlines()) == 1
+    assert run.returncode == common.EXIT_USAGE and message in run.stderr and len(run.stderr.splitlines()) == 1
 
 
 @pytest.mark.skipif(base.load("torch")[0] is None, reason="PyTorch is not installed")
@@ -236,7 +235,7 @@ def test_the_two_variable_sweep_walks_every_label_of_each_input():
 def test_a_sweep_counts_each_failure_signature():
     """Every float16 input of a loss whose tail is cut to 0 below z = −8 (y = 0): each input there
     whose correctly rounded loss is normal counts as lost-tail, subnormal as flushed-subnormal."""
-    from bcebench.suite.sweep_stats import measure
+    from bcebench.suite.sweep.stats import measure
 
     fmt = FORMATS["float16"]
     patterns = np.arange(2**16)

@@ -1,0 +1,140 @@
+"""The inputs every implementation is checked on: the same arrays for all of them.
+
+A case is a regime of inputs for one form and dtype, drawn from a fixed seed, so that a run is
+replayed bit for bit from (regime, labels, dtype, seed):
+
+- logits ``wide``: both signs, magnitudes log-uniform from the smallest subnormal to the largest
+  finite value, plus 0, ±1 and the extremes;
+- logits ``moderate``: |z| <= 30, uniform, where training lives;
+- logits ``overflow``: around ln(max), where e^|z| overflows (11.09 in float16, 88.72 in
+  float32 and bfloat16, 709.78 in float64), and from there up to the largest finite value;
+- probs ``wide``: p log-uniform from the smallest subnormal to 1/2, and 1 − those, so they
+  crowd 0 and 1 (the smallest subnormal and 1 − ulp included);
+- probs ``uniform``: uniform in (0, 1).
+
+Labels are ``hard`` (0 and 1), ``soft`` (0.1, 0.5, 0.9, 0.999) or ``random`` (uniform in
+[0, 1]), rounded once to the dtype.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from bcebench.reference.formats import FORMATS, Format, round_float64
+
+SEED = 20261128
+CASE_SIZE = 1024
+REGIMES = {"logits": ("wide", "moderate", "overflow"), "probs": ("wide", "uniform")}
+LABELS = ("hard", "soft", "random")
+SOFT_LABELS = (0.1, 0.5, 0.9, 0.999)
+
+
+@dataclass(frozen=True)
+class Case:
+    form: str
+    dtype: str
+    regime: str
+    labels: str
+    x: np.ndarray
+    y: np.ndarray
+
+    @property
+    def name(self) -> str:
+        return f"{self.regime}-{self.labels}"
+
+
+def exact_cast(values: np.ndarray, fmt: Format) -> np.ndarray:
+    """float64 values correctly rounded to the format (never ml_dtypes' double-rounding cast)."""
+    return round_float64(values, fmt).astype(fmt.dtype)
+
+
+def _log_uniform(rng, low: float, high: float, count: int) -> np.ndarray:
+    return np.exp(rng.uniform(math.log(low), math.log(high), count))
+
+
+def _smallest(fmt: Format) -> float:
+    return math.ldexp(1.0, fmt.quantum_min)
+
+
+def inputs(form: str, regime: str, fmt: Format, rng, count: int) -> np.ndarray:
+    """float64 values for the regime (correct rounding to the dtype comes after)."""
+    big = min(fmt.max_finite, 1e300)
+    if form == "logits":
+        if regime == "wide":
+            magnitudes = _log_uniform(rng, _smallest(fmt), big, count - 6)
+            signs = rng.choice([-1.0, 1.0], magnitudes.size)
+            return np.concatenate([[0.0, 1.0, -1.0, fmt.max_finite, -fmt.max_finite, _smallest(fmt)],
+                                   signs * magnitudes])
+        if regime == "moderate":
+            return rng.uniform(-30, 30, count)
+        edge = math.log(fmt.max_finite)
+        near = rng.uniform(0.9 * edge, 1.1 * edge, count // 2)
+        far = _log_uniform(rng, 1.1 * edge, big, count - near.size)
+        values = np.concatenate([near, far])
+        return values * rng.choice([-1.0, 1.0], values.size)
+    if regime == "wide":
+        low = _log_uniform(rng, _smallest(fmt), 0.5, count // 2 - 2)
+        return np.concatenate([[_smallest(fmt), 0.5], low, 1.0 - low[: count // 2], [1.0 - 2.0 ** -fmt.precision]])
+    return rng.uniform(0, 1, count)
+
+
+def labels(kind: str, rng, count: int) -> np.ndarray:
+    if kind == "hard":
+        return rng.integers(0, 2, count).astype(np.float64)
+    if kind == "soft":
+        return rng.choice(SOFT_LABELS, count)
+    return rng.uniform(0, 1, count)
+
+
+def make_case(form: str, dtype: str, regime: str, label_kind: str, count: int = CASE_SIZE, seed: int = SEED) -> Case:
+    fmt = FORMATS[dtype]
+    rng = np.random.default_rng([seed, list(REGIMES[form]).index(regime), LABELS.index(label_kind), fmt.precision])
+    x = exact_cast(inputs(form, regime, fmt, rng, count), fmt)
+    if form == "probs":  # keep p inside (0, 1) after rounding: p = 0 and 1 are special values
+        x = x[(x.astype(np.float64) > 0) & (x.astype(np.float64) < 1)]
+    y = exact_cast(labels(label_kind, rng, x.size), fmt)
+    return Case(form, dtype, regime, label_kind, x, y)
+
+
+def accuracy_cases(form: str, dtype: str, hard_labels_only: bool = False) -> list[Case]:
+    kinds = ("hard",) if hard_labels_only else LABELS
+    return [make_case(form, dtype, regime, kind) for regime in REGIMES[form] for kind in kinds]
+
+
+# The special inputs: (x, y) pairs where the answer is a limit, an infinity, a NaN or a zero.
+SPECIAL_INPUTS = {
+    "logits": [(0.0, 0.0), (-0.0, 1.0), (0.0, 0.5), (math.inf, 1.0), (math.inf, 0.0), (-math.inf, 0.0),
+               (-math.inf, 1.0), (math.inf, 0.5), (-math.inf, 0.5), (math.nan, 1.0), (1.0, math.nan),
+               (math.nan, math.nan), (0.0, -0.0)],
+    "probs": [(0.0, 0.0), (0.0, 1.0), (1.0, 1.0), (1.0, 0.0), (0.0, 0.5), (1.0, 0.5), (-0.0, 0.0),
+              (0.5, math.nan), (math.nan, 1.0), (0.5, -0.0)],
+}
+OUT_OF_DOMAIN = [(-0.25, 1.0), (1.5, 0.0), (-math.inf, 0.0), (math.inf, 1.0)]
+
+
+def overflow_inputs(fmt: Format) -> list[tuple[float, float]]:
+    """Logits where e^|z| overflows in the format, just below and past ln(max), and its maximum."""
+    edge = math.log(fmt.max_finite)
+    return [(sign * z, y) for z in (0.99 * edge, 1.01 * edge, fmt.max_finite) for sign in (1.0, -1.0)
+            for y in (0.0, 1.0)]
+
+
+def special_case(form: str, dtype: str, hard_only: bool = False) -> Case:
+    """The special inputs of a form (and the overflow edges of logits); with ``hard_only``, those
+    with label 0 or 1, for implementations defined for hard labels only."""
+    fmt = FORMATS[dtype]
+    extra = overflow_inputs(fmt) if form == "logits" else []
+    pairs = [(x, y) for x, y in SPECIAL_INPUTS[form] + extra if not hard_only or y in (0.0, 1.0)]
+    pairs = np.array(pairs, dtype=np.float64)
+    labels = "special-hard" if hard_only else "special"
+    return Case(form, dtype, "special", labels, exact_cast(pairs[:, 0], fmt), exact_cast(pairs[:, 1], fmt))
+
+
+
+def out_of_domain_case(dtype: str) -> Case:
+    pairs = np.array(OUT_OF_DOMAIN, dtype=np.float64)
+    fmt = FORMATS[dtype]
+    return Case("probs", dtype, "out-of-domain", "mixed", exact_cast(pairs[:, 0], fmt), exact_cast(pairs[:, 1], fmt))

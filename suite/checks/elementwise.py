@@ -1,0 +1,193 @@
+"""The elementwise checks: accuracy over sampled cases, special values, the probability form's
+domain, reductions, inputs left unchanged, and shapes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import mpmath
+import numpy as np
+
+from bcebench.adapters.base import Unsupported, sample_weights
+from bcebench.reference import oracle
+from bcebench.reference.exact import Spec
+from bcebench.reference.formats import FORMATS, bits_of, round_mpf
+from bcebench.reference.oracle import Reference
+from bcebench.suite.checks import cases
+from bcebench.suite.checks.judge import call_quantity, element, error_profile, input_class, judge, reference, spec_for
+from bcebench.suite.policy import explain
+from bcebench.suite.policy.bounds import Policy
+
+LARGE_MEAN = {"float16": 100_000, "bfloat16": 100_000, "float32": 4096, "float64": 4096}
+
+
+def accuracy(adapter, impl, device, case: cases.Case, quantity: str, policy: Policy, record: dict) -> dict:
+    got, problem = call_quantity(adapter, impl, quantity, case.x, case.y, device)
+    if problem:
+        return {**record, "verdict": problem[0], "message": problem[1]}
+    spec = spec_for(impl, quantity)
+    record, errors = judge(record, got, reference(spec, case), case.x, case.y, spec, policy)
+    record["profile"] = error_profile(case.x, errors)
+    return record
+
+
+def special(adapter, impl, device, case: cases.Case, quantity: str, policy: Policy, record: dict) -> dict:
+    """Each special input on its own, so that one the implementation rejects hides no other. An
+    exception is a right answer only for the inputs where the policy says raising is
+    (``raising_allowed``); for any other it is a failing element."""
+    values, rejected = [], []
+    for i in range(case.x.size):
+        got, problem = call_quantity(adapter, impl, quantity, case.x[i : i + 1], case.y[i : i + 1], device)
+        if problem:  # Unsupported is the adapter's word that the input is outside what it offers
+            kind = input_class(case.form, float(case.x[i]), float(case.y[i]))
+            rejected.append({"x": element(case.x, i), "y": element(case.y, i), "message": problem[1],
+                             "allowed": problem[0] == "unsupported" or kind in policy.raising_allowed})
+        else:
+            values.append(i)
+    record["rejected"] = rejected
+    wrong = [r for r in rejected if not r["allowed"]]
+    if not values:
+        if not wrong:
+            return {**record, "verdict": "unsupported",
+                    "message": f"rejects every special input, as the policy allows: {rejected[0]['message']}"}
+        return _with_raised(record, wrong, len(rejected))
+    keep = np.array(values)
+    x, y = case.x[keep], case.y[keep]
+    got, _ = call_quantity(adapter, impl, quantity, x, y, device)
+    if got is None:  # element by element they ran; together they did not
+        again = [call_quantity(adapter, impl, quantity, x[i : i + 1], y[i : i + 1], device) for i in range(x.size)]
+        problems = [problem for _, problem in again if problem]
+        if problems:  # nor one by one a second time: the implementation's answer depends on its history
+            return {**record, "verdict": "crashed",
+                    "message": f"special inputs that ran one at a time failed when run again: {problems[0][1]}"}
+        got = np.concatenate([value for value, _ in again])
+    spec = spec_for(impl, quantity)
+    kept = cases.Case(case.form, case.dtype, "special-kept", str(keep.tolist()), x, y)
+    ref = reference(spec, kept)
+    record, errors = judge(record, got, ref, x, y, spec, policy)
+    kinds = record[explain.ELEMENTS][2]  # the signatures judge gave the elements
+    record["elements"] = [
+        {"x": element(x, i), "y": element(y, i), "got": element(got, i), "rounded": element(ref.rounded, i),
+         "ok": bool(errors[i] <= record["bound"]["limit"]), "signature": kinds[i]} for i in range(x.size)
+    ]
+    return _with_raised(record, wrong, len(rejected)) if wrong else record
+
+
+def _with_raised(record: dict, wrong: list[dict], rejected: int) -> dict:
+    """The record failing for the exceptions the policy does not allow: counted among its elements
+    (``rejected`` inputs raised in all), the most severe signature group, and failing elements for
+    the known deviations to explain."""
+    x = np.array([float(r["x"]["value"]) for r in wrong])
+    y = np.array([float(r["y"]["value"]) for r in wrong])
+    first = wrong[0]
+    record.update(verdict="fail", count=record.get("count", 0) + rejected,
+                  failures=record.get("failures", 0) + len(wrong),
+                  message=(f"raised for {len(wrong)} special input(s) where the policy does not allow it; first "
+                           f"x={first['x']['value']} y={first['y']['value']}: {first['message']}"))
+    raised = {"count": len(wrong), "x": explain.span(x), "y": explain.span(y), "max_error": "inf"}
+    record["signatures"] = {"raised": raised, **record.get("signatures", {})}
+    judged = record.get(explain.ELEMENTS, (np.zeros(0), np.zeros(0), np.zeros(0, dtype=object), np.zeros(0)))
+    raised_elements = (x, y, np.array(["raised"] * len(wrong), dtype=object), np.full(len(wrong), np.inf))
+    explain.attach(record, *(np.concatenate([a, b]) for a, b in zip(judged, raised_elements, strict=True)))
+    return record
+
+
+def domain(adapter, impl, device, case: cases.Case, quantity: str, policy: Policy, record: dict) -> dict:
+    """p outside [0, 1]: raising or returning NaN is right; returning a number is a finding."""
+    behaviour = []
+    for i in range(case.x.size):
+        got, problem = call_quantity(adapter, impl, quantity, case.x[i : i + 1], case.y[i : i + 1], device)
+        kind = "raises" if problem else ("nan" if np.isnan(got.astype(np.float64)[0]) else f"returns {float(got[0])!r}")
+        behaviour.append({"x": element(case.x, i), "y": element(case.y, i), "behaviour": kind,
+                          "message": problem[1] if problem else ""})
+    numbers = [b for b in behaviour if b["behaviour"].startswith("returns")]
+    record.update(behaviour=behaviour, count=len(behaviour), failures=len(numbers),
+                  verdict="fail" if numbers else "pass")
+    explain.attach(record, case.x, case.y, np.array(["missing-nan" if b in numbers else "" for b in behaviour],
+                                                    dtype=object),
+                   np.array([np.inf if b in numbers else 0.0 for b in behaviour]))
+    if numbers:
+        record["message"] = f"returns a number for p = {numbers[0]['x']['value']}: {numbers[0]['behaviour']}"
+    return record
+
+
+def _exact_reduction(spec: Spec, case: cases.Case, reduction: str) -> Reference:
+    """The exact mean, sum or weighted mean (Σ wᵢLᵢ / Σ wᵢ, w = ``sample_weights``) of the exact
+    elementwise values, rounded once to the dtype."""
+    ref = reference(spec, case)
+    fmt = FORMATS[case.dtype]
+    weights = sample_weights(case.x.size) if reduction == "weighted-mean" else np.ones(case.x.size)
+    with mpmath.workprec(2200):  # exact: every float64 term (times a small integer) fits in 2200 bits
+        total = mpmath.fsum([mpmath.mpf(w) * v for w, v in zip(weights, ref.exact, strict=True)]
+                            + [mpmath.mpf(w) * v for w, v in zip(weights, ref.exact_lo, strict=True)])
+        if case.x.size == 0:
+            value = mpmath.mpf(0) if reduction == "sum" else mpmath.mpf("nan")
+        else:
+            value = total if reduction == "sum" else total / mpmath.fsum(weights)
+        head = float(value)
+        tail = float(value - head) if math.isfinite(head) else 0.0
+        rounded = round_mpf(value._mpf_, fmt)
+    return Reference(np.array([rounded], dtype=fmt.dtype), np.array([head]), np.array([tail]), 0)
+
+
+def reduction(adapter, impl, device, case: cases.Case, quantity: str, policy: Policy, record: dict) -> dict:
+    got, problem = call_quantity(adapter, impl, quantity, case.x, case.y, device)
+    if problem:
+        return {**record, "verdict": problem[0], "message": problem[1]}
+    spec = spec_for(impl, "loss")
+    ref = _exact_reduction(spec, case, impl.reduction)
+    return judge(record, got.reshape(1), ref, case.x[:1], case.y[:1], spec, policy)[0]
+
+
+def unchanged_inputs(adapter, impl, device, case: cases.Case, quantity: str, policy: Policy, record: dict) -> dict:
+    """The implementation must not write into its inputs, in the loss or in its derivatives."""
+    fx, fy = adapter.from_numpy(case.x, device), adapter.from_numpy(case.y, device)
+    ran = []
+    for each in ("loss", "grad", "hess")[: ("loss", "grad", "hess").index(quantity) + 1]:
+        try:
+            adapter.evaluate(impl, each, fx, fy, device)
+            ran.append(each)
+        except Unsupported:
+            continue
+        except (Exception, SystemExit) as error:
+            return {**record, "verdict": "crashed", "message": f"{each}: {type(error).__name__}: {error}"}
+    if not ran:
+        return {**record, "verdict": "unsupported", "message": "no quantity could be evaluated"}
+    after = {"x": adapter.to_numpy(fx), "y": adapter.to_numpy(fy)}
+    changed = [name for name, before in (("x", case.x), ("y", case.y))
+               if not np.array_equal(bits_of(before), bits_of(after[name]))]
+    record.update(count=case.x.size, failures=len(changed), verdict="fail" if changed else "pass")
+    if changed:
+        record["message"] = f"wrote into its input {' and '.join(changed)} (evaluating {', '.join(ran)})"
+    return record
+
+
+def shapes(adapter, impl, device, case: cases.Case, quantity: str, policy: Policy, record: dict) -> dict:
+    """An empty input, and labels broadcast along a leading axis (rejecting that is allowed)."""
+    fmt = FORMATS[case.dtype]
+    empty = np.zeros(0, fmt.dtype)
+    got, problem = call_quantity(adapter, impl, "loss", empty, empty, device)
+    if problem:
+        return {**record, "verdict": problem[0], "message": f"empty input: {problem[1]}"}
+    expected = {"none": 0, "sum": 0.0, "mean": math.nan, "weighted-mean": math.nan}[impl.reduction]
+    if impl.reduction != "none" and not (got == expected or (np.isnan(expected) and np.isnan(got))):
+        message = f"empty input: {impl.reduction} is {got!r}, expected {expected}"
+        return {**record, "verdict": "fail", "message": message}
+    x = case.x[:12].reshape(3, 4)
+    y = case.y[:4]
+    got, problem = call_quantity(adapter, impl, "loss", x, y, device)
+    if problem:
+        verdict = "unsupported" if problem[0] == "crashed" else problem[0]
+        return {**record, "verdict": verdict, "message": f"broadcast labels rejected: {problem[1]}"}
+    spec = spec_for(impl, "loss")
+    xb, yb = (np.ascontiguousarray(a) for a in np.broadcast_arrays(x, y))
+    if impl.reduction != "none":  # the reduced value against the exact reduction of the 12 losses
+        flat = cases.Case(case.form, case.dtype, "broadcast", "broadcast", xb.ravel(), yb.ravel())
+        return judge(record, got.reshape(1), _exact_reduction(spec, flat, impl.reduction), flat.x[:1], flat.y[:1],
+                     spec, policy)[0]
+    return judge(record, got, oracle.evaluate(spec, x, y), x, yb, spec, policy)[0]
+
+
+CHECKS = {"accuracy": accuracy, "special": special, "domain": domain, "reduction": reduction,
+          "unchanged-inputs": unchanged_inputs, "shapes": shapes}
