@@ -49,15 +49,23 @@ def tie_neighbourhoods(fmt: Format) -> np.ndarray:
     return np.concatenate([values, -values])
 
 
-def mismatches(values: np.ndarray, fmt: Format, cast=library_cast) -> np.ndarray:
-    """The elements of ``values`` (float32 or float64) whose cast differs from the correct rounding
-    in its bit pattern (NaN inputs aside: they have no rounding)."""
+def correctly_rounded(values: np.ndarray, fmt: Format) -> np.ndarray:
+    """``values`` (float32 or float64) rounded once to ``fmt`` by the reference; non-finite kept."""
     wide = values.astype(np.float64)
     finite = np.isfinite(wide)
-    expected = np.where(finite, round_float64(np.where(finite, wide, 0.0), fmt), wide).astype(fmt.dtype)
-    got = cast(values, fmt)
+    return np.where(finite, round_float64(np.where(finite, wide, 0.0), fmt), wide).astype(fmt.dtype)
+
+
+def differing(values: np.ndarray, expected: np.ndarray, got: np.ndarray, fmt: Format) -> np.ndarray:
+    """The elements of ``values`` whose ``got`` differs from ``expected`` in its bit pattern (NaN
+    inputs aside: they have no rounding)."""
     differ = expected.view(fmt.bits_dtype) != got.view(fmt.bits_dtype)
-    return values[differ & ~np.isnan(wide)]
+    return values[differ & ~np.isnan(values)]
+
+
+def mismatches(values: np.ndarray, fmt: Format, cast=library_cast) -> np.ndarray:
+    """The elements of ``values`` whose cast differs from the correct rounding."""
+    return differing(values, correctly_rounded(values, fmt), cast(values, fmt), fmt)
 
 
 def every_float32(fmt: Format, cast=library_cast) -> tuple[int, list[float], float]:
@@ -67,12 +75,12 @@ def every_float32(fmt: Format, cast=library_cast) -> tuple[int, list[float], flo
     for start in range(0, 1 << 32, BLOCK):
         values = np.arange(start, start + BLOCK, dtype=np.uint64).astype(np.uint32).view(np.float32)
         began = time.perf_counter()
-        cast(values, fmt)
+        got = cast(values, fmt)
         library += time.perf_counter() - began
         began = time.perf_counter()
-        round_float64(values.astype(np.float64), fmt).astype(fmt.dtype)
+        expected = correctly_rounded(values, fmt)
         reference += time.perf_counter() - began
-        found.extend(mismatches(values, fmt, cast).tolist())
+        found.extend(differing(values, expected, got, fmt).tolist())
     return 1 << 32, found, library / reference
 
 

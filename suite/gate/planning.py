@@ -9,13 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bcebench.adapters import base
-from bcebench.reference.exact import QUANTITIES
-from bcebench.reference.formats import DTYPE_NAMES
 from bcebench.reports.results import glob_match
 from bcebench.suite.checks import cases, claims, runner
 from bcebench.suite.policy import explain
 from bcebench.suite.policy.bounds import Policy
-from bcebench.suite.policy.data_files import CHECK_NAMES
+from bcebench.suite.policy.data_files import known_values
 from bcebench.suite.policy.deviations import Deviation, load_deviations, load_platforms
 
 CHECK_TIMEOUT_SECONDS = 300
@@ -23,8 +21,9 @@ CHECK_TIMEOUT_SECONDS = 300
 
 
 
-# The values a request may name for each filter: a typo must never narrow what runs without a word.
-FILTERS = {"device": base.DEVICES, "dtype": DTYPE_NAMES, "quantity": QUANTITIES, "check": CHECK_NAMES}
+# The filters a request may give, each a closed set of values (``known_values``): a typo must never
+# narrow what runs without a word.
+FILTERS = ("device", "dtype", "quantity", "check")
 
 
 def known_filter(name: str, values: list[str] | None) -> list[str] | None:
@@ -35,9 +34,10 @@ def known_filter(name: str, values: list[str] | None) -> list[str] | None:
         return None
     if not values:
         raise RequestError(f"{name}: an empty list selects nothing")
-    unknown = [value for value in values if value not in FILTERS[name]]
+    known = known_values()[name]
+    unknown = [value for value in values if value not in known]
     if unknown:
-        raise RequestError(f"{name} {unknown[0]!r}: expected one of {', '.join(FILTERS[name])}")
+        raise RequestError(f"{name} {unknown[0]!r}: expected one of {', '.join(known)}")
     return values
 
 
