@@ -9,20 +9,10 @@ import os
 from pathlib import Path
 
 EXIT_OK = 0
-
-
 EXIT_FAILED = 1  # a check failed the policy
-
-
 EXIT_USAGE = 2  # the request itself is wrong
-
-
 EXIT_BROKEN_PIPE = 128 + 13
-
-
 EXIT_INTERRUPTED = 128 + 2  # as a shell reports a command ended by SIGINT
-
-
 # The sweep results committed with the checkout (an installed package has none): what the report and the
 # reproducers quote by default. What a command writes goes, unless told, under ./bcebench-*.
 COMMITTED_SWEEPS = Path(__file__).resolve().parents[2] / "reports" / "sweeps"
