@@ -43,20 +43,10 @@ from bcebench.reports.results import glob_match, write_atomically
 from bcebench.suite.supervisor import supervising
 
 SIZES = (1_000, 10_000, 100_000, 1_000_000, 10_000_000)
-
-
 SAVED = Path(".benchmarks") / "bcebench"
-
-
 CONFIRMATIONS = 2  # re-timings a flagged case must fail too
-
-
 PLAN_TIMEOUT_SECONDS = 300
-
-
 PROCESSES = 2  # each framework is timed in this many worker processes, one after another
-
-
 BENCH_CASES = Path(__file__).resolve().parent / "cases.py"  # timed by pytest-benchmark
 
 

@@ -116,8 +116,6 @@ def _separable(fmt: Format, l2: float) -> Problem:
 
 
 L2 = 2.0**-6
-
-
 PROBLEMS = {"xor-linear": lambda fmt: _xor(fmt, False), "xor-crossed": lambda fmt: _xor(fmt, True),
             "separable": lambda fmt: _separable(fmt, 0.0), "separable-l2": lambda fmt: _separable(fmt, L2)}
 

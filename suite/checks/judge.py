@@ -21,8 +21,6 @@ from bcebench.suite.policy import explain
 from bcebench.suite.policy.bounds import Policy
 
 WORST_SHOWN = 8
-
-
 PROFILE_POINTS = 64
 
 

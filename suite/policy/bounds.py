@@ -99,14 +99,8 @@ class Policy:
 
 
 POLICY_TOP = {"name", "description", "bound", "raising_allowed"}
-
-
 INPUT_CLASSES = ("p-outside-domain", "nan-input", "infinite-input", "nan-label", "infinite-label")
-
-
 BOUND_KEYS = {"scale", "max_ulp", "max_eps", "reason", *MATCH_KEYS}
-
-
 SCALES = {"result": "max_ulp", "operands": "max_ulp", "absolute": "max_eps"}
 
 

@@ -25,14 +25,8 @@ from bcebench.suite.policy.data_files import (
 )
 
 DEVIATIONS_FILE = Path(__file__).parent / "deviations.toml"
-
-
 PLATFORMS_FILE = Path(__file__).parent / "platforms.toml"
-
-
 REGION_VARIABLES = ("x", "z", "p", "y", "|x|", "|z|", "|p|", "|y|")
-
-
 OPERATORS = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal, "==": np.equal,
              "!=": np.not_equal}
 
@@ -135,8 +129,6 @@ class Deviation:
 
 
 DEVIATION_KEYS = {"implementation", "what", "why", "link", "explains", *MATCH_KEYS}
-
-
 EXPLAINS_KEYS = {"signature", "region", "max_error", "margin"}
 
 
