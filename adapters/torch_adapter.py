@@ -77,14 +77,23 @@ class _Compiled:
         return self.functions[key](z, y, reduction="none")
 
 
+def refuse_outside_unit_interval(p, y) -> None:
+    """Raise what the CPU kernel of BCE in the probability form raises for p or y outside [0, 1]
+    (NaN included). The CUDA kernel asserts on the device instead (``CUDA_KERNEL_ASSERT`` on the input
+    and, in recent releases, on the target: measured on an H200 with torch 2.11), after which every
+    CUDA call of the process fails; so on CUDA such inputs are refused before the call."""
+    for name, values in (("input", p), ("target", y)):
+        if not bool(((values >= 0) & (values <= 1)).all()):
+            raise RuntimeError(f"all elements of {name} should be between 0 and 1 (on CUDA a device-side "
+                               "assertion, which ends the process's CUDA context: refused before the call)")
+
+
 class TorchAdapter(Adapter):
     name = "torch"
     gpu_device = "cuda"
 
     def __init__(self) -> None:
         self._compiled = _Compiled()
-        # BCE in the probability form checks 0 <= p <= 1: the CPU kernel raises, the CUDA kernel asserts
-        # on the device, after which every CUDA call of the process fails (measured on an H200, torch 2.11).
         self._asserting = {i.id for i in self.implementations() if i.form == "probs"}
 
     def version(self) -> str:
@@ -166,9 +175,8 @@ class TorchAdapter(Adapter):
         return value.numpy()
 
     def evaluate(self, impl: Implementation, quantity: str, x, y, device: str):
-        if device == "cuda" and impl.id in self._asserting and not bool(((x >= 0) & (x <= 1)).all()):
-            raise RuntimeError("all elements of input should be between 0 and 1 (on CUDA a device-side assertion, "
-                               "which ends the process's CUDA context: refused before the call)")
+        if device == "cuda" and impl.id in self._asserting:
+            refuse_outside_unit_interval(x, y)
         try:
             if quantity == "loss":
                 with torch.no_grad():

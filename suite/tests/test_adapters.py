@@ -78,3 +78,31 @@ def test_keras_on_a_second_backend_is_unavailable_in_the_same_process(monkeypatc
     monkeypatch.setitem(sys.modules, "keras", keras)
     adapter, reason = base.load("keras-torch")
     assert adapter is None and "jax backend in this process" in reason
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+def test_cuda_refuses_what_the_cpu_kernel_raises_on(dtype):
+    """On CUDA, BCE in the probability form asserts on the device for p or y outside [0, 1]; the adapter
+    refuses those inputs before the call, with the CPU kernel's message. Over every special input and
+    every out-of-domain input of the checks, the refusal matches the CPU kernel's exception exactly."""
+    torch = pytest.importorskip("torch")
+    from bcebench.adapters.torch_adapter import refuse_outside_unit_interval
+    from bcebench.suite.checks import cases
+
+    special, outside = cases.special_case("probs", dtype), cases.out_of_domain_case(dtype)
+    pairs = list(zip(special.x, special.y, strict=True)) + list(zip(outside.x, outside.y, strict=True))
+    assert any(np.isnan(float(y)) or not 0 <= float(y) <= 1 for _, y in pairs)  # a target outside is tried
+    for p, y in pairs:
+        tp, ty = (torch.tensor([float(v)], dtype=getattr(torch, dtype)) for v in (p, y))
+        try:
+            torch.nn.functional.binary_cross_entropy(tp, ty)
+            cpu = None
+        except RuntimeError as error:
+            cpu = str(error)
+        try:
+            refuse_outside_unit_interval(tp, ty)
+            refused = None
+        except RuntimeError as error:
+            refused = str(error)
+        assert (refused is None) == (cpu is None), (p, y, cpu, refused)
+        assert refused is None or refused.startswith(cpu), (p, y, cpu, refused)
