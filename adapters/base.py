@@ -14,11 +14,14 @@ import contextlib
 import importlib
 import importlib.util
 import os
+import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+
+from bcebench.adapters.declaration import Declaration
 
 REGISTRY = {
     "numpy": "bcebench.adapters.numpy_adapter:NumpyAdapter",
@@ -75,6 +78,9 @@ class Implementation:
     oracle: dict = field(default_factory=dict)
     gating: bool = True
     hard_labels_only: bool = False
+    like: str = ""  # a built-in this one is built on: its known deviations apply (adapters.declaration)
+    one_at_a_time: bool = False  # a reduced function judged element by element (batches_of_one)
+    reduced: Implementation | None = None  # what one_at_a_time calls on each element
     derivatives: bool = True
     compile_seconds: Callable[[], float] | None = None
     with_parameters: Callable[..., Implementation] | None = None
@@ -170,7 +176,13 @@ class Adapter:
         return as_dtype(round_float64(X64.T @ dz / len(y), fmt), fmt)
 
     def run(self, impl: Implementation, quantity: str, x: np.ndarray, y: np.ndarray, device: str) -> np.ndarray:
-        """Evaluate with NumPy arrays in and out (the inputs are copied onto the device)."""
+        """Evaluate with NumPy arrays in and out (the inputs are copied onto the device); an
+        implementation seen one element at a time (``batches_of_one``) is called on each alone."""
+        if impl.one_at_a_time:
+            ys = np.broadcast_to(y, x.shape)
+            parts = [self.run(impl.reduced, quantity, x[i : i + 1], ys[i : i + 1], device).reshape(-1)
+                     for i in range(x.size)]
+            return np.concatenate(parts) if parts else np.empty(x.shape, dtype=x.dtype)
         fx, fy = self.from_numpy(x, device), self.from_numpy(y, device)
         return self.to_numpy(self.evaluate(impl, quantity, fx, fy, device))
 
@@ -258,9 +270,10 @@ def load_user_function(spec: str) -> Callable:
             raise ValueError(f"--impl {spec!r}: loading {target} raised {_first_line(error)}") from None
     else:
         try:
-            module = importlib.import_module(target)
+            module = _import_from_current_folder(target)
         except ImportError as error:
-            raise ValueError(f"--impl {spec!r}: cannot import {target} ({error})") from None
+            raise ValueError(f"--impl {spec!r}: cannot import {target} from {Path.cwd()} or the installed packages "
+                             f"({error})") from None
         except SyntaxError as error:
             raise ValueError(f"--impl {spec!r}: {error.filename}, line {error.lineno}: {error.msg}") from None
         except (Exception, SystemExit) as error:
@@ -271,25 +284,40 @@ def load_user_function(spec: str) -> Callable:
     return function
 
 
+def _import_from_current_folder(name: str):
+    """Import ``name`` as ``python -m`` would: the current folder first, then the installed packages.
+    The folder is on the path during the import alone, so the caller's process keeps its own path."""
+    folder = str(Path.cwd())
+    added = folder not in sys.path
+    if added:
+        sys.path.insert(0, folder)
+    try:
+        return importlib.import_module(name)
+    finally:
+        if added and folder in sys.path:
+            sys.path.remove(folder)
+
 def _first_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
 
 
-USER_PARAMETERS = ("gamma", "alpha", "weight", "pos_weight", "smoothing")
+def batches_of_one(impl: Implementation) -> Implementation:
+    """A reduced implementation (mean or sum) seen element by element, ``ID[each]``: called on each
+    element alone, where the mean and the sum of one loss are that loss exactly, with its gradient
+    and Hessian from the framework's autodiff of that one-element reduction; so a reduced function is
+    judged on the same cases, special values and overflow as an elementwise one."""
+    derivable = replace(impl, derivatives=True)
+    return replace(impl, id=f"{impl.id}[each]", reduction="none", derivatives=True, one_at_a_time=True,
+                               reduced=derivable)
 
 
-def user_implementation(spec: str, framework: str, form: str, oracle: dict | None = None,
-                        reduction: str = "none", call: Callable | None = None) -> Implementation:
-    """A user's ``fn(x, y)``, checked through ``framework``'s adapter like the others: what it
-    computes as the oracle's parameters (``oracle``: focal γ and α, a constant ``weight`` and
-    ``pos_weight`` it applies itself, label ``smoothing``) and its ``reduction`` (none: elementwise,
-    with derivatives; mean, sum: one number)."""
-    if reduction not in ("none", "mean", "sum"):
-        raise ValueError(f"reduction must be none, mean or sum, not {reduction!r}")
-    unknown = set(oracle or {}) - set(USER_PARAMETERS)
-    if unknown:
-        raise ValueError(f"unknown parameter(s) {', '.join(sorted(unknown))}: expected {', '.join(USER_PARAMETERS)}")
-    return Implementation(id=f"user:{spec}", framework=framework, form=form,
-                          call=call if call is not None else load_user_function(spec),
-                          reduction=reduction, derivatives=reduction == "none", oracle=dict(oracle or {}))
+def user_implementation(declaration: Declaration, call: Callable | None = None) -> Implementation:
+    """A user's ``fn(x, y)`` as its declaration says (``adapters.declaration``), checked through the
+    framework's adapter like the others; ``call`` is the function itself where it was handed over
+    rather than located."""
+    return Implementation(id=declaration.id, framework=declaration.framework, form=declaration.form,
+                          call=call if call is not None else load_user_function(declaration.location),
+                          reduction=declaration.reduction, derivatives=declaration.reduction == "none",
+                          oracle=dict(declaration.parameters), hard_labels_only=declaration.labels == "hard",
+                          like=declaration.like)

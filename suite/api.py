@@ -3,8 +3,10 @@
     import numpy as np
     from bcebench.suite import api
 
-    def my_bce(z, y):                      # elementwise, framework arrays in and out
-        return np.where(z > 0, (1 - y) * z, -y * z) + np.log1p(np.exp(-np.abs(z)))
+    def my_bce(z, y):  # elementwise, framework arrays in and out; a term of weight 0 is absent, even at z = ±∞
+        with np.errstate(invalid="ignore"):
+            loss = np.where(y == 1, 0, (1 - y) * np.maximum(z, 0)) + np.where(y == 0, 0, y * np.maximum(-z, 0))
+        return loss + np.log1p(np.exp(-np.abs(z)))
 
     def test_my_bce_matches_the_exact_reference():
         api.check(my_bce, framework="numpy", form="logits", dtypes=["float32"]).assert_passed()
@@ -17,7 +19,7 @@ many elements were out of bound, and the worst input with what came back and the
 Gradients and Hessians come from the framework's autodiff (torch, jax, tensorflow); with NumPy
 from ``fn.grad`` and ``fn.hess`` where the function carries them, else those checks are
 unsupported. The built-in known deviations describe other implementations, so none apply unless
-you pass a deviations file of your own.
+you pass a deviations file of your own, or declare the built-in your function is built on (``like``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bcebench.adapters import base
+from bcebench.adapters.declaration import Declaration
 from bcebench.reference.exact import Spec
 from bcebench.suite.checks.runner import run_check
 from bcebench.suite.gate import planning, verdicts
@@ -47,8 +50,9 @@ class Result:
 
     @property
     def failures(self) -> list[str]:
-        return verdicts.failures(self.records) + [f"not judged: {line}" for line in verdicts.unjudged(self.records,
-                                                                                             self.selection)]
+        return (verdicts.failures(self.records)
+                + [f"not judged: {line}" for line in verdicts.unjudged(self.records, self.selection)]
+                + [f"hint: {line}" for line in verdicts.hints(self.records)])
 
     @property
     def explanation(self) -> str:
@@ -67,19 +71,23 @@ def check(function: Callable, *, framework: str = "numpy", form: str = "logits",
           dtypes: list[str] | None = None, devices: list[str] | None = None, quantities: list[str] | None = None,
           checks: list[str] | None = None, policy: str = "strict", deviations: Path | str | None = None,
           gamma: float | None = None, alpha: float | None = None, weight: float | None = None,
-          pos_weight: float | None = None, smoothing: float | None = None, reduction: str = "none") -> Result:
+          pos_weight: float | None = None, smoothing: float | None = None, reduction: str = "none",
+          labels: str = "all", like: str = "") -> Result:
     """Check ``function(x, y)`` (BCE in ``form`` "logits" or "probs", taking and returning the
     framework's arrays) against the exact reference; ValueError when the framework is unknown or
     not installed, or the parameters describe nothing the oracle computes. What the function
     computes: the focal loss's ``gamma`` and ``alpha``, a constant ``weight`` and ``pos_weight`` it
     applies itself, label ``smoothing`` ε (y(1 − ε) + ε/2), and its ``reduction`` (none:
-    elementwise; mean, sum: one number per call); the claims that apply follow from them."""
-    if form not in ("logits", "probs"):
-        raise ValueError(f"form must be 'logits' or 'probs', not {form!r}")
-    declared = {key: value for key, value in (("gamma", gamma), ("alpha", alpha), ("weight", weight),
-                                             ("pos_weight", pos_weight), ("smoothing", smoothing))
-                if value is not None}
-    Spec("loss", form, **declared)  # ValueError for parameters the oracle does not take
+    elementwise; mean, sum: one number per call); the claims that apply follow from them. Which
+    ``labels`` it takes ("all", or "hard": y in {0, 1} only) and the built-in it is built on
+    (``like``: that built-in's known deviations explain its elements as they explain the built-in's).
+    ``adapters.declaration`` says what each means."""
+    parameters = {key: value for key, value in (("gamma", gamma), ("alpha", alpha), ("weight", weight),
+                                               ("pos_weight", pos_weight), ("smoothing", smoothing))
+                  if value is not None}
+    declaration = Declaration("", framework, form, name or getattr(function, "__qualname__", "function"),
+                              parameters, reduction, labels, like)  # ValueError for what it cannot declare
+    Spec("loss", form, **parameters)  # ValueError for parameters the oracle does not take
     for filter_name, values in (("device", devices), ("dtype", dtypes), ("quantity", quantities), ("check", checks)):
         planning.known_filter(filter_name, values)  # ValueError, the command line's line, for a typo
     try:
@@ -88,13 +96,16 @@ def check(function: Callable, *, framework: str = "numpy", form: str = "logits",
         raise ValueError(error.args[0]) from None
     if adapter is None:
         raise ValueError(f"{framework} is unavailable: {reason}")
-    impl = base.user_implementation(name or getattr(function, "__qualname__", "function"), framework, form,
-                                    declared, reduction, call=function)
+    if like and adapter.find(like) is None:
+        raise ValueError(f"like {like!r}: not a built-in of {framework}: expected one of "
+                         f"{', '.join(i.id for i in adapter.implementations())}")
+    forms = {impl.id: impl for impl in planning.judged_forms(base.user_implementation(declaration, call=function))}
+    own = str(deviations) if deviations else (None if like else "")  # None: the built-in entries, for like
     selection = planning.Selection([framework], devices=devices, dtypes=dtypes, quantities=quantities, checks=checks,
-                               policy=policy, deviations=str(deviations) if deviations else "")
+                               policy=policy, deviations=own)
     known = planning.known_deviations(selection)
     bounds = load_policy(policy)
     with adapter.settings():  # the framework settings the checks need, the caller's own restored after them
-        records = [explain.apply(run_check(adapter, impl, task["device"], task, bounds), known)
-                   for task in planning.plan(adapter, selection, [impl])]
+        records = [explain.apply(run_check(adapter, forms[task["implementation"]], task["device"], task, bounds), known)
+                   for task in planning.plan(adapter, selection, list(forms.values()))]
     return Result(records, selection)

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from bcebench.adapters import base
+from bcebench.adapters.declaration import Declaration
 from bcebench.reference.formats import FORMATS, round_float64
 
 PLAN = json.loads(Path(os.environ["BCEBENCH_BENCH_PLAN"]).read_text()) if "BCEBENCH_BENCH_PLAN" in os.environ else []
@@ -49,7 +50,7 @@ def _target(case: dict):
         return wall, None
     if case.get("user_impl"):
         user = case["user_impl"]
-        impl = base.user_implementation(user["spec"], case["framework"], user["form"])
+        impl = base.user_implementation(Declaration.from_dict(user))
     else:
         impl = adapter.find(case["implementation"])
     x, y = _inputs(impl.form, case["dtype"], case["size"])

@@ -38,6 +38,7 @@ import tempfile
 from pathlib import Path
 
 from bcebench.adapters import base
+from bcebench.adapters.declaration import Declaration
 from bcebench.reference.formats import FORMATS
 from bcebench.reports.results import glob_match, write_atomically
 from bcebench.suite.supervisor import supervising
@@ -58,7 +59,7 @@ def expand(adapter: base.Adapter, requests: list[dict], user_impl: dict | None =
     rewrites = list(adapter.rewrites())  # timed only where a pattern names them: rewrite(...)
     impls = list(adapter.implementations()) + rewrites
     if user_impl and user_impl["framework"] == adapter.name:
-        impls.append(base.user_implementation(user_impl["spec"], adapter.name, user_impl["form"]))
+        impls.append(base.user_implementation(Declaration.from_dict(user_impl)))
     cases = []
     for request in requests:
         for device in adapter.devices():

@@ -64,14 +64,17 @@ BY_SLUG = {claim.slug: claim for claim in CLAIMS}
 
 def applicable(impl: Implementation) -> list[Claim]:
     """The claims an implementation is measured on: the BCE claims for a plain elementwise BCE of
-    the claim's form, the focal claim for a focal loss that can be rebuilt with other γ."""
-    if impl.reduction != "none" or not impl.derivatives:
+    the claim's form, the focal claim for a focal loss that can be rebuilt with other γ; for one that
+    takes hard labels alone, the claims made on hard labels."""
+    if impl.reduction != "none" or not impl.derivatives or impl.one_at_a_time:
         return []
     if impl.oracle.get("gamma") is not None:
-        return [c for c in CLAIMS if c.family == "focal" and impl.with_parameters is not None]
-    if impl.oracle:
+        found = [c for c in CLAIMS if c.family == "focal" and impl.with_parameters is not None]
+    elif impl.oracle:
         return []
-    return [c for c in CLAIMS if c.family == "bce" and impl.form in c.forms]
+    else:
+        found = [c for c in CLAIMS if c.family == "bce" and impl.form in c.forms]
+    return [c for c in found if c.labels == "hard" or not impl.hard_labels_only]
 
 
 def identity(claim: Claim) -> dict:

@@ -12,7 +12,7 @@ import numpy as np
 
 from bcebench.adapters.base import Adapter, Implementation, Unsupported
 from bcebench.reference import cache as oracle_cache
-from bcebench.reference import metrics
+from bcebench.reference import metrics, oracle
 from bcebench.reference.exact import Spec
 from bcebench.reference.formats import FORMATS, bits_of
 from bcebench.reference.oracle import Reference
@@ -99,12 +99,24 @@ def judge(record: dict, got: np.ndarray, ref: Reference, x: np.ndarray, y: np.nd
         order = _most_severe_first(failing, kinds, errors) if failing.size else [int(np.argmax(errors))]
         record["worst"] = [
             {"x": element(xs, i), "y": element(ys, i), "got": element(got, i),
-             "exact": mpmath.nstr(mpmath.mpf(float(ref.exact.reshape(-1)[i])) + float(ref.exact_lo.reshape(-1)[i]), 17),
+             "exact": exact_text(ref, spec, xs, ys, i),
              "rounded": element(ref.rounded, i), "error": float(errors[i]), "signature": kinds[i]}
             for i in list(order)[:WORST_SHOWN]
         ]
     return record, errors
 
+
+TINY = 2.0**-960  # below it the oracle's unevaluated sum may stand in for a smaller value (past |z| = 700)
+
+
+def exact_text(ref: Reference, spec: Spec, x: np.ndarray, y: np.ndarray, i: int) -> str:
+    """The exact value of element ``i`` to 17 digits, as a failure line prints it: the oracle's
+    double-double where it holds the value, mpmath where the value is below ``TINY``, where the
+    double-double only bounds it (e^-1000 is 5.08e-435, far below float64's range)."""
+    approx = mpmath.mpf(float(ref.exact.reshape(-1)[i])) + float(ref.exact_lo.reshape(-1)[i])
+    if abs(approx) >= TINY or not mpmath.isfinite(approx):
+        return mpmath.nstr(approx, 17)
+    return mpmath.nstr(oracle.exact_value(spec, float(x[i]), float(y[i])), 17)
 
 def signature_groups(kinds: np.ndarray, x: np.ndarray, y: np.ndarray, errors: np.ndarray) -> dict:
     """The failing elements grouped by signature, most severe first: how many, the range of x and

@@ -49,8 +49,9 @@ def run(args: argparse.Namespace) -> int:
         if args.deviations:
             load_deviations(Path(args.deviations))
         patterns = split_values(args.implementation, "--implementation", "check")
-        if user and not patterns and not args.with_builtins:
-            patterns = ["user:*"]  # your implementation alone: the built-ins join when asked for
+        if user and (patterns or not args.with_builtins):
+            # your implementation is always judged: --implementation and --with-builtins add built-ins to it
+            patterns = [*(patterns or []), "user:*"]
         selection = planning.Selection(frameworks, chosen["device"], patterns, chosen["dtype"], chosen["quantity"],
                                    chosen["check"], user, single, args.policy, args.timeout,
                                    required=named_frameworks(args), deviations=args.deviations, budget=args.budget,
@@ -84,7 +85,7 @@ def _progress(record: dict) -> None:
 
 
 def print_summary(results: dict) -> None:
-    from bcebench.suite.gate.verdicts import describe_worst
+    from bcebench.suite.gate.verdicts import describe_worst, hints
 
     counts: dict = {}
     for r in results["checks"]:
@@ -106,6 +107,8 @@ def print_summary(results: dict) -> None:
         print(f"{name}: unavailable ({reason})")
     for line in results.get("unjudged", []):
         print(f"\nNOT JUDGED: {line}")
+    for line in hints(results["checks"]):
+        print(f"\nHINT {line}")
     summary = ", ".join(f"{n} {v}" for v, n in sorted(results["summary"].items()))
     print(f"\n{len(results['checks'])} checks: {summary}. Gate {'passed' if results['passed'] else 'FAILED'}.")
 
@@ -139,6 +142,12 @@ def add_to(commands) -> None:
     parameters.add_argument("--smoothing", type=float, help="label smoothing ε: your function uses y(1 − ε) + ε/2")
     parameters.add_argument("--reduction", choices=("none", "mean", "sum"),
                             help="none: elementwise (default); mean or sum: one number per call")
+    parameters.add_argument("--labels", choices=("all", "hard"),
+                            help="all: y anywhere in [0, 1] (default); hard: your function takes y in {0, 1} only")
+    parameters.add_argument("--like", metavar="ID",
+                            help="the built-in your function is built on (e.g. torch.binary_cross_entropy_with_logits):"
+                                 " its known deviations explain your function's elements as they explain its own")
+    parameters.add_argument("--name", help="what the checks' ids call your function (default: --impl as written)")
     check.add_argument("--jobs", type=int,
                        help="checks run at once, each in a single-threaded worker process (default: one per core)")
     check.add_argument("--json", help="write the results here")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 from pathlib import Path
 
 EXIT_OK = 0
@@ -27,9 +28,6 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:
         raise UsageError(f"{self.prog}: {message}")
-
-
-PARAMETERS = ("gamma", "alpha", "smoothing", "weight", "pos_weight")
 
 
 def split_values(values: list[str] | None, option: str = "", command: str = "", known=None) -> list[str] | None:
@@ -101,8 +99,18 @@ def check_writable(path: str | None, option: str, command: str) -> None:
     existing = next(p for p in [target, *target.parents] if p.exists())
     if existing == target and option != "--out":
         existing = target.parent
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK) or not _can_create_in(existing):
         raise UsageError(f"bcebench {command}: {option} {path}: {existing} is not a writable folder")
+
+
+def _can_create_in(folder: Path) -> bool:
+    """Whether a file can be made there (the permission bits say yes for /proc, which makes none):
+    a temporary file is made and removed."""
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".bcebench-probe-"):
+            return True
+    except OSError:
+        return False
 
 
 def named_frameworks(args: argparse.Namespace) -> list[str]:
@@ -114,28 +122,45 @@ def named_frameworks(args: argparse.Namespace) -> list[str]:
 
 
 def user_implementation(args: argparse.Namespace, frameworks: list[str], command: str) -> dict | None:
-    """--impl with its --form and single --framework, loaded once here so that a bad one is a
-    usage error before anything runs."""
+    """--impl with what declares it (adapters.declaration: --form, the parameters, --reduction,
+    --name, --labels, --like) and a single --framework, loaded once here so that a bad one is a usage
+    error before anything runs; the declaration as a dict for the workers."""
     from bcebench.adapters import base
+    from bcebench.adapters.declaration import PARAMETERS, Declaration
     from bcebench.reference.exact import Spec
 
-    declared = {name: getattr(args, name) for name in base.USER_PARAMETERS if getattr(args, name, None) is not None}
-    reduction = getattr(args, "reduction", None)
+    parameters = {name: getattr(args, name) for name in PARAMETERS if getattr(args, name, None) is not None}
+    given = {name: getattr(args, name, None) for name in ("reduction", "name", "labels", "like")}
     if not args.impl:
-        if declared or reduction:
-            named = [*declared, *(["reduction"] if reduction else [])]
-            given = ", ".join(f"--{name.replace('_', '-')}" for name in named)
-            raise UsageError(f"bcebench {command}: {given} describe(s) your implementation: give --impl")
+        named = [*parameters, *(name for name, value in given.items() if value)]
+        if named:
+            options = ", ".join(f"--{name.replace('_', '-')}" for name in named)
+            raise UsageError(f"bcebench {command}: {options} describe(s) your implementation: give --impl")
         return None
     if len(frameworks) != 1 or not args.form:
         raise UsageError(f"bcebench {command}: --impl needs one --framework and --form logits|probs")
     try:
-        base.user_implementation(args.impl, frameworks[0], args.form, declared, reduction or "none")
-        Spec("loss", args.form, **declared)
+        declaration = Declaration(args.impl, frameworks[0], args.form, given["name"] or "", parameters,
+                                  given["reduction"] or "none", given["labels"] or "all", given["like"] or "")
+        Spec("loss", args.form, **parameters)
+        base.user_implementation(declaration)
+        if declaration.like:
+            _require_builtin(declaration.like, frameworks[0])
     except ValueError as error:
         raise UsageError(f"bcebench {command}: {error}") from None
-    return {"spec": args.impl, "framework": frameworks[0], "form": args.form, "oracle": declared,
-            "reduction": reduction or "none"}
+    return declaration.as_dict()
+
+
+def _require_builtin(like: str, framework: str) -> None:
+    """--like names a built-in of the framework: ValueError listing them otherwise."""
+    from bcebench.adapters import base
+
+    adapter, reason = base.load(framework, scoped=True)
+    if adapter is None:
+        raise ValueError(f"--like {like!r}: {framework} is unavailable: {reason}")
+    ids = [impl.id for impl in adapter.implementations()]
+    if like not in ids:
+        raise ValueError(f"--like {like!r}: not a built-in of {framework}: expected one of {', '.join(ids)}")
 
 
 def sweep_folders(option: str | None) -> list[Path]:

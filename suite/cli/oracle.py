@@ -7,9 +7,10 @@ import json
 
 import mpmath
 
+from bcebench.adapters.declaration import PARAMETERS
 from bcebench.reference.exact import FORMS, QUANTITIES
 from bcebench.reference.formats import DTYPE_NAMES
-from bcebench.suite.cli.common import EXIT_OK, PARAMETERS, UsageError, hex_bits
+from bcebench.suite.cli.common import EXIT_OK, UsageError, hex_bits
 
 
 def run(args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ from bcebench.suite.cli.common import (
     named_frameworks,
     selected_frameworks,
 )
+from bcebench.suite.cli.progress import Progress
 from bcebench.suite.gate import controller, planning
 
 
@@ -28,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from bcebench.reference.derive import certificate_records
 
     try:
-        from tqdm import tqdm
+        import tqdm  # noqa: F401 - the report's extra, asked for here with the others
 
         from bcebench.reports import build
     except ImportError as error:
@@ -58,14 +59,12 @@ def run(args: argparse.Namespace) -> int:
     frameworks = selected_frameworks(args, "report")
     selection = planning.Selection(frameworks, dtypes=filters(args, "report")["dtype"], policy=args.policy,
                                required=named_frameworks(args))
-    with tqdm(total=0, unit="check", desc="bcebench report", dynamic_ncols=True) as bar:
+    with Progress("bcebench report", "check", quiet=args.quiet) as shown:
         def progress(record: dict) -> None:
             if "planned" in record:
-                bar.total += record["planned"]
+                shown.planned(record["planned"])
             else:
-                bar.set_postfix_str(f"{record['framework']}: {record.get('implementation', '')}"[:60])
-                bar.update(1)
-            bar.refresh()
+                shown.finished(f"{record['framework']}: {record.get('implementation', '')}")
 
         try:
             results = controller.run(selection, progress=progress)
@@ -100,6 +99,8 @@ def add_to(commands) -> None:
     report.add_argument("--bench", action="store_true", help="also time every implementation (a speed section)")
     report.add_argument("--from", dest="from_results", metavar="RESULTS",
                         help="build the report from an existing results.json (from bcebench check --json) instead")
+    report.add_argument("--quiet", action="store_true",
+                        help="no progress (without a terminal it is a line every 10 s; on one, a bar)")
     report.add_argument("--speed", help="with --from: a bcebench bench --json file for the speed section")
     report.add_argument("--sweeps", help="a folder of bcebench sweep results for the exhaustive section "
                                          "(default: those committed with a checkout of bcebench)")

@@ -32,9 +32,9 @@ def run(args: argparse.Namespace) -> int:
     fmt = FORMATS[args.dtype]
     if args.label == "pairs" and fmt.dtype.itemsize != 2:
         raise UsageError("bcebench sweep: --label pairs sweeps every (x, y) of a 16-bit dtype only")
-    target = sweep.Target(frameworks[0], user["spec"] if user else args.implementation, args.dtype, args.quantity,
-                          None if args.label == "pairs" else float(args.label),
-                          user["spec"] if user else None, user["form"] if user else None, args.device)
+    target = sweep.Target(frameworks[0], user["location"] if user else args.implementation, args.dtype,
+                          args.quantity, None if args.label == "pairs" else float(args.label),
+                          user["location"] if user else None, user["form"] if user else None, args.device)
     rival_target = dataclasses.replace(target, implementation=args.compare_with, user_spec=None, user_form=None)
     try:
         sweep.require_support(target)

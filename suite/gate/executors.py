@@ -240,8 +240,9 @@ def run_all(frameworks: list[str], selection_json: dict, progress, supervisor: S
         except FrameworkUnavailable as why:
             about["unavailable"] = str(why)
         except WorkerDied as death:
-            record(framework, {"id": f"{framework}/worker", "framework": framework, "verdict": "crashed",
-                               "gating": True, "message": f"the worker ended before its first check: {death.message}"})
+            record(framework, {"id": f"{framework}/worker", "framework": framework, **WORKER_IDENTITY,
+                               "verdict": "crashed", "gating": True,
+                               "message": f"the worker ended before its first check: {death.message}"})
         finally:
             queue.planned()
         if "unavailable" in about:
@@ -309,6 +310,10 @@ def run_all(frameworks: list[str], selection_json: dict, progress, supervisor: S
             task_id for unit in about.get("info", {}).get("units", []) for task_id in unit)}
         records.sort(key=lambda r: order.get(r["id"], len(order)))
     return results
+
+
+# what a record names, for a worker that died before it said which checks it would run
+WORKER_IDENTITY = {"device": "—", "implementation": "(worker)", "dtype": "—", "check": "worker", "quantity": "—"}
 
 
 def crashed_record(framework: str, task_id: str, message: str) -> dict:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bcebench.adapters import base
+from bcebench.adapters.declaration import Declaration
 from bcebench.reports.results import glob_match
 from bcebench.suite.checks import cases, claims, runner
 from bcebench.suite.policy import explain
@@ -75,11 +76,15 @@ def implementations(adapter: base.Adapter, selection: Selection) -> list[base.Im
     impls = list(adapter.implementations())
     user = selection.user_impl
     if user and user["framework"] == adapter.name:
-        impls.append(base.user_implementation(user["spec"], adapter.name, user["form"], user.get("oracle"),
-                                              user.get("reduction", "none")))
+        impls += judged_forms(base.user_implementation(Declaration.from_dict(user)))
     if selection.implementations:
         impls = [i for i in impls if any(glob_match(pattern, i.id) for pattern in selection.implementations)]
     return impls
+
+
+def judged_forms(impl: base.Implementation) -> list[base.Implementation]:
+    """A user's implementation, and a reduced one also element by element (``base.batches_of_one``)."""
+    return [impl, base.batches_of_one(impl)] if impl.reduction != "none" else [impl]
 
 
 def plan(adapter: base.Adapter, selection: Selection, impls: list[base.Implementation] | None = None) -> list[dict]:
@@ -100,7 +105,7 @@ def plan(adapter: base.Adapter, selection: Selection, impls: list[base.Implement
 def tasks_for(framework: str, device: str, impl: base.Implementation, dtype: str, selection: Selection) -> list[dict]:
     common = {"framework": framework, "device": device, "implementation": impl.id, "form": impl.form,
               "family": "focal" if impl.oracle.get("gamma") is not None else "bce", "oracle": impl.oracle,
-              "dtype": dtype, "gating": impl.gating}
+              "dtype": dtype, "gating": impl.gating, **({"like": impl.like} if impl.like else {})}
     quantities = ("loss", "grad", "hess") if impl.derivatives and impl.reduction == "none" else ("loss",)
     quantities = [q for q in quantities if (not selection.quantities or q in selection.quantities)
                   and _oracle_has(impl, q)]
@@ -119,10 +124,11 @@ def tasks_for(framework: str, device: str, impl: base.Implementation, dtype: str
         if impl.form == "probs":
             tasks.append({"kind": "domain", "check": "domain", "quantity": "loss", "regime": "out-of-domain",
                           "labels": "mixed"})
-        tasks.append({"kind": "accuracy", "check": "unchanged-inputs", "quantity": quantities[-1],
-                      "regime": cases.REGIMES[impl.form][0], "labels": label_kinds[-1]})
-        tasks.append({"kind": "accuracy", "check": "shapes", "quantity": "loss", "regime": "moderate"
-                      if impl.form == "logits" else "uniform", "labels": label_kinds[-1]})
+        if not impl.one_at_a_time:  # the reduced function's own checks judge its inputs and shapes
+            tasks.append({"kind": "accuracy", "check": "unchanged-inputs", "quantity": quantities[-1],
+                          "regime": cases.REGIMES[impl.form][0], "labels": label_kinds[-1]})
+            tasks.append({"kind": "accuracy", "check": "shapes", "quantity": "loss", "regime": "moderate"
+                          if impl.form == "logits" else "uniform", "labels": label_kinds[-1]})
     else:
         regime = "moderate" if impl.form == "logits" else "uniform"
         labels = "hard" if impl.hard_labels_only else "random"

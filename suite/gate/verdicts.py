@@ -4,8 +4,10 @@ judged for everything asked), one line per failure, a repro command per check, a
 
 from __future__ import annotations
 
+import re
 from xml.sax.saxutils import escape, quoteattr
 
+from bcebench.adapters.declaration import Declaration
 from bcebench.reports.results import JUDGED, PASSING
 from bcebench.suite.checks import cases
 from bcebench.suite.gate.planning import Selection
@@ -42,7 +44,8 @@ def _end(value: float | str) -> str:
 
 
 def repro(record: dict, selection: Selection) -> str:
-    """A one-line command that runs this check on its worst input alone."""
+    """A one-line command that runs this check on its worst input alone, judged as the run judged
+    it: the implementation as declared (adapters.declaration), the policy, the deviations, the seed."""
     worst = record.get("worst") or []
     if not worst:
         return ""
@@ -50,13 +53,55 @@ def repro(record: dict, selection: Selection) -> str:
     command = (f"bcebench check --framework {record['framework']} --device {record['device']}"
                f" --implementation '{record['implementation']}' --dtype {record['dtype']}"
                f" --quantity {record['quantity']} --input {x}:{y}")
-    if selection.user_impl:
-        user = selection.user_impl
-        command += f" --impl {user['spec']} --form {user['form']}"
+    if selection.user_impl and record["implementation"].startswith("user:"):
+        command += " " + Declaration.from_dict(selection.user_impl).options()
+    if selection.policy != "strict":
+        command += f" --policy {selection.policy}"
+    if selection.deviations:
+        command += f" --deviations {selection.deviations}"
     if selection.seed != cases.SEED:
         command += f" --seed {selection.seed}"
     return command
 
+
+def hints(records: list[dict]) -> list[str]:
+    """One line per implementation none of whose checks passed because (nearly) every one failed the
+    same way: what that likely means and what fixes it. A function that reduces, that computes in
+    another dtype, or that needs another calling convention fails every check, and each check says
+    so in its own words; the hint says it once."""
+    lines = []
+    by_impl: dict = {}
+    for r in records:
+        if r.get("check") in ("accuracy", "special", "shapes", "reduction"):
+            by_impl.setdefault(r.get("implementation", ""), []).append(r)
+    for impl, group in by_impl.items():
+        if any(r["verdict"] in JUDGED for r in group if r["check"] == "accuracy"):
+            continue
+        found = [_calling_fault(r.get("message") or "") for r in group if r["verdict"] in ("fail", "crashed")]
+        known = [f for f in found if f]
+        if len(known) >= 2 and len(known) >= 0.8 * len(found) and len(set(known)) == 1:
+            lines.append(f"{impl}: {known[0]}")
+    return lines
+
+
+def _calling_fault(message: str) -> str:
+    """What a check's message says about how the function is called, as a hint ('' if nothing)."""
+    shape = re.search(r"returned shape (\([\d, ]*\)) (\w+), expected (\([\d, ]*\)) (\w+)", message)
+    if shape and shape[1] == "()" and shape[3] != "()":
+        return ("every call returned one number: your function reduces; declare it with --reduction mean or sum "
+                "(reduction= in the API), or return the loss of each element")
+    if shape and shape[2] != shape[4]:
+        return (f"every call returned {shape[2]} for {shape[4]} inputs: your function computes in another dtype; "
+                f"return the input's dtype (cast the result back) to be judged in it")
+    if shape:
+        return (f"every call returned shape {shape[1]} for inputs of shape {shape[3]}: bcebench calls fn(x, y) on "
+                "1-D arrays and expects one loss per element")
+    raised = re.search(r"(\w+(?:Error|Exception)): (.+)$", message)
+    if raised:
+        return (f"every call raised {raised[1]}: {raised[2]}; bcebench calls fn(x, y) on 1-D arrays of the "
+                "framework: a function that needs another calling convention (2-D input, keyword names, a module "
+                "to instantiate) needs a small wrapper, e.g. lambda x, y: fn(x[:, None], y[:, None])[:, 0]")
+    return ""
 
 def gate_passes(records: list[dict], selection: Selection | None = None) -> bool:
     """Every gating check passed, and something was judged for everything asked (``unjudged``)."""
@@ -67,12 +112,16 @@ def gate_passes(records: list[dict], selection: Selection | None = None) -> bool
 def unjudged(records: list[dict], selection: Selection | None = None) -> list[str]:
     """One line for each thing the gate would otherwise pass without judging: no gating check at
     all; an implementation none of whose gating checks was judged (pass or known deviation), as
-    when it is unsupported on every call; and a quantity asked for with --quantity that an
-    implementation never had judged."""
+    when it is unsupported on every call; a user's implementation with no check at all (the filters
+    left none); and a quantity asked for with --quantity that an implementation never had judged."""
     gating = [r for r in records if r.get("gating", True) and r.get("implementation")]
     if not gating:
         return ["no gating check ran: only non-gating implementations were selected, or none"]
     lines = []
+    if selection and selection.user_impl:
+        user = Declaration.from_dict(selection.user_impl).id
+        if not any(r["implementation"] == user for r in gating):
+            lines.append(f"nothing judged for your implementation {user}: the filters left no check of it")
     by_impl: dict = {}
     for r in gating:
         by_impl.setdefault((r["framework"], r["device"], r["implementation"]), []).append(r)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bcebench.reference import metrics
 from bcebench.suite.policy.data_files import (
     MATCH_KEYS,
     Located,
@@ -91,6 +92,18 @@ class Explains:
         return inside
 
 
+WHOLE_CHECK_SIGNATURES = {"claim-breaks": "claim", "writes-input": "unchanged-inputs"}
+
+
+def can_show(check: str | None, signature: str) -> bool:
+    """Whether a check of kind ``check`` can fail with ``signature``: an element signature in any
+    check, a whole-check signature (reference.metrics.CHECK_SIGNATURES) in its own kind alone."""
+    if signature not in metrics.CHECK_SIGNATURES:
+        return True
+    return check == WHOLE_CHECK_SIGNATURES.get(signature) or (
+        signature == "wrong-result" and check not in WHOLE_CHECK_SIGNATURES.values())
+
+
 @dataclass(frozen=True)
 class Deviation:
     """A known deviation (or a platform's declared behaviour): the checks it matches (``keys``) and
@@ -113,8 +126,12 @@ class Deviation:
             explained |= part.explains(x, y, kinds, errors)
         return explained
 
-    def covers(self, x, y) -> bool:
-        return any(part.covers(x, y).any() for part in self.parts)
+    def covers(self, x, y, check: str | None) -> bool:
+        """Some input of a check of kind ``check`` lies in the region of a part whose signature that
+        check can show: a whole-check signature only in its own kind of check (claim-breaks in a
+        claim, writes-input in unchanged-inputs, wrong-result elsewhere), so that an entry is not
+        covered, and then reported stale, by checks that could never need it."""
+        return any(part.covers(x, y).any() for part in self.parts if can_show(check, part.signature))
 
     @cached_property
     def key(self) -> str:

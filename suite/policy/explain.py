@@ -10,6 +10,10 @@ comes first among its worst inputs. Checks that fail without elements (a claim t
 input written into, a result of the wrong shape or dtype) are one element at an input of NaN,
 with the signature ``claim-breaks``, ``writes-input`` or ``wrong-result``.
 
+A user's function declared ``like`` a built-in (adapters.declaration) is matched as that built-in:
+the entries that explain the built-in's elements explain its own, no wider, each reported as
+inherited from it.
+
 Each record says which entries it covered (they matched the check and some input of the check lay
 in one of their regions) and how many elements each explained; the gate reports an entry that was
 covered and explained nothing as no longer reproducing.
@@ -52,8 +56,9 @@ def apply(record: dict, deviations: tuple[Deviation, ...]) -> dict:
     if elements is None:
         return record
     x, y, kinds, errors = elements
-    matching = [d for d in deviations if d.matches(record)]
-    covered = [d.key for d in matching if d.covers(x, y)]
+    like = record.get("like")  # a user's function built on a built-in inherits the built-in's entries
+    matching = [d for d in deviations if d.matches({**record, "implementation": like} if like else record)]
+    covered = [d.key for d in matching if d.covers(x, y, record.get("check"))]
     if covered:
         record["deviations_covered"] = covered
     failing = kinds != ""
@@ -65,7 +70,8 @@ def apply(record: dict, deviations: tuple[Deviation, ...]) -> dict:
         now = deviation.explains(x, y, kinds, errors) & failing & ~explained
         if now.any():
             used.append({**deviation.as_record(), "key": deviation.key, "elements": int(now.sum()),
-                         "measured": measured(x[now], y[now], kinds[now], errors[now])})
+                         "measured": measured(x[now], y[now], kinds[now], errors[now]),
+                         **({"inherited_from": like} if like else {})})
             explained |= now
     if used:
         record["deviations_used"] = {u["key"]: u["elements"] for u in used}

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from bcebench.adapters import base, rewrites
+from bcebench.adapters.declaration import Declaration
 from bcebench.reference import cache, oracle
 from bcebench.reference.exact import Spec
 from bcebench.reference.formats import FORMATS, Format, as_dtype, from_bits
@@ -141,7 +142,7 @@ def load_implementation(target: Target) -> tuple[base.Adapter, base.Implementati
         if adapter is None:
             raise SweepError(f"{target.framework} is unavailable: {reason}")
         if target.user_spec:
-            impl = base.user_implementation(target.user_spec, target.framework, target.user_form)
+            impl = base.user_implementation(Declaration(target.user_spec, target.framework, target.user_form))
         else:
             impl = adapter.find(target.implementation)
             if impl is None:

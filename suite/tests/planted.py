@@ -170,3 +170,53 @@ _with_derivatives(frozen_gradient, grad=lambda z, y: np.zeros_like(z))
 _with_derivatives(raises_on_non_finite)
 _with_derivatives(kills_its_process)
 _with_derivatives(hangs)
+
+
+def focal_loss_off_by_a_part_in_a_thousand(z, y):
+    """NumPy's focal loss (γ = 2, α = 0.25), multiplied by 1 + 2^-10: a focal loss that is wrong as a
+    focal loss, and wrong by orders of magnitude more if judged as plain BCE."""
+    from bcebench.adapters.numpy_adapter import NumpyAdapter
+
+    focal = next(i for i in NumpyAdapter().implementations() if i.oracle.get("gamma") is not None)
+    return focal.call(z, y) * z.dtype.type(1 + 2**-10)
+
+
+def torch_bce_wrapper(z, y):
+    """PyTorch's BCE with logits behind a mask of ones (a library's wrapper): the built-in's numbers,
+    so the built-in's faults."""
+    import torch
+    import torch.nn.functional as F
+
+    return F.binary_cross_entropy_with_logits(z, y, reduction="none") * torch.ones_like(z)
+
+
+def torch_bce_wrapper_wrong_near_zero(z, y):
+    """The same wrapper with one fault the built-in does not have: the loss an eighth high for |z| < 1."""
+    import torch
+
+    loss = torch_bce_wrapper(z, y)
+    return torch.where(z.abs() < 1, loss * 1.125, loss)
+
+
+def returns_the_mean(z, y):
+    """The right loss, averaged: a function whose --reduction mean was forgotten."""
+    return stable_logits(z, y).mean()
+
+
+def needs_two_dimensions(z, y):
+    """The right loss for a batch of rows alone (a library's focal loss that wants 2-D input)."""
+    if z.ndim != 2:
+        raise ValueError(f"expected 2 dimensions, got {z.ndim}")
+    return stable_logits(z, y)
+
+
+def computes_in_float64(z, y):
+    """The right loss, returned in float64 whatever the input's dtype."""
+    return stable_logits(z.astype(np.float64), y.astype(np.float64))
+
+
+def mean_nan_at_infinity(z, y):
+    """The mean of a form that is accurate for finite z and NaN at z = ±∞ (0·∞ in the branch np.where
+    selects): its mean over moderate inputs is right, so only judging its elements finds the NaN."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return np.mean(np.where(z > 0, (1 - y) * z, -y * z) + np.log1p(np.exp(-np.abs(z))))

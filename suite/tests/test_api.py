@@ -49,7 +49,7 @@ def test_a_naive_kernel_fails_with_the_reports_explanation():
 def test_bad_requests_are_value_errors():
     with pytest.raises(ValueError, match="unknown framework"):
         api.check(careful_bce, framework="theano")
-    with pytest.raises(ValueError, match="form must be"):
+    with pytest.raises(ValueError, match="form 'odds': expected one of logits, probs"):
         api.check(careful_bce, form="odds")
     with pytest.raises(ValueError, match="dtype 'float128': expected one of float16, bfloat16, float32, float64"):
         api.check(careful_bce, dtypes=["float128"])  # named, never a run that selects nothing
@@ -107,7 +107,7 @@ def test_the_claims_follow_from_the_parameters():
     ({"gamma": -1.0}, "gamma must be"),
     ({"weight": float("nan")}, "weight must be"),
     ({"smoothing": 1.5}, "smoothing must"),
-    ({"reduction": "median"}, "reduction must be"),
+    ({"reduction": "median"}, "reduction 'median': expected one of none, mean, sum"),
 ])
 def test_parameters_the_oracle_cannot_take_are_value_errors(declared, message):
     with pytest.raises(ValueError, match=message):
@@ -148,3 +148,22 @@ def test_a_callers_jax_settings_are_theirs_again_after_check_and_float64_is_stil
         assert jax.numpy.zeros(1).dtype == jax.numpy.float32
     finally:  # this process's own, as other tests here left it
         jax.config.update("jax_enable_x64", saved)
+
+
+@pytest.mark.parametrize(("name", "hint"), [
+    ("returns_the_mean", "every call returned one number: your function reduces; declare it with --reduction"),
+    ("needs_two_dimensions", "every call raised ValueError: expected 2 dimensions, got 1; bcebench calls fn(x, y)"),
+    ("computes_in_float64", "every call returned float64 for float32 inputs: your function computes in another"),
+    ("correct", None),
+    ("naive_sigmoid_then_log", None),
+])
+def test_a_function_called_the_wrong_way_gets_one_hint(name, hint):
+    """A wrong calling convention was 30 lines of FAIL and no word of what they meant."""
+    from bcebench.suite.tests import planted
+
+    result = api.check(getattr(planted, name), framework="numpy", dtypes=["float32"])
+    hints = [line for line in result.failures if line.startswith("hint: ")]
+    if hint is None:
+        assert hints == []
+    else:
+        assert len(hints) == 1 and hints[0].startswith(f"hint: user:{name}: {hint}"), hints

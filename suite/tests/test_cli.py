@@ -1,6 +1,7 @@
 """`bcebench oracle` and `bcebench derive` and the command line's error contract: one line, exit 2."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -50,6 +51,9 @@ def test_focal_and_smoothing_options(capsys):
         (["oracle", "loss", "--form", "logits", "--dtype", "float32", "1", "0", "--gamma", "x"], "invalid float"),
         (["nonsense"], "invalid choice"),
         ([], "required"),
+        pytest.param(["check", "--framework", "numpy", "--json", "/proc/x.json"], "/proc is not a writable folder",
+                     marks=pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="no /proc here"),
+                     id="json-where-no-file-can-be-made"),
     ],
 )
 def test_bad_requests_exit_2_with_one_line(argv, message, capsys):
@@ -101,3 +105,26 @@ def test_the_command_gives_the_bits_of_the_cases_once_got_wrong(case, capsys):
     argv = ["oracle", case["quantity"], case["x"], case["y"], "--form", case["form"], "--dtype", case["dtype"]]
     assert cli.main([*argv, *options, "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["bits"] == case["rounded"]
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_progress_in_a_log_is_a_line_every_few_seconds_not_a_bar(quiet):
+    """Without a terminal, tox -e report wrote its bar as ~11,000 redraws into a CI log: now a line
+    every INTERVAL seconds and one at the end (none with --quiet)."""
+    import io
+
+    from bcebench.suite.cli import progress
+
+    now = [0.0]
+    log = io.StringIO()  # not a terminal
+    with progress.Progress("bcebench report", "check", quiet=quiet, stream=log, clock=lambda: now[0]) as shown:
+        shown.planned(3000)
+        for _ in range(3000):
+            now[0] += 35 / 3000  # 35 s in all
+            shown.finished("numpy: numpy.stable_logits")
+    lines = log.getvalue().splitlines()
+    if quiet:
+        assert lines == []
+    else:
+        assert len(lines) == 35 // progress.INTERVAL + 1 and "\r" not in log.getvalue(), lines
+        assert lines[-1] == "bcebench report: 3000 of 3000 checks (100%), 35 s"

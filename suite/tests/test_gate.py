@@ -91,7 +91,7 @@ def test_user_file_implementation_plugs_in_and_writes_results(tmp_path):
     assert document["metadata"]["frameworks"]["numpy"]["version"]
     assert document["metadata"]["policy"]["name"] == "strict"
     ids = {r["implementation"] for r in document["checks"]}
-    assert f"user:{module}:mine" in ids and "numpy.stable_logits" in ids  # beside the built-ins
+    assert "user:mine.py:mine" in ids and "numpy.stable_logits" in ids  # beside the built-ins
     suites = ElementTree.parse(junit).getroot().findall("testsuite")
     assert int(suites[0].get("tests")) == len(document["checks"])
     assert not list(tmp_path.glob("out/.results.json.*"))  # no temporary file left behind
@@ -288,7 +288,7 @@ def test_workers_run_single_threaded_and_the_verdicts_do_not_depend_on_how_many(
     assert same.returncode == 0 and "identical" in same.stdout, same.stdout
 
 
-def test_impl_is_checked_alone_unless_the_builtins_are_asked_for(tmp_path):
+def test_impl_is_always_checked_and_the_builtins_join_when_asked_for(tmp_path):
     module = tmp_path / "mine.py"
     module.write_text("from adapters.numpy_adapter import stable_logits as mine\n")
     common = ["--framework", "numpy", "--impl", f"{module}:mine", "--form", "logits", "--dtype", "float32"]
@@ -298,10 +298,11 @@ def test_impl_is_checked_alone_unless_the_builtins_are_asked_for(tmp_path):
         done = check_command(*common, *extra, "--json", str(results))
         assert done.returncode in (0, 1), done.stderr
         ids[tuple(extra)] = {r["implementation"] for r in json.loads(results.read_text())["checks"]}
-    assert ids[()] == {f"user:{module}:mine"}
-    assert ids[("--with-builtins",)] == {f"user:{module}:mine", "numpy.stable_logits", "numpy.textbook_probs",
+    mine = "user:mine.py:mine"  # a path outside the folder it runs in, named by its file alone
+    assert ids[()] == {mine}
+    assert ids[("--with-builtins",)] == {mine, "numpy.stable_logits", "numpy.textbook_probs",
                                          "numpy.focal_logits(alpha=0.25, gamma=2)"}
-    assert ids[("--implementation", "numpy.stable*")] == {"numpy.stable_logits"}  # patterns choose, as ever
+    assert ids[("--implementation", "numpy.stable*")] == {mine, "numpy.stable_logits"}  # patterns add built-ins
 
 
 def test_what_impl_computes_is_declared_on_the_command_line(tmp_path):
@@ -325,3 +326,16 @@ def test_parameters_that_describe_nothing_are_exit_2(args, message, capsys):
     assert cli.main(["check", *args]) == common.EXIT_USAGE
     err = capsys.readouterr().err
     assert message in err and len(err.splitlines()) == 1
+
+
+def test_a_failure_line_prints_the_exact_value_past_the_double_doubles_range():
+    """The oracle's double-double stands in for values below 2^-960 (past |z| = 700) with a bound, which
+    failure lines printed as the exact value: −9.86e-305 for the float32 gradient at z = 1000, y = 1,
+    where the exact value is −σ(−1000) (``bcebench oracle grad --form logits --dtype float32 1000 1``)."""
+    from bcebench.reference import oracle
+    from bcebench.reference.exact import Spec
+    from bcebench.suite.checks.judge import exact_text
+
+    x, y = np.array([1000.0], dtype=np.float32), np.array([1.0], dtype=np.float32)
+    ref = oracle.evaluate(Spec("grad", "logits"), x, y)
+    assert exact_text(ref, Spec("grad", "logits"), x, y, 0) == "-5.0759588975494568e-435"

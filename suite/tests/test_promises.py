@@ -6,6 +6,7 @@ exit 2 naming it; an exception is a right answer only where the policy says rais
 import dataclasses
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -237,6 +238,26 @@ def test_a_regression_inside_a_known_deviation_fails_the_gate():
     assert verdicts.gate_passes(original, selection), verdicts.failures(original)
 
 
+
+def test_a_user_function_whose_worker_dies_is_one_crashed_line_not_a_traceback(tmp_path):
+    """The CLI read the device and dtype of a worker's crashed record, which has none, and ended in a
+    KeyError after the run."""
+    (tmp_path / "mine.py").write_text(
+        "import os, sys\nimport numpy as np\n"
+        "if sys.argv[0].endswith(os.path.join('gate', 'worker.py')):\n    os._exit(3)\n"
+        "def bce(z, y):\n    return np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))\n")
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "bcebench.suite.cli", *args], capture_output=True, text=True,
+                              cwd=tmp_path, check=False)
+
+    done = run("check", "--framework", "numpy", "--impl", "mine.py:bce", "--form", "logits", "--dtype", "float32",
+               "--json", "results.json")
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stdout + done.stderr
+    assert "CRASHED numpy/worker: the worker ended before its first check" in done.stdout
+    assert "Gate FAILED" in done.stdout
+    report = run("report", "--from", "results.json", "--out", "report")
+    assert report.returncode == 1 and "Traceback" not in report.stderr, report.stdout + report.stderr
+
 def test_fail_on_stale_turns_a_deviation_that_went_away_into_a_failure(tmp_path):
     stale = tmp_path / "deviations.toml"
     stale.write_text('[[deviation]]\nimplementation = "numpy.stable_logits"\ncheck = "accuracy"\nquantity = "loss"\n'
@@ -248,6 +269,17 @@ def test_fail_on_stale_turns_a_deviation_that_went_away_into_a_failure(tmp_path)
     done = bcebench(*argv, "--fail-on-stale")
     assert done.returncode == 1 and "known deviation(s) no longer reproduce" in done.stdout
 
+
+
+def test_fail_on_stale_with_a_narrow_selection_fails_nothing_that_was_not_judged():
+    """An entry whose claim-breaks part covers every input (region all) was counted as covered by an
+    accuracy check on one input, and so stale: a green run that exited 1. Only the checks that can show
+    a part's signature cover it."""
+    pytest.importorskip("torch")
+    done = bcebench("check", "--framework", "torch", "--implementation", "torch.binary_cross_entropy_with_logits",
+                    "--dtype", "float32", "--quantity", "grad", "--input", "0x3f800000:0x0", "--fail-on-stale")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 checks: 1 pass. Gate passed." in done.stdout and "no longer reproduce" not in done.stdout
 
 def test_a_careful_jax_function_passes_with_the_platforms_declared_flushing():
     """XLA on the CPU flushes subnormal results to zero (suite/policy/platforms.toml): a careful JAX
@@ -293,3 +325,117 @@ def test_a_careful_torch_function_passes_every_check():
                        quantities=["loss", "grad"])
     assert result.passed, result.explanation
     assert not [r for r in result.records if r["verdict"] == "known-deviation"]
+
+
+def _in(folder: Path, *args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bcebench.suite.cli", *args], capture_output=True, text=True,
+                          cwd=folder, check=False)
+
+
+CAREFUL = "from bcebench.suite.tests.planted import correct as bce\n"
+
+
+def test_the_same_function_checked_from_two_checkouts_compares_identical(tmp_path):
+    """An absolute --impl path went into every check id, so the same function from two checkouts
+    compared as 15 regressions; the id now names the function by its path inside the checkout."""
+    runs = []
+    for checkout in ("one", "two"):
+        folder = tmp_path / checkout
+        folder.mkdir()
+        (folder / "mine.py").write_text(CAREFUL)
+        done = _in(folder, "check", "--framework", "numpy", "--impl", f"{folder / 'mine.py'}:bce", "--form", "logits",
+                   "--dtype", "float32", "--check", "accuracy", "--json", "results.json")
+        assert done.returncode in (0, 1), done.stderr
+        runs.append(folder / "results.json")
+        ids = {r["id"] for r in json.loads(runs[-1].read_text())["checks"]}
+        assert ids and all("/user:mine.py:bce/" in i for i in ids), ids
+    compared = _in(tmp_path, "compare", str(runs[0]), str(runs[1]), "--identical")
+    assert compared.returncode == 0, compared.stdout + compared.stderr
+
+
+def test_a_module_function_is_found_from_the_current_folder(tmp_path):
+    (tmp_path / "losses").mkdir()
+    (tmp_path / "losses" / "__init__.py").write_text("")
+    (tmp_path / "losses" / "mine.py").write_text(CAREFUL)
+    done = _in(tmp_path, "check", "--framework", "numpy", "--impl", "losses.mine:bce", "--form", "logits",
+               "--dtype", "float32", "--check", "accuracy", "--quantity", "loss")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "user:losses.mine:bce" in done.stdout
+
+
+def test_an_implementation_filter_never_drops_your_function(tmp_path):
+    """--impl with an --implementation glob ran only the built-in and said "Gate passed": the glob now
+    adds built-ins to your function, which is always judged."""
+    (tmp_path / "mine.py").write_text("from bcebench.suite.tests.planted import focal_loss_off_by_a_part_in_a_thousand"
+                                      " as focal\n")
+    done = _in(tmp_path, "check", "--framework", "numpy", "--impl", "mine.py:focal", "--form", "logits", "--gamma", "2",
+               "--alpha", "0.25", "--implementation", "numpy.focal*", "--dtype", "float32", "--check", "accuracy",
+               "--quantity", "loss")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "user:mine.py:focal" in done.stdout and "numpy.focal_logits" in done.stdout and "Gate FAILED" in done.stdout
+
+
+def test_a_repro_line_reruns_exactly_the_judged_request(tmp_path):
+    """Repro lines carried --impl and --form only: a focal loss rerun as printed was judged as plain
+    BCE. Now they carry the declaration, the policy and the deviations, and rerun the same failure."""
+    (tmp_path / "mine.py").write_text("from bcebench.suite.tests.planted import focal_loss_off_by_a_part_in_a_thousand"
+                                      " as focal\n")
+    (tmp_path / "policy.toml").write_text((ROOT / "suite" / "policy" / "policies" / "strict.toml").read_text())
+    (tmp_path / "deviations.toml").write_text("")
+    done = _in(tmp_path, "check", "--framework", "numpy", "--impl", "mine.py:focal", "--form", "logits", "--gamma", "2",
+               "--alpha", "0.25", "--name", "my focal", "--dtype", "float32", "--check", "accuracy",
+               "--quantity", "loss", "--policy", "policy.toml", "--deviations", "deviations.toml")
+    assert done.returncode == 1, done.stdout + done.stderr
+    line = next(x for x in done.stdout.splitlines() if x.strip().startswith("repro: "))
+    for option in ("--gamma 2", "--alpha 0.25", "--name 'my focal'", "--policy policy.toml",
+                   "--deviations deviations.toml", "--impl mine.py:focal"):
+        assert option in line, line
+    error = done.stdout.split(line)[0].rsplit("error=", 1)[1].split()[0]
+    again = _in(tmp_path, *shlex.split(line.strip().removeprefix("repro: "))[1:])
+    assert again.returncode == 1 and f"error={error}" in again.stdout, again.stdout + again.stderr
+
+
+def test_a_wrapper_declared_like_its_builtin_gets_the_builtins_verdicts_and_only_those():
+    """A wrapper of PyTorch's BCE failed every check the built-in's known deviations explain. Declared
+    like the built-in, it is judged check for check as the built-in; a fault of its own still fails."""
+    pytest.importorskip("torch")
+    from bcebench.adapters.torch_adapter import TorchAdapter
+
+    adapter = TorchAdapter()
+    builtin = adapter.find("torch.binary_cross_entropy_with_logits")
+    selection = planning.Selection(["torch"])
+    policy, known = load_policy("strict"), planning.known_deviations(selection)
+
+    def verdicts_of(impl, dtype):
+        records = planning.run_in_process(adapter, impl, "cpu", dtype, selection, policy, known)
+        return {r["id"].split(f"/{impl.id}/")[1]: r["verdict"] for r in records}
+
+    for dtype in ("bfloat16", "float32"):
+        wrapper = api.check(planted.torch_bce_wrapper, framework="torch", dtypes=[dtype],
+                            like="torch.binary_cross_entropy_with_logits")
+        assert {r["id"].split("/user:torch_bce_wrapper/")[1]: r["verdict"] for r in wrapper.records} == verdicts_of(
+            builtin, dtype)
+        assert any(d.get("inherited_from") == builtin.id for r in wrapper.records for d in r.get("deviations", []))
+        faulty = api.check(planted.torch_bce_wrapper_wrong_near_zero, framework="torch", dtypes=[dtype],
+                           like="torch.binary_cross_entropy_with_logits")
+        assert not faulty.passed and "moderate" in faulty.explanation
+
+
+def test_a_function_declared_for_hard_labels_is_judged_on_hard_labels_alone():
+    result = api.check(planted.correct, framework="numpy", dtypes=["float32"], labels="hard")
+    labels = {r["labels"] for r in result.records}
+    assert labels and labels <= {"hard", "special-hard"}, labels
+    with pytest.raises(ValueError, match="labels 'soft'"):
+        api.check(planted.correct, framework="numpy", labels="soft")
+
+
+def test_a_reduced_function_is_judged_element_by_element_too():
+    """With reduction mean a function had two checks per dtype, a mean of moderate inputs: one that is
+    NaN at z = ±∞ passed the gate. Its elements are now judged through batches of one."""
+    result = api.check(planted.mean_nan_at_infinity, framework="numpy", dtypes=["float32"], reduction="mean")
+    assert not result.passed
+    failing = [r for r in result.records if r["verdict"] == "fail"]
+    assert [r["id"] for r in failing] == [
+        "numpy/cpu/user:mean_nan_at_infinity[each]/float32/special/loss/special-special"]
+    assert "nan" in failing[0]["signatures"]
+    assert any(r["check"] == "reduction" and r["verdict"] == "pass" for r in result.records)
