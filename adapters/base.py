@@ -316,8 +316,9 @@ def user_implementation(declaration: Declaration, call: Callable | None = None) 
     """A user's ``fn(x, y)`` as its declaration says (``adapters.declaration``), checked through the
     framework's adapter like the others; ``call`` is the function itself where it was handed over
     rather than located."""
+    function = call if call is not None else load_user_function(declaration.location)
     return Implementation(id=declaration.id, framework=declaration.framework, form=declaration.form,
-                          call=call if call is not None else load_user_function(declaration.location),
+                          call=declaration.adapt(function),
                           reduction=declaration.reduction, derivatives=declaration.reduction == "none",
                           oracle=dict(declaration.parameters), hard_labels_only=declaration.labels == "hard",
                           like=declaration.like)

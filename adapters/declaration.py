@@ -18,10 +18,15 @@ gate's workers rebuild it from ``as_dict``; a repro line writes it back as optio
 - ``like``: the id of a built-in of the same framework that the function is built on; that built-in's
   known deviations explain this function's failing elements exactly as they explain the built-in's
   (same signatures, regions and sizes), reported as inherited; anything beyond still fails.
+- ``rank`` and ``arguments``: its calling convention, where it is not ``fn(x, y)`` on 1-D arrays:
+  rank 2 for a function that takes a column of inputs (n, 1) and returns one (the checks pass x[:, None]
+  and read result[:, 0]); ``arguments``, the keyword names of the input and the target (``input``,
+  ``target``) for a function called by keyword.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -41,8 +46,16 @@ class Declaration:
     reduction: str = "none"
     labels: str = "all"
     like: str = ""
+    rank: int = 1
+    arguments: tuple = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "arguments", tuple(self.arguments))  # a list, read back from JSON
+        if self.rank not in (1, 2):
+            raise ValueError(f"rank {self.rank!r}: expected 1 or 2")
+        if self.arguments and not (len(self.arguments) == 2 and all(str(a).isidentifier() for a in self.arguments)):
+            raise ValueError(f"arguments {','.join(map(str, self.arguments))!r}: expected two keyword names, "
+                             "the input's and the target's, e.g. input,target")
         for what, value, known in (("form", self.form, FORMS), ("reduction", self.reduction, REDUCTIONS),
                                    ("labels", self.labels, LABELS)):
             if value not in known:
@@ -79,7 +92,26 @@ class Declaration:
             words.append(f"--labels {self.labels}")
         if self.like:
             words.append(f"--like {_quoted(self.like)}")
+        if self.rank != 1:
+            words.append(f"--input-rank {self.rank}")
+        if self.arguments:
+            words.append(f"--arguments {','.join(self.arguments)}")
         return " ".join(words)
+
+    def adapt(self, function: Callable) -> Callable:
+        """``function`` as the checks call every implementation, ``call(x, y)`` on 1-D arrays with one
+        loss per element (one number when reduced), through the declared calling convention."""
+        if self.rank == 1 and not self.arguments:
+            return function
+        column, names, elementwise = self.rank == 2, self.arguments, self.reduction == "none"
+
+        def call(x, y):
+            if column:
+                x, y = x[:, None], (y[:, None] if y.ndim == 1 else y)
+            result = function(**dict(zip(names, (x, y), strict=True))) if names else function(x, y)
+            return result[:, 0] if column and elementwise and result.ndim == 2 else result
+
+        return call
 
 
 def display_name(location: str) -> str:

@@ -72,7 +72,7 @@ def check(function: Callable, *, framework: str = "numpy", form: str = "logits",
           checks: list[str] | None = None, policy: str = "strict", deviations: Path | str | None = None,
           gamma: float | None = None, alpha: float | None = None, weight: float | None = None,
           pos_weight: float | None = None, smoothing: float | None = None, reduction: str = "none",
-          labels: str = "all", like: str = "") -> Result:
+          labels: str = "all", like: str = "", input_rank: int = 1, arguments: tuple[str, str] = ()) -> Result:
     """Check ``function(x, y)`` (BCE in ``form`` "logits" or "probs", taking and returning the
     framework's arrays) against the exact reference; ValueError when the framework is unknown or
     not installed, or the parameters describe nothing the oracle computes. What the function
@@ -80,13 +80,15 @@ def check(function: Callable, *, framework: str = "numpy", form: str = "logits",
     applies itself, label ``smoothing`` ε (y(1 − ε) + ε/2), and its ``reduction`` (none:
     elementwise; mean, sum: one number per call); the claims that apply follow from them. Which
     ``labels`` it takes ("all", or "hard": y in {0, 1} only) and the built-in it is built on
-    (``like``: that built-in's known deviations explain its elements as they explain the built-in's).
+    (``like``: that built-in's known deviations explain its elements as they explain the built-in's);
+    its calling convention where it is not ``fn(x, y)`` on 1-D arrays (``input_rank=2``: a column in,
+    a column out; ``arguments``: the keyword names of the input and the target).
     ``adapters.declaration`` says what each means."""
     parameters = {key: value for key, value in (("gamma", gamma), ("alpha", alpha), ("weight", weight),
                                                ("pos_weight", pos_weight), ("smoothing", smoothing))
                   if value is not None}
     declaration = Declaration("", framework, form, name or getattr(function, "__qualname__", "function"),
-                              parameters, reduction, labels, like)  # ValueError for what it cannot declare
+                              parameters, reduction, labels, like, input_rank, arguments)  # ValueError if it can't
     Spec("loss", form, **parameters)  # ValueError for parameters the oracle does not take
     for filter_name, values in (("device", devices), ("dtype", dtypes), ("quantity", quantities), ("check", checks)):
         planning.known_filter(filter_name, values)  # ValueError, the command line's line, for a typo

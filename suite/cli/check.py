@@ -148,6 +148,10 @@ def add_to(commands) -> None:
                             help="the built-in your function is built on (e.g. torch.binary_cross_entropy_with_logits):"
                                  " its known deviations explain your function's elements as they explain its own")
     parameters.add_argument("--name", help="what the checks' ids call your function (default: --impl as written)")
+    parameters.add_argument("--input-rank", type=int, choices=(1, 2),
+                            help="2: your function takes a column of inputs (n, 1) and returns one (default 1)")
+    parameters.add_argument("--arguments", metavar="INPUT,TARGET",
+                            help="the keyword names your function takes the input and the target by, e.g. input,target")
     check.add_argument("--jobs", type=int,
                        help="checks run at once, each in a single-threaded worker process (default: one per core)")
     check.add_argument("--json", help="write the results here")

@@ -130,7 +130,8 @@ def user_implementation(args: argparse.Namespace, frameworks: list[str], command
     from bcebench.reference.exact import Spec
 
     parameters = {name: getattr(args, name) for name in PARAMETERS if getattr(args, name, None) is not None}
-    given = {name: getattr(args, name, None) for name in ("reduction", "name", "labels", "like")}
+    given = {name: getattr(args, name, None) for name in ("reduction", "name", "labels", "like", "input_rank",
+                                                           "arguments")}
     if not args.impl:
         named = [*parameters, *(name for name, value in given.items() if value)]
         if named:
@@ -141,7 +142,9 @@ def user_implementation(args: argparse.Namespace, frameworks: list[str], command
         raise UsageError(f"bcebench {command}: --impl needs one --framework and --form logits|probs")
     try:
         declaration = Declaration(args.impl, frameworks[0], args.form, given["name"] or "", parameters,
-                                  given["reduction"] or "none", given["labels"] or "all", given["like"] or "")
+                                  given["reduction"] or "none", given["labels"] or "all", given["like"] or "",
+                                  given["input_rank"] or 1, tuple(given["arguments"].split(",")) if given["arguments"]
+                                  else ())
         Spec("loss", args.form, **parameters)
         base.user_implementation(declaration)
         if declaration.like:

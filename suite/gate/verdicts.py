@@ -99,8 +99,8 @@ def _calling_fault(message: str) -> str:
     raised = re.search(r"(\w+(?:Error|Exception)): (.+)$", message)
     if raised:
         return (f"every call raised {raised[1]}: {raised[2]}; bcebench calls fn(x, y) on 1-D arrays of the "
-                "framework: a function that needs another calling convention (2-D input, keyword names, a module "
-                "to instantiate) needs a small wrapper, e.g. lambda x, y: fn(x[:, None], y[:, None])[:, 0]")
+                "framework: declare another calling convention with --input-rank 2 (a column in and out) or "
+                "--arguments INPUT,TARGET (keyword names), or wrap a module to instantiate in a function")
     return ""
 
 def gate_passes(records: list[dict], selection: Selection | None = None) -> bool:

@@ -169,3 +169,19 @@ def test_a_function_called_the_wrong_way_gets_one_hint(name, hint):
         assert hints == []
     else:
         assert len(hints) == 1 and hints[0].startswith(f"hint: user:{name}: {hint}"), hints
+
+
+@pytest.mark.parametrize(("name", "declared"), [("needs_two_dimensions", {"input_rank": 2}),
+                                                ("takes_input_and_target", {"arguments": ("input", "target")})])
+def test_a_calling_convention_is_declared_once_and_the_function_judged(name, declared):
+    """A function that takes a column, or its arguments by keyword, raised on every call; declared, it
+    is judged like any other: right here, and refused as before without the declaration."""
+    from bcebench.suite.tests import planted
+
+    function = getattr(planted, name)
+    options = {"framework": "numpy", "dtypes": ["float32"], "checks": ["accuracy", "special", "shapes"],
+               "quantities": ["loss"]}
+    assert api.check(function, **options, **declared).passed
+    assert not api.check(function, **options).passed
+    with pytest.raises(ValueError, match="expected two keyword names"):
+        api.check(function, **options, arguments=("input",))
