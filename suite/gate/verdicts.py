@@ -120,7 +120,7 @@ def unjudged(records: list[dict], selection: Selection | None = None) -> list[st
     lines = []
     if selection and selection.user_impl:
         user = Declaration.from_dict(selection.user_impl).id
-        if not any(r["implementation"] == user for r in gating):
+        if not any(r["implementation"] in (user, f"{user}[each]") for r in gating):
             lines.append(f"nothing judged for your implementation {user}: the filters left no check of it")
     by_impl: dict = {}
     for r in gating:

@@ -439,3 +439,16 @@ def test_a_reduced_function_is_judged_element_by_element_too():
         "numpy/cpu/user:mean_nan_at_infinity[each]/float32/special/loss/special-special"]
     assert "nan" in failing[0]["signatures"]
     assert any(r["check"] == "reduction" and r["verdict"] == "pass" for r in result.records)
+
+
+def test_a_reduced_function_asked_for_its_gradient_is_judged_through_its_elements(tmp_path):
+    """--quantity grad of a mean-reduced function: its gradient is judged element by element (ID[each]),
+    which counts as judging it; a careful wrapper, declared like its built-in, passes."""
+    pytest.importorskip("torch")
+    (tmp_path / "mine.py").write_text("import torch.nn.functional as F\n\ndef bce_mean(z, y):\n"
+                                      "    return F.binary_cross_entropy_with_logits(z, y)\n")
+    done = _in(tmp_path, "check", "--framework", "torch", "--impl", "mine.py:bce_mean", "--form", "logits",
+               "--reduction", "mean", "--quantity", "grad", "--dtype", "float32",
+               "--like", "torch.binary_cross_entropy_with_logits")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "user:mine.py:bce_mean[each]" in done.stdout and "NOT JUDGED" not in done.stdout
