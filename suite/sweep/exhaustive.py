@@ -170,18 +170,23 @@ def require_support(target: Target) -> None:
 
 
 def probe(target: Target) -> str | None:
-    """Why the implementation declines the target (raises Unsupported) on one input, or None: run in
-    a worker before the shards, since the implementation's code may end or hang the process it runs
-    in. An input it rejects otherwise is a finding of the sweep, not a bad request."""
+    """Why the implementation declines the target on one input, or None: it raises Unsupported, or
+    returns other than one result in the input's dtype (a sweep judges each input's result as the
+    dtype's number). Run in a worker before the shards, since the implementation's code may end or
+    hang the process it runs in. An input it rejects otherwise is a finding of the sweep, not a bad
+    request."""
     adapter, impl = load_implementation(target)
     fmt = FORMATS[target.dtype]
     label = as_dtype([0.0 if target.label is None else target.label], fmt)
     try:
-        adapter.run(impl, target.quantity, as_dtype([0.5], fmt), label, target.device)
+        got = adapter.run(impl, target.quantity, as_dtype([0.5], fmt), label, target.device)
     except base.Unsupported as error:
         return f"{impl.id} gives no {target.quantity} in {target.dtype}: {error}"
     except Exception:
-        pass
+        return None
+    if got.shape != (1,) or got.dtype != fmt.dtype:
+        return (f"{impl.id} returned shape {got.shape} {got.dtype} for one {target.dtype} input: a sweep judges one "
+                f"result per input, in the input's dtype")
     return None
 
 

@@ -301,3 +301,13 @@ def test_a_rewrite_result_is_named_after_its_framework():
     keras = {sweep.result_name(sweep.Target(framework, "keras.ops.binary_crossentropy(from_logits=True)", "float16",
                                             "loss", 0.0), "all") for framework in ("keras-jax", "keras-torch")}
     assert len(keras) == 2  # one Keras name, two backends: two files
+
+
+def test_a_result_in_another_dtype_is_refused_before_the_sweep():
+    """A function that returns float64 for float16 inputs was swept as if its float64 bits were the
+    dtype's results: 30 % correctly rounded, worst 3.8e-317 ULPs. The one-input probe refuses it."""
+    spec = "bcebench.suite.tests.planted:computes_in_float64"
+    declined = sweep.probe(target(spec, user=spec))
+    assert declined == (f"user:{spec} returned shape (1,) float64 for one float16 input: a sweep judges one result "
+                        "per input, in the input's dtype")
+    assert sweep.probe(target()) is None
