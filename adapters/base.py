@@ -79,11 +79,15 @@ class Implementation:
     gating: bool = True
     hard_labels_only: bool = False
     like: str = ""  # a built-in this one is built on: its known deviations apply (adapters.declaration)
-    one_at_a_time: bool = False  # a reduced function judged element by element (batches_of_one)
-    reduced: Implementation | None = None  # what one_at_a_time calls on each element
+    reduced: Implementation | None = None  # a reduced function judged element by element (batches_of_one)
     derivatives: bool = True
     compile_seconds: Callable[[], float] | None = None
     with_parameters: Callable[..., Implementation] | None = None
+
+    @property
+    def one_at_a_time(self) -> bool:
+        """Called on each element alone: the element-by-element view of a reduced function."""
+        return self.reduced is not None
 
 
 class Adapter:
@@ -297,9 +301,17 @@ def _import_from_current_folder(name: str):
         if added and folder in sys.path:
             sys.path.remove(folder)
 
+
 def _first_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+
+
+def require_builtin(adapter: Adapter, like: str) -> None:
+    """A declaration's ``like`` names a built-in of its framework: ValueError listing them otherwise."""
+    if adapter.find(like) is None:
+        raise ValueError(f"like {like!r}: not a built-in of {adapter.name}: expected one of "
+                         f"{', '.join(i.id for i in adapter.implementations())}")
 
 
 def batches_of_one(impl: Implementation) -> Implementation:
@@ -308,8 +320,7 @@ def batches_of_one(impl: Implementation) -> Implementation:
     and Hessian from the framework's autodiff of that one-element reduction; so a reduced function is
     judged on the same cases, special values and overflow as an elementwise one."""
     derivable = replace(impl, derivatives=True)
-    return replace(impl, id=f"{impl.id}[each]", reduction="none", derivatives=True, one_at_a_time=True,
-                               reduced=derivable)
+    return replace(impl, id=f"{impl.id}[each]", reduction="none", derivatives=True, reduced=derivable)
 
 
 def user_implementation(declaration: Declaration, call: Callable | None = None) -> Implementation:

@@ -30,10 +30,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from bcebench.reference.exact import FORMS, Spec
+
 PARAMETERS = ("gamma", "alpha", "weight", "pos_weight", "smoothing")
 REDUCTIONS = ("none", "mean", "sum")
 LABELS = ("all", "hard")
-FORMS = ("logits", "probs")
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class Declaration:
         unknown = sorted(set(self.parameters) - set(PARAMETERS))
         if unknown:
             raise ValueError(f"unknown parameter(s) {', '.join(unknown)}: expected {', '.join(PARAMETERS)}")
+        Spec("loss", self.form, **self.parameters)  # ValueError for parameters the oracle does not take
         if not (self.name or self.location):
             raise ValueError("a declaration needs a location or a name")
 

@@ -30,7 +30,6 @@ from pathlib import Path
 
 from bcebench.adapters import base
 from bcebench.adapters.declaration import Declaration
-from bcebench.reference.exact import Spec
 from bcebench.suite.checks.runner import run_check
 from bcebench.suite.gate import planning, verdicts
 from bcebench.suite.policy import explain
@@ -89,7 +88,6 @@ def check(function: Callable, *, framework: str = "numpy", form: str = "logits",
                   if value is not None}
     declaration = Declaration("", framework, form, name or getattr(function, "__qualname__", "function"),
                               parameters, reduction, labels, like, input_rank, arguments)  # ValueError if it can't
-    Spec("loss", form, **parameters)  # ValueError for parameters the oracle does not take
     for filter_name, values in (("device", devices), ("dtype", dtypes), ("quantity", quantities), ("check", checks)):
         planning.known_filter(filter_name, values)  # ValueError, the command line's line, for a typo
     try:
@@ -98,9 +96,8 @@ def check(function: Callable, *, framework: str = "numpy", form: str = "logits",
         raise ValueError(error.args[0]) from None
     if adapter is None:
         raise ValueError(f"{framework} is unavailable: {reason}")
-    if like and adapter.find(like) is None:
-        raise ValueError(f"like {like!r}: not a built-in of {framework}: expected one of "
-                         f"{', '.join(i.id for i in adapter.implementations())}")
+    if like:
+        base.require_builtin(adapter, like)
     forms = {impl.id: impl for impl in planning.judged_forms(base.user_implementation(declaration, call=function))}
     own = str(deviations) if deviations else (None if like else "")  # None: the built-in entries, for like
     selection = planning.Selection([framework], devices=devices, dtypes=dtypes, quantities=quantities, checks=checks,

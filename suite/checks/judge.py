@@ -118,6 +118,7 @@ def exact_text(ref: Reference, spec: Spec, x: np.ndarray, y: np.ndarray, i: int)
         return mpmath.nstr(approx, 17)
     return mpmath.nstr(oracle.exact_value(spec, float(x[i]), float(y[i])), 17)
 
+
 def signature_groups(kinds: np.ndarray, x: np.ndarray, y: np.ndarray, errors: np.ndarray) -> dict:
     """The failing elements grouped by signature, most severe first: how many, the range of x and
     of y they span, and the largest error (the region a known deviation must describe)."""

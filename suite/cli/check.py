@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from bcebench.adapters.declaration import LABELS, REDUCTIONS
 from bcebench.reports.results import write_atomically
 from bcebench.suite.checks.cases import SEED
 from bcebench.suite.cli.common import (
@@ -140,9 +141,9 @@ def add_to(commands) -> None:
     parameters.add_argument("--weight", type=float, help="a constant weight your function multiplies the loss by")
     parameters.add_argument("--pos-weight", type=float, help="a constant weight of the positive term (PyTorch's)")
     parameters.add_argument("--smoothing", type=float, help="label smoothing ε: your function uses y(1 − ε) + ε/2")
-    parameters.add_argument("--reduction", choices=("none", "mean", "sum"),
+    parameters.add_argument("--reduction", choices=REDUCTIONS,
                             help="none: elementwise (default); mean or sum: one number per call")
-    parameters.add_argument("--labels", choices=("all", "hard"),
+    parameters.add_argument("--labels", choices=LABELS,
                             help="all: y anywhere in [0, 1] (default); hard: your function takes y in {0, 1} only")
     parameters.add_argument("--like", metavar="ID",
                             help="the built-in your function is built on (e.g. torch.binary_cross_entropy_with_logits):"

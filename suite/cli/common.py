@@ -5,7 +5,6 @@ and the checks on a request made before any work.
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 from pathlib import Path
 
@@ -99,7 +98,7 @@ def check_writable(path: str | None, option: str, command: str) -> None:
     existing = next(p for p in [target, *target.parents] if p.exists())
     if existing == target and option != "--out":
         existing = target.parent
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK) or not _can_create_in(existing):
+    if not existing.is_dir() or not _can_create_in(existing):
         raise UsageError(f"bcebench {command}: {option} {path}: {existing} is not a writable folder")
 
 
@@ -127,7 +126,6 @@ def user_implementation(args: argparse.Namespace, frameworks: list[str], command
     error before anything runs; the declaration as a dict for the workers."""
     from bcebench.adapters import base
     from bcebench.adapters.declaration import PARAMETERS, Declaration
-    from bcebench.reference.exact import Spec
 
     parameters = {name: getattr(args, name) for name in PARAMETERS if getattr(args, name, None) is not None}
     given = {name: getattr(args, name, None) for name in ("reduction", "name", "labels", "like", "input_rank",
@@ -145,25 +143,16 @@ def user_implementation(args: argparse.Namespace, frameworks: list[str], command
                                   given["reduction"] or "none", given["labels"] or "all", given["like"] or "",
                                   given["input_rank"] or 1, tuple(given["arguments"].split(",")) if given["arguments"]
                                   else ())
-        Spec("loss", args.form, **parameters)
         base.user_implementation(declaration)
         if declaration.like:
-            _require_builtin(declaration.like, frameworks[0])
+            adapter, reason = base.load(frameworks[0], scoped=True)
+            if adapter is None:
+                raise ValueError(f"like {declaration.like!r}: {frameworks[0]} is unavailable: {reason}")
+            base.require_builtin(adapter, declaration.like)
     except ValueError as error:
         raise UsageError(f"bcebench {command}: {error}") from None
     return declaration.as_dict()
 
-
-def _require_builtin(like: str, framework: str) -> None:
-    """--like names a built-in of the framework: ValueError listing them otherwise."""
-    from bcebench.adapters import base
-
-    adapter, reason = base.load(framework, scoped=True)
-    if adapter is None:
-        raise ValueError(f"--like {like!r}: {framework} is unavailable: {reason}")
-    ids = [impl.id for impl in adapter.implementations()]
-    if like not in ids:
-        raise ValueError(f"--like {like!r}: not a built-in of {framework}: expected one of {', '.join(ids)}")
 
 
 def sweep_folders(option: str | None) -> list[Path]:

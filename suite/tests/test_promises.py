@@ -26,8 +26,8 @@ from bcebench.suite.tests import planted
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def bcebench(*args, env=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bcebench.suite.cli", *args], capture_output=True, text=True, cwd=ROOT,
+def bcebench(*args, env=None, cwd=ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bcebench.suite.cli", *args], capture_output=True, text=True, cwd=cwd,
                           env={**os.environ, **(env or {})}, check=False)
 
 
@@ -246,16 +246,12 @@ def test_a_user_function_whose_worker_dies_is_one_crashed_line_not_a_traceback(t
         "import os, sys\nimport numpy as np\n"
         "if sys.argv[0].endswith(os.path.join('gate', 'worker.py')):\n    os._exit(3)\n"
         "def bce(z, y):\n    return np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))\n")
-    def run(*args):
-        return subprocess.run([sys.executable, "-m", "bcebench.suite.cli", *args], capture_output=True, text=True,
-                              cwd=tmp_path, check=False)
-
-    done = run("check", "--framework", "numpy", "--impl", "mine.py:bce", "--form", "logits", "--dtype", "float32",
-               "--json", "results.json")
+    done = bcebench("check", "--framework", "numpy", "--impl", "mine.py:bce", "--form", "logits", "--dtype", "float32",
+                    "--json", "results.json", cwd=tmp_path)
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stdout + done.stderr
     assert "CRASHED numpy/worker: the worker ended before its first check" in done.stdout
     assert "Gate FAILED" in done.stdout
-    report = run("report", "--from", "results.json", "--out", "report")
+    report = bcebench("report", "--from", "results.json", "--out", "report", cwd=tmp_path)
     assert report.returncode == 1 and "Traceback" not in report.stderr, report.stdout + report.stderr
 
 def test_fail_on_stale_turns_a_deviation_that_went_away_into_a_failure(tmp_path):
@@ -327,11 +323,6 @@ def test_a_careful_torch_function_passes_every_check():
     assert not [r for r in result.records if r["verdict"] == "known-deviation"]
 
 
-def _in(folder: Path, *args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bcebench.suite.cli", *args], capture_output=True, text=True,
-                          cwd=folder, check=False)
-
-
 CAREFUL = "from bcebench.suite.tests.planted import correct as bce\n"
 
 
@@ -343,13 +334,13 @@ def test_the_same_function_checked_from_two_checkouts_compares_identical(tmp_pat
         folder = tmp_path / checkout
         folder.mkdir()
         (folder / "mine.py").write_text(CAREFUL)
-        done = _in(folder, "check", "--framework", "numpy", "--impl", f"{folder / 'mine.py'}:bce", "--form", "logits",
-                   "--dtype", "float32", "--check", "accuracy", "--json", "results.json")
+        done = bcebench("check", "--framework", "numpy", "--impl", f"{folder / 'mine.py'}:bce", "--form", "logits",
+                        "--dtype", "float32", "--check", "accuracy", "--json", "results.json", cwd=folder)
         assert done.returncode in (0, 1), done.stderr
         runs.append(folder / "results.json")
         ids = {r["id"] for r in json.loads(runs[-1].read_text())["checks"]}
         assert ids and all("/user:mine.py:bce/" in i for i in ids), ids
-    compared = _in(tmp_path, "compare", str(runs[0]), str(runs[1]), "--identical")
+    compared = bcebench("compare", str(runs[0]), str(runs[1]), "--identical", cwd=tmp_path)
     assert compared.returncode == 0, compared.stdout + compared.stderr
 
 
@@ -357,8 +348,8 @@ def test_a_module_function_is_found_from_the_current_folder(tmp_path):
     (tmp_path / "losses").mkdir()
     (tmp_path / "losses" / "__init__.py").write_text("")
     (tmp_path / "losses" / "mine.py").write_text(CAREFUL)
-    done = _in(tmp_path, "check", "--framework", "numpy", "--impl", "losses.mine:bce", "--form", "logits",
-               "--dtype", "float32", "--check", "accuracy", "--quantity", "loss")
+    done = bcebench("check", "--framework", "numpy", "--impl", "losses.mine:bce", "--form", "logits",
+                    "--dtype", "float32", "--check", "accuracy", "--quantity", "loss", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "user:losses.mine:bce" in done.stdout
 
@@ -368,9 +359,9 @@ def test_an_implementation_filter_never_drops_your_function(tmp_path):
     adds built-ins to your function, which is always judged."""
     (tmp_path / "mine.py").write_text("from bcebench.suite.tests.planted import focal_loss_off_by_a_part_in_a_thousand"
                                       " as focal\n")
-    done = _in(tmp_path, "check", "--framework", "numpy", "--impl", "mine.py:focal", "--form", "logits", "--gamma", "2",
-               "--alpha", "0.25", "--implementation", "numpy.focal*", "--dtype", "float32", "--check", "accuracy",
-               "--quantity", "loss")
+    done = bcebench("check", "--framework", "numpy", "--impl", "mine.py:focal", "--form", "logits", "--gamma", "2",
+                    "--alpha", "0.25", "--implementation", "numpy.focal*", "--dtype", "float32", "--check", "accuracy",
+                    "--quantity", "loss", cwd=tmp_path)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "user:mine.py:focal" in done.stdout and "numpy.focal_logits" in done.stdout and "Gate FAILED" in done.stdout
 
@@ -382,16 +373,16 @@ def test_a_repro_line_reruns_exactly_the_judged_request(tmp_path):
                                       " as focal\n")
     (tmp_path / "policy.toml").write_text((ROOT / "suite" / "policy" / "policies" / "strict.toml").read_text())
     (tmp_path / "deviations.toml").write_text("")
-    done = _in(tmp_path, "check", "--framework", "numpy", "--impl", "mine.py:focal", "--form", "logits", "--gamma", "2",
-               "--alpha", "0.25", "--name", "my focal", "--dtype", "float32", "--check", "accuracy",
-               "--quantity", "loss", "--policy", "policy.toml", "--deviations", "deviations.toml")
+    done = bcebench("check", "--framework", "numpy", "--impl", "mine.py:focal", "--form", "logits", "--gamma", "2",
+                    "--alpha", "0.25", "--name", "my focal", "--dtype", "float32", "--check", "accuracy",
+                    "--quantity", "loss", "--policy", "policy.toml", "--deviations", "deviations.toml", cwd=tmp_path)
     assert done.returncode == 1, done.stdout + done.stderr
     line = next(x for x in done.stdout.splitlines() if x.strip().startswith("repro: "))
     for option in ("--gamma 2", "--alpha 0.25", "--name 'my focal'", "--policy policy.toml",
                    "--deviations deviations.toml", "--impl mine.py:focal"):
         assert option in line, line
     error = done.stdout.split(line)[0].rsplit("error=", 1)[1].split()[0]
-    again = _in(tmp_path, *shlex.split(line.strip().removeprefix("repro: "))[1:])
+    again = bcebench(*shlex.split(line.strip().removeprefix("repro: "))[1:], cwd=tmp_path)
     assert again.returncode == 1 and f"error={error}" in again.stdout, again.stdout + again.stderr
 
 
@@ -447,8 +438,8 @@ def test_a_reduced_function_asked_for_its_gradient_is_judged_through_its_element
     pytest.importorskip("torch")
     (tmp_path / "mine.py").write_text("import torch.nn.functional as F\n\ndef bce_mean(z, y):\n"
                                       "    return F.binary_cross_entropy_with_logits(z, y)\n")
-    done = _in(tmp_path, "check", "--framework", "torch", "--impl", "mine.py:bce_mean", "--form", "logits",
-               "--reduction", "mean", "--quantity", "grad", "--dtype", "float32",
-               "--like", "torch.binary_cross_entropy_with_logits")
+    done = bcebench("check", "--framework", "torch", "--impl", "mine.py:bce_mean", "--form", "logits",
+                    "--reduction", "mean", "--quantity", "grad", "--dtype", "float32",
+                    "--like", "torch.binary_cross_entropy_with_logits", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "user:mine.py:bce_mean[each]" in done.stdout and "NOT JUDGED" not in done.stdout
