@@ -23,7 +23,7 @@ import importlib
 
 import numpy as np
 
-from bcebench.adapters.base import Adapter, Implementation, Unsupported
+from bcebench.adapters.base import Adapter, Implementation, Unsupported, builtin
 
 PREFIX = "array-api:"
 
@@ -92,9 +92,9 @@ class ArrayApiAdapter(Adapter):
         return [name for name in ("float16", "bfloat16", "float32", "float64") if hasattr(self.xp, name)]
 
     def implementations(self) -> list[Implementation]:
-        return [Implementation(f"{self.module}: logit form (array API)", self.name, "logits", logit_form(self.xp)),
-                Implementation(f"{self.module}: probability form (array API)", self.name, "probs",
-                               probability_form(self.xp))]
+        return [builtin(f"{self.module}: logit form (array API)", self.name, "logits", logit_form(self.xp)),
+                builtin(f"{self.module}: probability form (array API)", self.name, "probs",
+                        probability_form(self.xp))]
 
     def from_numpy(self, array: np.ndarray, device: str):
         return self.xp.asarray(array.copy(), dtype=getattr(self.xp, array.dtype.name))

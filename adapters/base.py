@@ -323,13 +323,31 @@ def batches_of_one(impl: Implementation) -> Implementation:
     return replace(impl, id=f"{impl.id}[each]", reduction="none", derivatives=True, reduced=derivable)
 
 
+def declared(declaration: Declaration, call: Callable, *, derivatives: bool | None = None, gating: bool = True,
+             compile_seconds: Callable[[], float] | None = None,
+             with_parameters: Callable[..., Implementation] | None = None) -> Implementation:
+    """The implementation a declaration describes, ``call`` adapted to its calling convention: the one
+    way a built-in and a user's function are made. What the framework decides rather than the
+    declaration: whether its autodiff gives the derivatives (by default, of an elementwise loss), whether
+    the implementation gates, how long compiling it took, and how to rebuild it with other parameters."""
+    return Implementation(id=declaration.id, framework=declaration.framework, form=declaration.form,
+                          call=declaration.adapt(call), reduction=declaration.reduction,
+                          oracle=dict(declaration.parameters), gating=gating,
+                          hard_labels_only=declaration.labels == "hard", like=declaration.like,
+                          derivatives=declaration.reduction == "none" if derivatives is None else derivatives,
+                          compile_seconds=compile_seconds, with_parameters=with_parameters)
+
+
+def builtin(name: str, framework: str, form: str, call: Callable, *, parameters: dict | None = None,
+            reduction: str = "none", labels: str = "all", **facts) -> Implementation:
+    """A framework's own implementation, declared as a user's would be (``builtin``: its id is its
+    name); ``facts`` as ``declared`` takes them."""
+    return declared(Declaration("", framework, form, name, dict(parameters or {}), reduction, labels, builtin=True),
+                    call, **facts)
+
+
 def user_implementation(declaration: Declaration, call: Callable | None = None) -> Implementation:
     """A user's ``fn(x, y)`` as its declaration says (``adapters.declaration``), checked through the
     framework's adapter like the others; ``call`` is the function itself where it was handed over
     rather than located."""
-    function = call if call is not None else load_user_function(declaration.location)
-    return Implementation(id=declaration.id, framework=declaration.framework, form=declaration.form,
-                          call=declaration.adapt(function),
-                          reduction=declaration.reduction, derivatives=declaration.reduction == "none",
-                          oracle=dict(declaration.parameters), hard_labels_only=declaration.labels == "hard",
-                          like=declaration.like)
+    return declared(declaration, call if call is not None else load_user_function(declaration.location))

@@ -1,7 +1,10 @@
-"""A user's implementation, declared once: where the function is and the name its checks carry,
-what it computes (the oracle's parameters and its reduction), which labels it takes, and which
-built-in it is built on. The command line, ``api.check`` and the pytest fixture each make one; the
-gate's workers rebuild it from ``as_dict``; a repro line writes it back as options (``options``).
+"""An implementation, declared once: where the function is and the name its checks carry, what it
+computes (the oracle's parameters and its reduction), which labels it takes, and which built-in it
+is built on. The command line, a declarations file, ``api.check`` and the pytest fixture each make
+one for a user's function; the gate's workers rebuild it from ``as_dict``; a repro line writes it
+back as options (``options``). The adapters declare their built-ins the same way (``builtin``: the
+id is the name itself, and a framework's own reductions, such as scikit-learn's weighted mean, are
+allowed); ``adapters.base.declared`` makes every implementation from its declaration.
 
 - ``location``: ``path/to/file.py:fn`` (relative to the current folder, or absolute) or
   ``package.module:fn`` (found from the current folder first, as ``python -m`` would); empty for a
@@ -34,6 +37,7 @@ from bcebench.reference.exact import FORMS, Spec
 
 PARAMETERS = ("gamma", "alpha", "weight", "pos_weight", "smoothing")
 REDUCTIONS = ("none", "mean", "sum")
+BUILTIN_REDUCTIONS = (*REDUCTIONS, "weighted-mean")  # Σ wᵢLᵢ / Σ wᵢ with bcebench's sample weights
 LABELS = ("all", "hard")
 
 
@@ -49,6 +53,7 @@ class Declaration:
     like: str = ""
     rank: int = 1
     arguments: tuple = ()
+    builtin: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "arguments", tuple(self.arguments))  # a list, read back from JSON
@@ -57,7 +62,8 @@ class Declaration:
         if self.arguments and not (len(self.arguments) == 2 and all(str(a).isidentifier() for a in self.arguments)):
             raise ValueError(f"arguments {','.join(map(str, self.arguments))!r}: expected two keyword names, "
                              "the input's and the target's, e.g. input,target")
-        for what, value, known in (("form", self.form, FORMS), ("reduction", self.reduction, REDUCTIONS),
+        reductions = BUILTIN_REDUCTIONS if self.builtin else REDUCTIONS
+        for what, value, known in (("form", self.form, FORMS), ("reduction", self.reduction, reductions),
                                    ("labels", self.labels, LABELS)):
             if value not in known:
                 raise ValueError(f"{what} {value!r}: expected one of {', '.join(known)}")
@@ -65,12 +71,13 @@ class Declaration:
         if unknown:
             raise ValueError(f"unknown parameter(s) {', '.join(unknown)}: expected {', '.join(PARAMETERS)}")
         Spec("loss", self.form, **self.parameters)  # ValueError for parameters the oracle does not take
-        if not (self.name or self.location):
-            raise ValueError("a declaration needs a location or a name")
+        if not (self.name or self.location) or (self.builtin and not self.name):
+            raise ValueError("a declaration needs a location or a name (a built-in, its name)")
 
     @property
     def id(self) -> str:
-        return f"user:{self.name or display_name(self.location)}"
+        """A built-in's name, or ``user:`` and the user's function's name."""
+        return self.name if self.builtin else f"user:{self.name or display_name(self.location)}"
 
     def as_dict(self) -> dict:
         return asdict(self)

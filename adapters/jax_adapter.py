@@ -14,7 +14,7 @@ import numpy as np
 import optax
 
 from bcebench.adapters import base, rewrites
-from bcebench.adapters.base import Adapter, Implementation
+from bcebench.adapters.base import Adapter, Implementation, builtin
 
 FOCAL_ALPHA = 0.25
 FOCAL_GAMMA = 2.0
@@ -60,8 +60,8 @@ class JaxAdapter(Adapter):
         impls = []
         for name, function in (("optax.sigmoid_binary_cross_entropy", optax.sigmoid_binary_cross_entropy),
                                ("jax.nn.log_sigmoid composition", log_sigmoid_composition)):
-            impls.append(Implementation(name, "jax", "logits", function))
-            impls.append(Implementation(f"jit({name})", "jax", "logits", jax.jit(function)))
+            impls.append(builtin(name, "jax", "logits", function))
+            impls.append(builtin(f"jit({name})", "jax", "logits", jax.jit(function)))
         return [*impls, self.focal(FOCAL_GAMMA, FOCAL_ALPHA), self.focal(FOCAL_GAMMA, FOCAL_ALPHA, jit=True)]
 
     def focal(self, gamma: float, alpha: float | None, jit: bool = False) -> Implementation:
@@ -69,9 +69,9 @@ class JaxAdapter(Adapter):
         name = f"optax.sigmoid_focal_loss(alpha={alpha}, gamma={gamma:g})"
         oracle = {"gamma": gamma} | ({} if alpha is None else {"alpha": alpha})
         function = focal(gamma, alpha)
-        return Implementation(f"jit({name})" if jit else name, "jax", "logits", jax.jit(function) if jit else function,
-                              oracle=oracle, hard_labels_only=True,
-                              with_parameters=lambda gamma, alpha: self.focal(gamma, alpha, jit))
+        return builtin(f"jit({name})" if jit else name, "jax", "logits", jax.jit(function) if jit else function,
+                       parameters=oracle, labels="hard",
+                       with_parameters=lambda gamma, alpha: self.focal(gamma, alpha, jit))
 
     def _device(self, device: str):
         return jax.devices("cpu" if device == "cpu" else "gpu")[0]

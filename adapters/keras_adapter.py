@@ -29,7 +29,7 @@ from contextlib import nullcontext
 import numpy as np
 
 from bcebench.adapters import base
-from bcebench.adapters.base import Adapter, Implementation, Unavailable
+from bcebench.adapters.base import Adapter, Implementation, Unavailable, builtin
 
 LABEL_SMOOTHING = 0.1
 FOCAL_GAMMA = 2.0
@@ -95,7 +95,7 @@ class KerasAdapter(Adapter):
         derivatives = self.backend != "numpy"
 
         def implementation(id_, form, call, **kwargs):
-            return Implementation(id_, name, form, call, derivatives=derivatives, **kwargs)
+            return builtin(id_, name, form, call, derivatives=derivatives, **kwargs)
 
         impls = [implementation(f"keras.ops.binary_crossentropy(from_logits={logits})", form,
                                 lambda x, y, logits=logits: ops.binary_crossentropy(y, x, from_logits=logits))
@@ -109,7 +109,7 @@ class KerasAdapter(Adapter):
             f"keras.losses.BinaryCrossentropy(from_logits=True, label_smoothing={LABEL_SMOOTHING})", "logits",
             _LossPerDtype(keras, lambda dtype: losses.BinaryCrossentropy(
                 from_logits=True, label_smoothing=LABEL_SMOOTHING, reduction=None, dtype=dtype)),
-            oracle={"smoothing": LABEL_SMOOTHING}))
+            parameters={"smoothing": LABEL_SMOOTHING}))
         mean = _LossPerDtype(keras, lambda dtype: losses.BinaryCrossentropy(from_logits=True, dtype=dtype))
         impls.append(implementation("keras.losses.BinaryCrossentropy(from_logits=True)[mean]", "logits",
                                     mean, reduction="mean"))
@@ -121,10 +121,10 @@ class KerasAdapter(Adapter):
         call = _LossPerDtype(self.keras, lambda dtype: lambda y, x: self.keras.losses.binary_focal_crossentropy(
             y, x, apply_class_balancing=balanced, alpha=alpha if balanced else FOCAL_ALPHA, gamma=gamma,
             from_logits=True))
-        return Implementation(
+        return builtin(
             f"keras.losses.binary_focal_crossentropy({options}gamma={gamma:g}, from_logits=True)", self.name,
-            "logits", call, oracle={"gamma": gamma} | ({"alpha": alpha} if balanced else {}),
-            derivatives=self.backend != "numpy", hard_labels_only=True, with_parameters=self.focal)
+            "logits", call, parameters={"gamma": gamma} | ({"alpha": alpha} if balanced else {}),
+            derivatives=self.backend != "numpy", labels="hard", with_parameters=self.focal)
 
     def _on(self, device: str):
         """Keras's device scope: the torch backend would otherwise move CPU tensors to its GPU."""

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from bcebench.adapters import rewrites
-from bcebench.adapters.base import Adapter, Implementation, Unsupported
+from bcebench.adapters.base import Adapter, Implementation, Unsupported, builtin
 
 FOCAL_ALPHA = 0.25
 FOCAL_GAMMA = 2.0
@@ -130,16 +130,16 @@ class NumpyAdapter(Adapter):
 
     def implementations(self) -> list[Implementation]:
         return [
-            Implementation("numpy.textbook_probs", "numpy", "probs", textbook_probs, gating=False),
-            Implementation("numpy.stable_logits", "numpy", "logits", stable_logits),
+            builtin("numpy.textbook_probs", "numpy", "probs", textbook_probs, gating=False),
+            builtin("numpy.stable_logits", "numpy", "logits", stable_logits),
             self.focal(FOCAL_GAMMA, FOCAL_ALPHA),
         ]
 
     def focal(self, gamma: float, alpha: float | None) -> Implementation:
         name = f"numpy.focal_logits(alpha={alpha}, gamma={gamma:g})"
         oracle = {"gamma": gamma} | ({} if alpha is None else {"alpha": alpha})
-        return Implementation(name, "numpy", "logits", focal_logits(gamma, alpha), oracle=oracle,
-                              with_parameters=self.focal)
+        return builtin(name, "numpy", "logits", focal_logits(gamma, alpha), parameters=oracle,
+                       with_parameters=self.focal)
 
     def rewrites(self) -> list[Implementation]:
         """The rewrites in NumPy, the logit form with the closed-form derivatives of stable_logits."""

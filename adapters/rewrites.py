@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bcebench.adapters.base import Implementation
+from bcebench.adapters.base import Implementation, builtin
 
 IDS = {"logits": "rewrite(logits)", "probs": "rewrite(probs)"}
 
@@ -87,5 +87,5 @@ def careful_probs(xp):
 
 def implementations(framework: str, xp) -> list[Implementation]:
     """The two rewrites in ``framework``, as implementations the sweeps and the bench can run."""
-    return [Implementation(IDS["logits"], framework, "logits", careful_logits(xp)),
-            Implementation(IDS["probs"], framework, "probs", careful_probs(xp))]
+    return [builtin(IDS["logits"], framework, "logits", careful_logits(xp)),
+            builtin(IDS["probs"], framework, "probs", careful_probs(xp))]

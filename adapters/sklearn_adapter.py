@@ -17,7 +17,7 @@ import numpy as np
 import sklearn
 from sklearn.metrics import log_loss
 
-from bcebench.adapters.base import Adapter, Implementation, Unsupported, sample_weights
+from bcebench.adapters.base import Adapter, Implementation, Unsupported, builtin, sample_weights
 
 LABELS = [0, 1]
 
@@ -46,8 +46,8 @@ class SklearnAdapter(Adapter):
 
     def implementations(self) -> list[Implementation]:
         def implementation(id_, call, reduction="none"):
-            return Implementation(id_, "sklearn", "probs", call, reduction=reduction, hard_labels_only=True,
-                                  derivatives=False)
+            return builtin(id_, "sklearn", "probs", call, reduction=reduction, labels="hard",
+                           derivatives=False)
 
         return [
             implementation("sklearn.metrics.log_loss(normalize=False), one sample per call", per_sample),

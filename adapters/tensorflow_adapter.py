@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from bcebench.adapters import rewrites
-from bcebench.adapters.base import Adapter, Implementation
+from bcebench.adapters.base import Adapter, Implementation, builtin
 
 POS_WEIGHT = 3.0
 DEVICE_NAMES = {"cpu": "/CPU:0", "gpu": "/GPU:0"}
@@ -41,11 +41,11 @@ class TensorflowAdapter(Adapter):
 
     def implementations(self) -> list[Implementation]:
         return [
-            Implementation("tf.nn.sigmoid_cross_entropy_with_logits", "tensorflow", "logits", sigmoid_cross_entropy),
-            Implementation("tf.function(sigmoid_cross_entropy_with_logits, jit_compile=True)", "tensorflow",
-                           "logits", tf.function(sigmoid_cross_entropy, jit_compile=True)),
-            Implementation(f"tf.nn.weighted_cross_entropy_with_logits(pos_weight={POS_WEIGHT:g})", "tensorflow",
-                           "logits", weighted_cross_entropy, oracle={"pos_weight": POS_WEIGHT}),
+            builtin("tf.nn.sigmoid_cross_entropy_with_logits", "tensorflow", "logits", sigmoid_cross_entropy),
+            builtin("tf.function(sigmoid_cross_entropy_with_logits, jit_compile=True)", "tensorflow",
+                    "logits", tf.function(sigmoid_cross_entropy, jit_compile=True)),
+            builtin(f"tf.nn.weighted_cross_entropy_with_logits(pos_weight={POS_WEIGHT:g})", "tensorflow",
+                    "logits", weighted_cross_entropy, parameters={"pos_weight": POS_WEIGHT}),
         ]
 
     def rewrites(self) -> list[Implementation]:

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from bcebench.adapters import rewrites
-from bcebench.adapters.base import Adapter, Implementation, Unsupported
+from bcebench.adapters.base import Adapter, Implementation, Unsupported, builtin
 
 WEIGHT = 0.75
 POS_WEIGHT = 3.0
@@ -120,27 +120,25 @@ class TorchAdapter(Adapter):
         impls = []
         for reduction in ("none", "mean", "sum"):
             suffix = "" if reduction == "none" else f"[{reduction}]"
-            derivatives = reduction == "none"
             impls += [
-                Implementation(f"torch.binary_cross_entropy{suffix}", "torch", "probs",
-                               lambda p, y, r=reduction: F.binary_cross_entropy(p, y, reduction=r),
-                               reduction=reduction, derivatives=derivatives),
-                Implementation(f"torch.binary_cross_entropy_with_logits{suffix}", "torch", "logits",
-                               lambda z, y, r=reduction: F.binary_cross_entropy_with_logits(z, y, reduction=r),
-                               reduction=reduction, derivatives=derivatives),
-                Implementation(f"torch.nn.BCELoss{suffix}", "torch", "probs",
-                               torch.nn.BCELoss(reduction=reduction), reduction=reduction, derivatives=derivatives),
-                Implementation(f"torch.nn.BCEWithLogitsLoss{suffix}", "torch", "logits",
-                               torch.nn.BCEWithLogitsLoss(reduction=reduction), reduction=reduction,
-                               derivatives=derivatives),
+                builtin(f"torch.binary_cross_entropy{suffix}", "torch", "probs",
+                        lambda p, y, r=reduction: F.binary_cross_entropy(p, y, reduction=r),
+                        reduction=reduction),
+                builtin(f"torch.binary_cross_entropy_with_logits{suffix}", "torch", "logits",
+                        lambda z, y, r=reduction: F.binary_cross_entropy_with_logits(z, y, reduction=r),
+                        reduction=reduction),
+                builtin(f"torch.nn.BCELoss{suffix}", "torch", "probs",
+                        torch.nn.BCELoss(reduction=reduction), reduction=reduction),
+                builtin(f"torch.nn.BCEWithLogitsLoss{suffix}", "torch", "logits",
+                        torch.nn.BCEWithLogitsLoss(reduction=reduction), reduction=reduction),
             ]
         impls += [
-            Implementation("torch.binary_cross_entropy_with_logits[weight]", "torch", "logits", _with_weight,
-                           oracle={"weight": WEIGHT}),
-            Implementation("torch.binary_cross_entropy_with_logits[pos_weight]", "torch", "logits",
-                           _with_pos_weight, oracle={"pos_weight": POS_WEIGHT}),
-            Implementation("torch.compile(binary_cross_entropy_with_logits)", "torch", "logits", self._compiled,
-                           compile_seconds=lambda: self._compiled.seconds),
+            builtin("torch.binary_cross_entropy_with_logits[weight]", "torch", "logits", _with_weight,
+                    parameters={"weight": WEIGHT}),
+            builtin("torch.binary_cross_entropy_with_logits[pos_weight]", "torch", "logits",
+                    _with_pos_weight, parameters={"pos_weight": POS_WEIGHT}),
+            builtin("torch.compile(binary_cross_entropy_with_logits)", "torch", "logits", self._compiled,
+                    compile_seconds=lambda: self._compiled.seconds),
             self.focal(FOCAL_GAMMA, FOCAL_ALPHA),
         ]
         return impls
@@ -148,8 +146,8 @@ class TorchAdapter(Adapter):
     def focal(self, gamma: float, alpha: float | None) -> Implementation:
         name = f"torch focal, torchvision formula(alpha={alpha}, gamma={gamma:g})"
         oracle = {"gamma": gamma} | ({} if alpha is None else {"alpha": alpha})
-        return Implementation(name, "torch", "logits", torchvision_focal(gamma, alpha), oracle=oracle,
-                              hard_labels_only=True, with_parameters=self.focal)
+        return builtin(name, "torch", "logits", torchvision_focal(gamma, alpha), parameters=oracle,
+                       labels="hard", with_parameters=self.focal)
 
     def rewrites(self) -> list[Implementation]:
         return rewrites.implementations(self.name, torch)

@@ -41,8 +41,9 @@ SIGNATURES = ("raised", "nan", "wrong-infinity", "overflow", "missing-nan", "cla
               "flushed-subnormal", "inaccurate", "zero-sign")
 CLAMP_REPEATS = 3
 # failures of a whole check rather than of elements: a claim that breaks, an input written into, a
-# result of the wrong shape or dtype (or the wrong value for an empty input)
-CHECK_SIGNATURES = ("claim-breaks", "writes-input", "wrong-result")
+# result of the wrong shape (or the wrong value for an empty input), a result in another dtype than
+# the input's (whose values are still judged, rounded to the input's dtype)
+CHECK_SIGNATURES = ("claim-breaks", "writes-input", "wrong-result", "wrong-dtype")
 
 
 def ulp(exact: np.ndarray, fmt: Format) -> np.ndarray:

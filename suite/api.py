@@ -88,23 +88,46 @@ def check(function: Callable, *, framework: str = "numpy", form: str = "logits",
                   if value is not None}
     declaration = Declaration("", framework, form, name or getattr(function, "__qualname__", "function"),
                               parameters, reduction, labels, like, input_rank, arguments)  # ValueError if it can't
+    return _check([(declaration, function)], devices, dtypes, quantities, checks, policy, deviations)
+
+
+def check_declared(path: Path | str, *, dtypes: list[str] | None = None, devices: list[str] | None = None,
+                   quantities: list[str] | None = None, checks: list[str] | None = None, policy: str = "strict",
+                   deviations: Path | str | None = None) -> Result:
+    """Check every function a declarations file declares (``suite/policy/declarations.py``: the file
+    ``bcebench check --declarations`` reads; paths in it are relative to the current folder), each
+    as ``check`` checks one; one Result for them all. ValueError for a bad file or a function that
+    does not load."""
+    from bcebench.suite.policy.declarations import load_declarations
+
+    declared = load_declarations(Path(path))  # a PolicyError, a ValueError, names file:line
+    return _check([(d, base.load_user_function(d.location)) for d in declared], devices, dtypes, quantities, checks,
+                  policy, deviations)
+
+
+def _check(declared: list[tuple[Declaration, Callable]], devices, dtypes, quantities, checks, policy,
+           deviations) -> Result:
+    """Each (declaration, function) through its framework's checks, in this process."""
     for filter_name, values in (("device", devices), ("dtype", dtypes), ("quantity", quantities), ("check", checks)):
         planning.known_filter(filter_name, values)  # ValueError, the command line's line, for a typo
-    try:
-        adapter, reason = base.load(framework, scoped=True)
-    except KeyError as error:
-        raise ValueError(error.args[0]) from None
-    if adapter is None:
-        raise ValueError(f"{framework} is unavailable: {reason}")
-    if like:
-        base.require_builtin(adapter, like)
-    forms = {impl.id: impl for impl in planning.judged_forms(base.user_implementation(declaration, call=function))}
-    own = str(deviations) if deviations else (None if like else "")  # None: the built-in entries, for like
-    selection = planning.Selection([framework], devices=devices, dtypes=dtypes, quantities=quantities, checks=checks,
-                               policy=policy, deviations=own)
-    known = planning.known_deviations(selection)
     bounds = load_policy(policy)
-    with adapter.settings():  # the framework settings the checks need, the caller's own restored after them
-        records = [explain.apply(run_check(adapter, forms[task["implementation"]], task["device"], task, bounds), known)
-                   for task in planning.plan(adapter, selection, list(forms.values()))]
+    records, selection = [], None
+    for declaration, function in declared:
+        try:
+            adapter, reason = base.load(declaration.framework, scoped=True)
+        except KeyError as error:
+            raise ValueError(error.args[0]) from None
+        if adapter is None:
+            raise ValueError(f"{declaration.framework} is unavailable: {reason}")
+        if declaration.like:
+            base.require_builtin(adapter, declaration.like)
+        forms = {impl.id: impl for impl in planning.judged_forms(base.user_implementation(declaration, call=function))}
+        own = str(deviations) if deviations else (None if declaration.like else "")  # None: the built-ins' entries
+        selection = planning.Selection(list(dict.fromkeys(d.framework for d, _ in declared)), devices=devices,
+                                       dtypes=dtypes, quantities=quantities, checks=checks, policy=policy,
+                                       deviations=own, user_impls=[d.as_dict() for d, _ in declared])
+        known = planning.known_deviations(selection)
+        with adapter.settings():  # the framework settings the checks need, the caller's own restored after them
+            records += [explain.apply(run_check(adapter, forms[task["implementation"]], task["device"], task, bounds),
+                                      known) for task in planning.plan(adapter, selection, list(forms.values()))]
     return Result(records, selection)

@@ -4,7 +4,7 @@ tf.nn.weighted_cross_entropy_with_logits(pos_weight=3) on cpu, float32, its loss
 Each input, expected value and accepted bound is exact (hexadecimal). The expected value is the
 exact loss correctly rounded to float32; the strict policy accepts a result in
 [low, high]. Exits 1 while some result is outside it, raises, or comes back in another dtype or
-shape; 0 once the fault is gone. Measured with tensorflow 2.21.0 on 2026-11-30T18:08:36+00:00.
+shape; 0 once the fault is gone. Measured with tensorflow on 2026-12-04T18:25:53+00:00.
 """
 
 import contextlib  # noqa: F401

@@ -32,11 +32,16 @@ class Claim:
 
 @dataclass
 class Context:
+    """``platform``: the signatures the platform declares for every implementation on it
+    (suite/policy/platforms.toml), which the claims count as the gate counts them in the checks: a
+    platform that flushes subnormals returns 0 where the correctly rounded value is subnormal."""
+
     adapter: Adapter
     impl: Implementation
     device: str
     dtype: str
     policy: Policy
+    platform: frozenset[str] = frozenset()
 
     @property
     def fmt(self) -> Format:
@@ -62,10 +67,20 @@ class Context:
         y = np.broadcast_to(np.asarray(y, dtype=x.dtype), x.shape).copy()
         ref = ref if ref is not None else claim_reference(spec, x, y)
         bound = self.bound(spec.quantity, labels, "focal" if spec.focal else "bce")
-        return bound.errors(got.astype(self.fmt.dtype), ref, self.fmt, x, y, spec), bound.limit
+        errors = bound.errors(got.astype(self.fmt.dtype), ref, self.fmt, x, y, spec)
+        flushed = (got == 0) & (self.as_returned(ref.rounded) == 0)  # the platform's, as in the checks
+        return np.where(flushed, 0.0, errors), bound.limit
 
     def limit(self, quantity: str, labels: str) -> float:
         return self.bound(quantity, labels).limit
+
+    def as_returned(self, rounded) -> np.ndarray:
+        """Correctly rounded values (float64) as the platform returns them: 0 for a nonzero
+        subnormal where the platform flushes (reference.metrics's flushed-subnormal)."""
+        rounded = np.asarray(rounded, dtype=np.float64)
+        if "flushed-subnormal" not in self.platform:
+            return rounded
+        return np.where(np.abs(rounded) < 2.0**self.fmt.emin, 0.0, rounded)
 
     def cast(self, values) -> np.ndarray:
         """float64 values correctly rounded to the dtype."""

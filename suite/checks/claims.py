@@ -19,6 +19,7 @@ one; their measures are in ``claims_elementwise`` and ``claims_training``.
 from __future__ import annotations
 
 import time
+from functools import cache
 
 from bcebench.adapters.base import Adapter, Implementation, Unsupported
 from bcebench.suite.checks.claim_context import Claim, Context
@@ -33,6 +34,7 @@ from bcebench.suite.checks.claims_elementwise import (
 )
 from bcebench.suite.checks.claims_training import saturation, sgd_step, xor
 from bcebench.suite.policy.bounds import Policy
+from bcebench.suite.policy.deviations import everywhere, load_platforms
 
 CLAIMS = (
     Claim(1, "nll", "BCE is the negative log-likelihood: −ln p for y = 1, −ln(1 − p) for y = 0",
@@ -88,6 +90,12 @@ def identity_from_task_id(task_id: str) -> dict | None:
     return next((identity(c) for c in CLAIMS if last == f"{c.slug}-{c.labels}"), None)
 
 
+@cache
+def _platforms():
+    """suite/policy/platforms.toml, which the gate applies to every check (gate.planning)."""
+    return load_platforms()
+
+
 def run_claim(adapter: Adapter, impl: Implementation, device: str, task: dict, policy: Policy) -> dict:
     """Measure one claim; the record carries the claim, its outcome, figures and a one-line finding."""
     claim = BY_SLUG[task["regime"]]
@@ -95,7 +103,8 @@ def run_claim(adapter: Adapter, impl: Implementation, device: str, task: dict, p
     record["claim"] = identity(claim)
     start = time.perf_counter()
     try:
-        result = claim.measure(Context(adapter, impl, device, task["dtype"], policy))
+        result = claim.measure(Context(adapter, impl, device, task["dtype"], policy,
+                                       everywhere(_platforms(), record)))
     except Unsupported as error:
         record.update(verdict="unsupported", message=str(error))
     except Exception as error:  # a crash is a finding, and the run goes on

@@ -74,9 +74,11 @@ def _first_zero(is_zero: Callable[[np.ndarray], np.ndarray], fmt: Format, sign: 
         lo, hi = int(patterns[k - 1]) + 1, int(patterns[k])
 
 
-def _underflow_point(fmt: Format, label: float, sign: float) -> float | None:
-    """The smallest |z| >= 1 at which the correctly rounded gradient is 0, by bisection on bit
-    patterns: the exact σ(−|z|) falls monotonically, so its rounding is 0 from one point on."""
+def _underflow_point(ctx: Context, label: float, sign: float) -> float | None:
+    """The smallest |z| >= 1 at which the correctly rounded gradient, as the platform returns it, is
+    0, by bisection on bit patterns: the exact σ(−|z|) falls monotonically, so its rounding is 0
+    from one point on (and below the smallest normal from an earlier one, where the platform flushes)."""
+    fmt = ctx.fmt
     lo, _, sign_bit = _patterns(fmt, sign)
     spec = Spec("grad", "logits")
     # σ(−z) < e^−z is below half the smallest subnormal, 2^(q−1), once z > (1 − q)·ln 2: start there
@@ -84,7 +86,7 @@ def _underflow_point(fmt: Format, label: float, sign: float) -> float | None:
 
     def zero(pattern: int) -> bool:
         z = _values_at([pattern], sign_bit, fmt)
-        return float(claim_reference(spec, z, label).rounded[0]) == 0
+        return float(ctx.as_returned(claim_reference(spec, z, label).rounded)[0]) == 0
 
     if not zero(hi):
         return None
@@ -98,24 +100,26 @@ def zero_gradient(ctx: Context) -> dict:
     """Hinge's max(0, 1 − m) has zero gradient for margins m > 1; BCE's p − y is never 0 for
     finite z. Measured: the smallest |z| of a correct, confident prediction (y = 1, z > 0 and
     y = 0, z < 0) at which the gradient is exactly 0, against where the correctly rounded gradient
-    underflows to 0."""
+    underflows to 0 (or, on a platform that flushes subnormals, leaves the normal range)."""
     figures, broken = {}, []
+    exact = "the correctly rounded gradient" + (" (flushed below the smallest normal, as the platform flushes)"
+                                                 if "flushed-subnormal" in ctx.platform else "")
     for label, sign in ((1.0, 1.0), (0.0, -1.0)):
         def framework(z, label=label):
             return ctx.values("grad", z, label) == 0
 
-        got, floor = _first_zero(framework, ctx.fmt, sign), _underflow_point(ctx.fmt, label, sign)
+        got, floor = _first_zero(framework, ctx.fmt, sign), _underflow_point(ctx, label, sign)
         side = f"y = {label:g}"
         figures[f"{side}: gradient 0 from z ="] = got
         figures[f"{side}: correctly rounded 0 from z ="] = floor
         if got is not None and (floor is None or abs(got) < abs(floor)):
-            broken.append(f"{side}: exactly 0 from z = {short(got)}, where the exact gradient is 0 only from "
+            broken.append(f"{side}: exactly 0 from z = {short(got)}, where {exact} is 0 only from "
                           f"z = {short(floor) if floor is not None else 'nowhere'}")
     if broken:
         return {"outcome": "breaks", "figures": figures, "finding": "; ".join(broken)}
     floors = [abs(v) for k, v in figures.items() if "rounded" in k and v is not None]
     return {"outcome": "dtype-limit", "figures": figures,
-            "finding": f"never 0 before the dtype's own underflow: the correctly rounded gradient is 0 only "
+            "finding": f"never 0 before the dtype's own underflow: {exact} is 0 only "
                        f"from |z| = {short(min(floors))}" if floors else "never 0"}
 
 
@@ -142,7 +146,7 @@ def convexity(ctx: Context) -> dict:
     hess = ctx.values("hess", x, labels)
     rounded = claim_reference(Spec("hess", "logits"), x, labels).rounded.astype(np.float64)
     at_zero = float(hess[-1])
-    lost = np.flatnonzero((hess == 0) & (rounded > 0))
+    lost = np.flatnonzero((hess == 0) & (ctx.as_returned(rounded) > 0))
     limit = ctx.limit("hess", "random")
     ceiling = 0.25 + limit * float(metrics.ulp(0.25, ctx.fmt))  # 1/4 is representable: a rounding above it is error
     outside = np.flatnonzero(~((hess >= 0) & (hess <= ceiling)))
@@ -170,8 +174,11 @@ def convexity(ctx: Context) -> dict:
         i = violations[0]
         problems.append(f"L((a + b)/2) = {short(lm[i])} > (L(a) + L(b))/2 = {short((la[i] + lb[i]) / 2)} at a = "
                         f"{short(float(a[i]))}, b = {short(float(b[i]))}")
-    return outcome(problems, figures,
-                    f"Hessian in [0, {short(np.nanmax(hess))}], 1/4 at z = 0; midpoint convexity on 1024 pairs")
+    result = outcome(problems, figures,
+                     f"Hessian in [0, {short(np.nanmax(hess))}], 1/4 at z = 0; midpoint convexity on 1024 pairs")
+    if lost.size:  # the first input where the Hessian is 0 and should not be: what a reproducer runs
+        result["input"] = {"x": element(x, first), "y": element(labels, first)}
+    return result
 
 
 ENTROPY_LABELS = (0.1, 0.3, 0.5, 0.7, 0.9)

@@ -10,12 +10,21 @@ import mpmath
 import numpy as np
 
 from bcebench.adapters.base import Unsupported, sample_weights
-from bcebench.reference import oracle
 from bcebench.reference.exact import Spec
 from bcebench.reference.formats import FORMATS, bits_of, round_mpf
 from bcebench.reference.oracle import Reference
 from bcebench.suite.checks import cases
-from bcebench.suite.checks.judge import call_quantity, element, error_profile, input_class, judge, reference, spec_for
+from bcebench.suite.checks.judge import (
+    call_quantity,
+    element,
+    error_profile,
+    in_another_dtype,
+    input_class,
+    judge,
+    judged_values,
+    reference,
+    spec_for,
+)
 from bcebench.suite.policy import explain
 from bcebench.suite.policy.bounds import Policy
 
@@ -24,27 +33,29 @@ LARGE_MEAN = {"float16": 100_000, "bfloat16": 100_000, "float32": 4096, "float64
 
 def accuracy(adapter, impl, device, case: cases.Case, quantity: str, policy: Policy, record: dict) -> dict:
     got, problem = call_quantity(adapter, impl, quantity, case.x, case.y, device)
-    if problem:
-        return {**record, "verdict": problem[0], "message": problem[1]}
+    values = judged_values(got, problem)
+    if values is None:
+        return {**record, "verdict": problem.verdict, "message": problem.message}
     spec = spec_for(impl, quantity)
-    record, errors = judge(record, got, reference(spec, case), case.x, case.y, spec, policy)
+    record, errors, _ = judge(record, values, None, case.x, case.y, spec, policy)
     record["profile"] = error_profile(case.x, errors)
-    return record
+    return in_another_dtype(record, problem) if problem else record
 
 
 def special(adapter, impl, device, case: cases.Case, quantity: str, policy: Policy, record: dict) -> dict:
     """Each special input on its own, so that one the implementation rejects hides no other. An
     exception is a right answer only for the inputs where the policy says raising is
     (``raising_allowed``); for any other it is a failing element."""
-    values, rejected = [], []
+    values, rejected, other_dtype = [], [], None
     for i in range(case.x.size):
         got, problem = call_quantity(adapter, impl, quantity, case.x[i : i + 1], case.y[i : i + 1], device)
-        if problem:  # Unsupported is the adapter's word that the input is outside what it offers
+        if judged_values(got, problem) is None:  # Unsupported: the adapter's word that the input is outside its offer
             kind = input_class(case.form, float(case.x[i]), float(case.y[i]))
-            rejected.append({"x": element(case.x, i), "y": element(case.y, i), "message": problem[1],
-                             "allowed": problem[0] == "unsupported" or kind in policy.raising_allowed})
+            rejected.append({"x": element(case.x, i), "y": element(case.y, i), "message": problem.message,
+                             "allowed": problem.verdict == "unsupported" or kind in policy.raising_allowed})
         else:
             values.append(i)
+            other_dtype = other_dtype or problem
     record["rejected"] = rejected
     wrong = [r for r in rejected if not r["allowed"]]
     if not values:
@@ -54,24 +65,23 @@ def special(adapter, impl, device, case: cases.Case, quantity: str, policy: Poli
         return _with_raised(record, wrong, len(rejected))
     keep = np.array(values)
     x, y = case.x[keep], case.y[keep]
-    got, _ = call_quantity(adapter, impl, quantity, x, y, device)
+    got = judged_values(*call_quantity(adapter, impl, quantity, x, y, device))
     if got is None:  # element by element they ran; together they did not
         again = [call_quantity(adapter, impl, quantity, x[i : i + 1], y[i : i + 1], device) for i in range(x.size)]
-        problems = [problem for _, problem in again if problem]
+        problems = [problem for value, problem in again if judged_values(value, problem) is None]
         if problems:  # nor one by one a second time: the implementation's answer depends on its history
             return {**record, "verdict": "crashed",
-                    "message": f"special inputs that ran one at a time failed when run again: {problems[0][1]}"}
-        got = np.concatenate([value for value, _ in again])
+                    "message": f"special inputs that ran one at a time failed when run again: {problems[0].message}"}
+        got = np.concatenate([judged_values(value, problem) for value, problem in again])
     spec = spec_for(impl, quantity)
-    kept = cases.Case(case.form, case.dtype, "special-kept", str(keep.tolist()), x, y)
-    ref = reference(spec, kept)
-    record, errors = judge(record, got, ref, x, y, spec, policy)
+    record, errors, ref = judge(record, got, None, x, y, spec, policy)
     kinds = record[explain.ELEMENTS][2]  # the signatures judge gave the elements
     record["elements"] = [
         {"x": element(x, i), "y": element(y, i), "got": element(got, i), "rounded": element(ref.rounded, i),
          "ok": bool(errors[i] <= record["bound"]["limit"]), "signature": kinds[i]} for i in range(x.size)
     ]
-    return _with_raised(record, wrong, len(rejected)) if wrong else record
+    record = _with_raised(record, wrong, len(rejected)) if wrong else record
+    return in_another_dtype(record, other_dtype) if other_dtype else record
 
 
 def _with_raised(record: dict, wrong: list[dict], rejected: int) -> dict:
@@ -100,7 +110,7 @@ def domain(adapter, impl, device, case: cases.Case, quantity: str, policy: Polic
         got, problem = call_quantity(adapter, impl, quantity, case.x[i : i + 1], case.y[i : i + 1], device)
         kind = "raises" if problem else ("nan" if np.isnan(got.astype(np.float64)[0]) else f"returns {float(got[0])!r}")
         behaviour.append({"x": element(case.x, i), "y": element(case.y, i), "behaviour": kind,
-                          "message": problem[1] if problem else ""})
+                          "message": problem.message if problem else ""})
     numbers = [b for b in behaviour if b["behaviour"].startswith("returns")]
     record.update(behaviour=behaviour, count=len(behaviour), failures=len(numbers),
                   verdict="fail" if numbers else "pass")
@@ -133,11 +143,13 @@ def _exact_reduction(spec: Spec, case: cases.Case, reduction: str) -> Reference:
 
 def reduction(adapter, impl, device, case: cases.Case, quantity: str, policy: Policy, record: dict) -> dict:
     got, problem = call_quantity(adapter, impl, quantity, case.x, case.y, device)
-    if problem:
-        return {**record, "verdict": problem[0], "message": problem[1]}
+    values = judged_values(got, problem)
+    if values is None:
+        return {**record, "verdict": problem.verdict, "message": problem.message}
     spec = spec_for(impl, "loss")
     ref = _exact_reduction(spec, case, impl.reduction)
-    return judge(record, got.reshape(1), ref, case.x[:1], case.y[:1], spec, policy)[0]
+    record = judge(record, values.reshape(1), ref, case.x[:1], case.y[:1], spec, policy)[0]
+    return in_another_dtype(record, problem) if problem else record
 
 
 def unchanged_inputs(adapter, impl, device, case: cases.Case, quantity: str, policy: Policy, record: dict) -> dict:
@@ -167,9 +179,10 @@ def shapes(adapter, impl, device, case: cases.Case, quantity: str, policy: Polic
     """An empty input, and labels broadcast along a leading axis (rejecting that is allowed)."""
     fmt = FORMATS[case.dtype]
     empty = np.zeros(0, fmt.dtype)
-    got, problem = call_quantity(adapter, impl, "loss", empty, empty, device)
-    if problem:
-        return {**record, "verdict": problem[0], "message": f"empty input: {problem[1]}"}
+    got, other_dtype = call_quantity(adapter, impl, "loss", empty, empty, device)
+    got = judged_values(got, other_dtype)
+    if got is None:
+        return {**record, "verdict": other_dtype.verdict, "message": f"empty input: {other_dtype.message}"}
     expected = {"none": 0, "sum": 0.0, "mean": math.nan, "weighted-mean": math.nan}[impl.reduction]
     if impl.reduction != "none" and not (got == expected or (np.isnan(expected) and np.isnan(got))):
         message = f"empty input: {impl.reduction} is {got!r}, expected {expected}"
@@ -177,16 +190,21 @@ def shapes(adapter, impl, device, case: cases.Case, quantity: str, policy: Polic
     x = case.x[:12].reshape(3, 4)
     y = case.y[:4]
     got, problem = call_quantity(adapter, impl, "loss", x, y, device)
-    if problem:
-        verdict = "unsupported" if problem[0] == "crashed" else problem[0]
-        return {**record, "verdict": verdict, "message": f"broadcast labels rejected: {problem[1]}"}
+    values = judged_values(got, problem)
+    if values is None:
+        verdict = "unsupported" if problem.verdict == "crashed" else problem.verdict
+        rejected = {**record, "verdict": verdict, "message": f"broadcast labels rejected: {problem.message}"}
+        return in_another_dtype(rejected, other_dtype) if other_dtype else rejected
+    other_dtype = other_dtype or problem
     spec = spec_for(impl, "loss")
     xb, yb = (np.ascontiguousarray(a) for a in np.broadcast_arrays(x, y))
     if impl.reduction != "none":  # the reduced value against the exact reduction of the 12 losses
         flat = cases.Case(case.form, case.dtype, "broadcast", "broadcast", xb.ravel(), yb.ravel())
-        return judge(record, got.reshape(1), _exact_reduction(spec, flat, impl.reduction), flat.x[:1], flat.y[:1],
-                     spec, policy)[0]
-    return judge(record, got, oracle.evaluate(spec, x, y), x, yb, spec, policy)[0]
+        record = judge(record, values.reshape(1), _exact_reduction(spec, flat, impl.reduction), flat.x[:1],
+                       flat.y[:1], spec, policy)[0]
+    else:
+        record = judge(record, values, None, xb, yb, spec, policy)[0]
+    return in_another_dtype(record, other_dtype) if other_dtype else record
 
 
 CHECKS = {"accuracy": accuracy, "special": special, "domain": domain, "reduction": reduction,

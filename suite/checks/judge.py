@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from functools import cache
+from typing import NamedTuple
 
 import mpmath
 import numpy as np
@@ -14,9 +15,9 @@ from bcebench.adapters.base import Adapter, Implementation, Unsupported
 from bcebench.reference import cache as oracle_cache
 from bcebench.reference import metrics, oracle
 from bcebench.reference.exact import Spec
-from bcebench.reference.formats import FORMATS, bits_of
+from bcebench.reference.formats import FORMATS, as_dtype, bits_of, round_float64
 from bcebench.reference.oracle import Reference
-from bcebench.suite.checks import cases
+from bcebench.suite.checks import cases, smoothing
 from bcebench.suite.policy import explain
 from bcebench.suite.policy.bounds import Policy
 
@@ -52,27 +53,78 @@ def element(array: np.ndarray, i: int) -> dict:
     return {"value": repr(float(value[0])), "hex": _hex(value)}
 
 
+class Problem(NamedTuple):
+    """Why a call gave no result to judge as it is: (verdict, message), and for a result of the right
+    shape in another dtype its values correctly rounded to the input's dtype, which are still judged
+    (``in_input_dtype``)."""
+
+    verdict: str
+    message: str
+    values: np.ndarray | None = None
+
+
 def call_quantity(adapter: Adapter, impl: Implementation, quantity: str, x: np.ndarray, y: np.ndarray, device: str):
-    """(result, None) or (None, (verdict, message)) for one evaluation."""
+    """(result, None) or (None, Problem) for one evaluation."""
     try:
         result = adapter.run(impl, quantity, x, y, device)
     except Unsupported as error:
-        return None, ("unsupported", str(error))
+        return None, Problem("unsupported", str(error))
     except (Exception, SystemExit) as error:  # a crash (or a call of sys.exit) is a finding, and the run goes on
-        return None, ("crashed", f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}")
+        return None, Problem("crashed", f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}")
     expected_shape = np.broadcast_shapes(x.shape, y.shape) if impl.reduction == "none" else ()
     if result.shape != expected_shape or result.dtype != x.dtype:  # it ran: a wrong answer, not a crash
-        return None, ("fail", f"returned shape {result.shape} {result.dtype}, expected {expected_shape} {x.dtype}")
+        message = f"returned shape {result.shape} {result.dtype}, expected {expected_shape} {x.dtype}"
+        fmt = FORMATS[str(x.dtype)]
+        numbers = result.shape == expected_shape and (result.dtype.kind == "f" or str(result.dtype) in FORMATS)
+        values = as_dtype(round_float64(result.astype(np.float64), fmt), fmt) if numbers else None
+        return None, Problem("fail", message, values)
     return result, None
 
 
-def judge(record: dict, got: np.ndarray, ref: Reference, x: np.ndarray, y: np.ndarray, spec: Spec,
-          policy: Policy) -> tuple[dict, np.ndarray]:
+def judged_values(result: np.ndarray | None, problem: Problem | None) -> np.ndarray | None:
+    """What a check judges of a call: its result, or the values of a result in another dtype; None
+    where it gave nothing to judge."""
+    return result if problem is None else problem.values
+
+
+def in_another_dtype(record: dict, problem: Problem) -> dict:
+    """A record judged on the values of a result in another dtype (``Problem.values``): failing, with
+    the wrong-dtype signature at an input of NaN beside its elements' own, and the message first."""
+    elements = record.get(explain.ELEMENTS)
+    nan = np.array([np.nan])
+    extra = (nan, nan, np.array(["wrong-dtype"], dtype=object), np.array([np.inf]))
+    if elements is not None:
+        explain.attach(record, *(np.concatenate([a, b]) for a, b in zip(elements, extra, strict=True)))
+    else:
+        explain.attach(record, *extra)
+    bound = record.get("bound", {})
+    judged = (f"error {record['errors']['max']:.3g} at most ({bound.get('scale')} bound {bound.get('limit'):g})"
+              if "errors" in record else "not judged")
+    record.update(verdict="fail", failures=record.get("failures", 0) + 1,
+                  message=f"{problem.message}; its values, rounded to the input's dtype: {judged}")
+    record.setdefault("signatures", {})["wrong-dtype"] = {"count": 1, "x": ["nan", "nan"], "y": ["nan", "nan"],
+                                                          "max_error": "inf"}
+    return record
+
+
+def judge(record: dict, got: np.ndarray, ref: Reference | None, x: np.ndarray, y: np.ndarray, spec: Spec,
+          policy: Policy) -> tuple[dict, np.ndarray, Reference]:
     """Fill in error figures, verdict and worst inputs of a record from per-element results;
-    (the record, the per-element errors in the bound's unit)."""
+    (the record, the per-element errors in the bound's unit, the reference they were measured
+    against). ``ref`` None: the oracle's ``spec`` at each (x, y), with a smoothed label formed in
+    the dtype as ``smoothing`` rules."""
     fmt = FORMATS[str(got.dtype)]
-    bound = policy.bound_for(record)
-    errors = bound.errors(got, ref, fmt, x, y, spec).reshape(-1)
+    bound = policy.bound_for({**record, "labels": smoothing.judged_labels(record.get("labels", ""), spec)})
+    if ref is None and smoothing.smooths(spec):
+        ref, formed, judged = smoothing.reference(spec, x, y, lambda r, labels: bound.errors(
+            got.reshape(-1), r, fmt, np.reshape(x, -1), labels, spec))
+        errors = bound.errors(got.reshape(-1), ref, fmt, np.reshape(x, -1), formed, spec).reshape(got.shape)
+    else:
+        ref = ref if ref is not None else oracle_cache.evaluate(spec, x, y)
+        formed, judged = None, spec
+        errors = bound.errors(got, ref, fmt, x, y, spec)
+    ref = Reference(*(np.reshape(a, got.shape) for a in (ref.rounded, ref.exact, ref.exact_lo)), ref.mpmath_count)
+    errors = errors.reshape(-1)
     failing = np.flatnonzero(~(errors <= bound.limit))
     finite = errors[np.isfinite(errors)]
     got64, rounded64 = got.astype(np.float64).reshape(-1), ref.rounded.astype(np.float64).reshape(-1)
@@ -93,17 +145,18 @@ def judge(record: dict, got: np.ndarray, ref: Reference, x: np.ndarray, y: np.nd
     )
     kinds = metrics.signatures(got, ref, ~(errors <= bound.limit))
     xs, ys = (a.reshape(-1) for a in np.broadcast_arrays(x, y))
+    formed = ys if formed is None else formed  # the labels the exact values were computed at
     explain.attach(record, xs, ys, kinds, errors)
     if errors.size:
         record["signatures"] = signature_groups(kinds, xs, ys, errors)
         order = _most_severe_first(failing, kinds, errors) if failing.size else [int(np.argmax(errors))]
         record["worst"] = [
             {"x": element(xs, i), "y": element(ys, i), "got": element(got, i),
-             "exact": exact_text(ref, spec, xs, ys, i),
+             "exact": exact_text(ref, judged, xs, formed, i),
              "rounded": element(ref.rounded, i), "error": float(errors[i]), "signature": kinds[i]}
             for i in list(order)[:WORST_SHOWN]
         ]
-    return record, errors
+    return record, errors, ref
 
 
 TINY = 2.0**-960  # below it the oracle's unevaluated sum may stand in for a smaller value (past |z| = 700)

@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.timeout > 0:
         raise UsageError(f"bcebench bench: --timeout {args.timeout:g}: must be a number of seconds > 0")
     chosen = filters(args, "bench")
-    patterns = split_values(args.implementation, "--implementation", "bench")
+    patterns = split_values(args.implementation, "--implementation", "bench", ids=True)
     user = user_implementation(args, frameworks, "bench")
     check_writable(args.json, "--json", "bench")
     if args.save:

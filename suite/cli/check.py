@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from bcebench.adapters.declaration import LABELS, REDUCTIONS
+from bcebench.adapters.declaration import LABELS, REDUCTIONS, Declaration
 from bcebench.reports.results import write_atomically
 from bcebench.suite.checks.cases import SEED
 from bcebench.suite.cli.common import (
@@ -18,6 +18,7 @@ from bcebench.suite.cli.common import (
     add_selection,
     check_writable,
     filters,
+    loadable,
     named_frameworks,
     selected_frameworks,
     single_input_bits,
@@ -28,13 +29,39 @@ from bcebench.suite.gate import controller, planning, verdicts
 from bcebench.suite.gate.planning import CHECK_TIMEOUT_SECONDS
 
 
+def declared_in_file(path: str | None) -> list:
+    """The declarations of --declarations FILE, each loadable (a bad one is a usage error)."""
+    from bcebench.suite.policy.data_files import PolicyError
+    from bcebench.suite.policy.declarations import load_declarations
+
+    if not path:
+        return []
+    try:
+        declared = load_declarations(Path(path))
+    except PolicyError as error:
+        raise UsageError(f"bcebench check: {error}") from None
+    for i, declaration in enumerate(declared):
+        loadable(declaration, "check", f"{path}: implementation {i + 1}: ")
+    return declared
+
+
 def run(args: argparse.Namespace) -> int:
     from bcebench.suite.policy.bounds import load_policy
     from bcebench.suite.policy.data_files import PolicyError
     from bcebench.suite.policy.deviations import load_deviations
 
+    declared = declared_in_file(args.declarations)
+    if declared and not (args.framework or args.array_api):  # the frameworks the file declares functions for
+        args.framework = list(dict.fromkeys(d.framework for d in declared))
     frameworks = selected_frameworks(args, "check")
-    user = user_implementation(args, frameworks, "check")
+    left_out = [d for d in declared if d.framework not in frameworks]
+    if left_out:
+        raise UsageError(f"bcebench check: {args.declarations} declares {left_out[0].id} for {left_out[0].framework}, "
+                         f"which --framework leaves out")
+    given = user_implementation(args, frameworks, "check")
+    users = [d.as_dict() for d in declared] + ([given] if given else [])
+    if given and Declaration.from_dict(given).id in {d.id for d in declared}:
+        raise UsageError(f"bcebench check: --impl {args.impl} is declared in {args.declarations} too: give it --name")
     chosen = filters(args, "check")
     single = single_input_bits(args.input, chosen["dtype"]) if args.input else None
     if not args.timeout > 0:
@@ -49,13 +76,14 @@ def run(args: argparse.Namespace) -> int:
         load_policy(args.policy)
         if args.deviations:
             load_deviations(Path(args.deviations))
-        patterns = split_values(args.implementation, "--implementation", "check")
-        if user and (patterns or not args.with_builtins):
+        patterns = split_values(args.implementation, "--implementation", "check", ids=True)
+        if users and (patterns or not args.with_builtins):
             # your implementation is always judged: --implementation and --with-builtins add built-ins to it
             patterns = [*(patterns or []), "user:*"]
+        required = list(dict.fromkeys(named_frameworks(args) + [u["framework"] for u in users]))  # each must load
         selection = planning.Selection(frameworks, chosen["device"], patterns, chosen["dtype"], chosen["quantity"],
-                                   chosen["check"], user, single, args.policy, args.timeout,
-                                   required=named_frameworks(args), deviations=args.deviations, budget=args.budget,
+                                   chosen["check"], users, single, args.policy, args.timeout,
+                                   required=required, deviations=args.deviations, budget=args.budget,
                                    seed=args.seed, jobs=args.jobs)
         results = controller.run(selection, progress=_progress if args.verbose else lambda record: None)
     except (PolicyError, planning.RequestError) as error:
@@ -133,6 +161,9 @@ def add_to(commands) -> None:
                        help=f"seed of the sampled cases (default {SEED}, fixed so that CI is reproducible; the "
                             f"claims' problems are fixed)")
     check.add_argument("--budget", type=float, help="seconds for the whole run: past it the run stops as interrupted")
+    check.add_argument("--declarations", metavar="FILE",
+                       help="a TOML file declaring your implementations, several at once ([[implementation]] tables "
+                            "with impl, framework, form and the options below as keys)")
     check.add_argument("--with-builtins", action="store_true",
                        help="with --impl: check the framework's built-in implementations too, side by side")
     parameters = check.add_argument_group("what --impl computes (default: plain BCE, elementwise)")
@@ -140,7 +171,8 @@ def add_to(commands) -> None:
     parameters.add_argument("--alpha", type=float, help="the focal loss's α (with --gamma)")
     parameters.add_argument("--weight", type=float, help="a constant weight your function multiplies the loss by")
     parameters.add_argument("--pos-weight", type=float, help="a constant weight of the positive term (PyTorch's)")
-    parameters.add_argument("--smoothing", type=float, help="label smoothing ε: your function uses y(1 − ε) + ε/2")
+    parameters.add_argument("--smoothing", type=float,
+                            help="label smoothing ε: your function uses y(1 − ε) + ε/2, formed in the input's dtype")
     parameters.add_argument("--reduction", choices=REDUCTIONS,
                             help="none: elementwise (default); mean or sum: one number per call")
     parameters.add_argument("--labels", choices=LABELS,

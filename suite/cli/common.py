@@ -29,19 +29,34 @@ class OneLineParser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-def split_values(values: list[str] | None, option: str = "", command: str = "", known=None) -> list[str] | None:
-    """Repeated and comma-separated values, flattened; None when the option was not given. A value
-    given but empty, or (with ``known``) not one of the known values, is a usage error: a typo must
-    never widen or narrow what runs without a word."""
+def split_values(values: list[str] | None, option: str = "", command: str = "", known=None,
+                 ids: bool = False) -> list[str] | None:
+    """Repeated and comma-separated values, flattened; None when the option was not given (``ids``:
+    implementation ids and patterns, split only where a comma separates them). A value given but
+    empty, or (with ``known``) not one of the known values, is a usage error: a typo must never widen
+    or narrow what runs without a word."""
     if values is None:
         return None
-    items = [item.strip() for value in values for item in value.split(",")]
+    items = [item.strip() for value in values for item in (_separating_commas(value) if ids else value.split(","))]
     if not items or any(not item for item in items):
         raise UsageError(f"bcebench {command}: {option} has an empty value")
     unknown = [item for item in items if known is not None and item not in known]
     if unknown:
         raise UsageError(f"bcebench {command}: {option} {unknown[0]!r}: expected one of {', '.join(known)}")
     return list(dict.fromkeys(items))
+
+
+def _separating_commas(value: str) -> list[str]:
+    """``value`` split at the commas that separate values: those outside parentheses and not followed
+    by a space. An implementation's id may hold commas, "torch focal, torchvision formula(alpha=0.25,
+    gamma=2)", and is one value (as a repro line writes it)."""
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(value):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "," and depth <= 0 and not value[i + 1 : i + 2].isspace():
+            parts.append(value[start:i])
+            start = i + 1
+    return [*parts, value[start:]]
 
 
 def filters(args: argparse.Namespace, command: str) -> dict:
@@ -124,7 +139,6 @@ def user_implementation(args: argparse.Namespace, frameworks: list[str], command
     """--impl with what declares it (adapters.declaration: --form, the parameters, --reduction,
     --name, --labels, --like) and a single --framework, loaded once here so that a bad one is a usage
     error before anything runs; the declaration as a dict for the workers."""
-    from bcebench.adapters import base
     from bcebench.adapters.declaration import PARAMETERS, Declaration
 
     parameters = {name: getattr(args, name) for name in PARAMETERS if getattr(args, name, None) is not None}
@@ -143,16 +157,27 @@ def user_implementation(args: argparse.Namespace, frameworks: list[str], command
                                   given["reduction"] or "none", given["labels"] or "all", given["like"] or "",
                                   given["input_rank"] or 1, tuple(given["arguments"].split(",")) if given["arguments"]
                                   else ())
-        base.user_implementation(declaration)
-        if declaration.like:
-            adapter, reason = base.load(frameworks[0], scoped=True)
-            if adapter is None:
-                raise ValueError(f"like {declaration.like!r}: {frameworks[0]} is unavailable: {reason}")
-            base.require_builtin(adapter, declaration.like)
     except ValueError as error:
         raise UsageError(f"bcebench {command}: {error}") from None
+    loadable(declaration, command)
     return declaration.as_dict()
 
+
+
+def loadable(declaration, command: str, where: str = "") -> None:
+    """A declared function that can be loaded, and the built-in it names as ``like`` one of its
+    framework's: checked here, so that a bad one is a usage error before anything runs."""
+    from bcebench.adapters import base
+
+    try:
+        base.user_implementation(declaration)
+        if declaration.like:
+            adapter, reason = base.load(declaration.framework, scoped=True)
+            if adapter is None:
+                raise ValueError(f"like {declaration.like!r}: {declaration.framework} is unavailable: {reason}")
+            base.require_builtin(adapter, declaration.like)
+    except ValueError as error:
+        raise UsageError(f"bcebench {command}: {where}{error}") from None
 
 
 def sweep_folders(option: str | None) -> list[Path]:

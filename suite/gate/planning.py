@@ -48,8 +48,8 @@ class RequestError(ValueError):
 
 @dataclass
 class Selection:
-    """What to run: frameworks, devices, implementation globs, dtypes, quantities, a user's
-    implementation, one replayed input."""
+    """What to run: frameworks, devices, implementation globs, dtypes, quantities, the user's
+    implementations (each a declaration, adapters.declaration, as a dict), one replayed input."""
 
     frameworks: list[str]
     devices: list[str] | None = None
@@ -57,7 +57,7 @@ class Selection:
     dtypes: list[str] | None = None
     quantities: list[str] | None = None
     checks: list[str] | None = None
-    user_impl: dict | None = None
+    user_impls: list[dict] = field(default_factory=list)
     single_input: tuple[str, str] | None = None
     policy: str = "strict"
     timeout: float = CHECK_TIMEOUT_SECONDS
@@ -74,9 +74,9 @@ class Selection:
 
 def implementations(adapter: base.Adapter, selection: Selection) -> list[base.Implementation]:
     impls = list(adapter.implementations())
-    user = selection.user_impl
-    if user and user["framework"] == adapter.name:
-        impls += judged_forms(base.user_implementation(Declaration.from_dict(user)))
+    for user in selection.user_impls:
+        if user["framework"] == adapter.name:
+            impls += judged_forms(base.user_implementation(Declaration.from_dict(user)))
     if selection.implementations:
         impls = [i for i in impls if any(glob_match(pattern, i.id) for pattern in selection.implementations)]
     return impls
@@ -109,6 +109,8 @@ def tasks_for(framework: str, device: str, impl: base.Implementation, dtype: str
     quantities = ("loss", "grad", "hess") if impl.derivatives and impl.reduction == "none" else ("loss",)
     quantities = [q for q in quantities if (not selection.quantities or q in selection.quantities)
                   and _oracle_has(impl, q)]
+    if not quantities:  # none of the quantities asked for (a focal loss has no Hessian in the oracle)
+        return []
     tasks = []
     if selection.single_input:
         tasks = [{"kind": "single", "check": "accuracy", "quantity": q, "regime": "input", "labels": "given"}

@@ -8,7 +8,7 @@ import re
 from xml.sax.saxutils import escape, quoteattr
 
 from bcebench.adapters.declaration import Declaration
-from bcebench.reports.results import JUDGED, PASSING
+from bcebench.reports.results import JUDGED, PASSING, glob_match
 from bcebench.suite.checks import cases
 from bcebench.suite.gate.planning import Selection
 
@@ -53,8 +53,10 @@ def repro(record: dict, selection: Selection) -> str:
     command = (f"bcebench check --framework {record['framework']} --device {record['device']}"
                f" --implementation '{record['implementation']}' --dtype {record['dtype']}"
                f" --quantity {record['quantity']} --input {x}:{y}")
-    if selection.user_impl and record["implementation"].startswith("user:"):
-        command += " " + Declaration.from_dict(selection.user_impl).options()
+    declared = {Declaration.from_dict(user).id: Declaration.from_dict(user) for user in selection.user_impls}
+    own = declared.get(record["implementation"].removesuffix("[each]"))
+    if own:
+        command += " " + own.options()
     if selection.policy != "strict":
         command += f" --policy {selection.policy}"
     if selection.deviations:
@@ -92,7 +94,8 @@ def _calling_fault(message: str) -> str:
                 "(reduction= in the API), or return the loss of each element")
     if shape and shape[2] != shape[4]:
         return (f"every call returned {shape[2]} for {shape[4]} inputs: your function computes in another dtype; "
-                f"return the input's dtype (cast the result back) to be judged in it")
+                f"its values are judged rounded to {shape[4]}, but a loss must come back in its input's dtype: "
+                f"cast the result back")
     if shape:
         return (f"every call returned shape {shape[1]} for inputs of shape {shape[3]}: bcebench calls fn(x, y) on "
                 "1-D arrays and expects one loss per element")
@@ -113,13 +116,18 @@ def unjudged(records: list[dict], selection: Selection | None = None) -> list[st
     """One line for each thing the gate would otherwise pass without judging: no gating check at
     all; an implementation none of whose gating checks was judged (pass or known deviation), as
     when it is unsupported on every call; a user's implementation with no check at all (the filters
-    left none); and a quantity asked for with --quantity that an implementation never had judged."""
+    left none); an --implementation pattern that matched no implementation (a typo beside a pattern that
+    did match narrowed the run without a word); and a quantity asked for with --quantity that an
+    implementation never had judged."""
     gating = [r for r in records if r.get("gating", True) and r.get("implementation")]
     if not gating:
         return ["no gating check ran: only non-gating implementations were selected, or none"]
     lines = []
-    if selection and selection.user_impl:
-        user = Declaration.from_dict(selection.user_impl).id
+    ran = {r["implementation"] for r in records if r.get("implementation")}
+    for pattern in (selection.implementations or []) if selection else []:
+        if not any(glob_match(pattern, implementation) for implementation in ran):
+            lines.append(f"--implementation {pattern!r} matched no implementation that ran")
+    for user in (Declaration.from_dict(u).id for u in selection.user_impls) if selection else ():
         if not any(r["implementation"] in (user, f"{user}[each]") for r in gating):
             lines.append(f"nothing judged for your implementation {user}: the filters left no check of it")
     by_impl: dict = {}

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-from bcebench.reference import metrics
 from bcebench.suite.policy.data_files import (
     MATCH_KEYS,
     Located,
@@ -96,12 +95,14 @@ WHOLE_CHECK_SIGNATURES = {"claim-breaks": "claim", "writes-input": "unchanged-in
 
 
 def can_show(check: str | None, signature: str) -> bool:
-    """Whether a check of kind ``check`` can fail with ``signature``: an element signature in any
-    check, a whole-check signature (reference.metrics.CHECK_SIGNATURES) in its own kind alone."""
-    if signature not in metrics.CHECK_SIGNATURES:
-        return True
-    return check == WHOLE_CHECK_SIGNATURES.get(signature) or (
-        signature == "wrong-result" and check not in WHOLE_CHECK_SIGNATURES.values())
+    """Whether a check of kind ``check`` can fail with ``signature``. A claim and the
+    unchanged-inputs check have no elements: each fails with its own whole-check signature
+    (reference.metrics.CHECK_SIGNATURES) alone; every other check with element signatures and
+    wrong-result."""
+    own = {kind: whole for whole, kind in WHOLE_CHECK_SIGNATURES.items()}
+    if check in own:
+        return signature == own[check]
+    return signature not in WHOLE_CHECK_SIGNATURES
 
 
 @dataclass(frozen=True)
@@ -226,3 +227,10 @@ def load_platforms(path: Path = PLATFORMS_FILE) -> tuple[Deviation, ...]:
     """What each framework's platform does to every implementation on it (flushed subnormals, say),
     applied to the user's implementations too."""
     return load_deviations(path, "platform")
+
+
+def everywhere(entries: tuple[Deviation, ...], context: dict) -> frozenset[str]:
+    """The signatures that the entries matching ``context`` explain at every input (region all):
+    what a platform does to every result, which the claims count as the checks do."""
+    return frozenset(part.signature for entry in entries if entry.matches(context) for part in entry.parts
+                     if not part.region)

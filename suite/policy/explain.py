@@ -15,8 +15,9 @@ the entries that explain the built-in's elements explain its own, no wider, each
 inherited from it.
 
 Each record says which entries it covered (they matched the check and some input of the check lay
-in one of their regions) and how many elements each explained; the gate reports an entry that was
-covered and explained nothing as no longer reproducing.
+in one of their regions; a function declared like a built-in covers none, since an entry describes
+its built-in) and how many elements each explained; the gate reports an entry that was covered and
+explained nothing as no longer reproducing.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from bcebench.reference import metrics
-from bcebench.suite.policy.deviations import Deviation
+from bcebench.suite.policy.deviations import WHOLE_CHECK_SIGNATURES, Deviation
 
 ELEMENTS = "_elements"  # the record's private per-element arrays, dropped once explained
 
@@ -36,17 +37,23 @@ def attach(record: dict, x, y, kinds, errors) -> None:
 
 
 def _without_elements(record: dict) -> tuple | None:
-    """A failing check with no per-element arrays, as one element at NaN with its signature."""
-    if record.get("verdict") != "fail":
+    """A check with no per-element arrays, as one element at an input of NaN: a failing one with its
+    signature; a passing claim or unchanged-inputs check (which never have elements) with none: it
+    still covers the entries that would explain its failure, so that one it no longer needs is
+    reported stale."""
+    passing = record.get("verdict") == "pass" and record.get("check") in WHOLE_CHECK_SIGNATURES.values()
+    if record.get("verdict") != "fail" and not passing:
         return None
-    if record.get("check") == "claim":
+    if passing:
+        kind = ""
+    elif record.get("check") == "claim":
         kind = "claim-breaks"
     elif record.get("check") == "unchanged-inputs":
         kind = "writes-input"
     else:
         kind = "wrong-result"
     nan = np.array([np.nan])
-    return nan, nan, np.array([kind], dtype=object), np.array([np.inf])
+    return nan, nan, np.array([kind], dtype=object), np.array([np.inf if kind else 0.0])
 
 
 def apply(record: dict, deviations: tuple[Deviation, ...]) -> dict:
@@ -59,7 +66,7 @@ def apply(record: dict, deviations: tuple[Deviation, ...]) -> dict:
     like = record.get("like")  # a user's function built on a built-in inherits the built-in's entries
     matching = [d for d in deviations if d.matches({**record, "implementation": like} if like else record)]
     covered = [d.key for d in matching if d.covers(x, y, record.get("check"))]
-    if covered:
+    if covered and not like:  # an entry describes its built-in: a function built on it cannot make it stale
         record["deviations_covered"] = covered
     failing = kinds != ""
     explained = np.zeros(kinds.shape, dtype=bool)

@@ -59,7 +59,8 @@ def _value(entry: dict, fmt: Format) -> float:
 
 def candidates(record: dict) -> list[dict]:
     """The record's failing inputs it names: worst inputs, special inputs that raised where the
-    policy does not allow it, a claim's breaking input; each {x, y, signature, error, got}."""
+    policy does not allow it, a claim's breaking input, an input of a result in another dtype; each
+    {x, y, signature, error, got}."""
     fmt = FORMATS[record["dtype"]]
     found = [{"x": _value(w["x"], fmt), "y": _value(w["y"], fmt), "signature": w["signature"], "error": w["error"],
               "got": _value(w["got"], fmt)} for w in record.get("worst", []) if w.get("signature")]
@@ -68,6 +69,10 @@ def candidates(record: dict) -> list[dict]:
     if "input" in record:
         found.append({"x": _value(record["input"]["x"], fmt), "y": _value(record["input"]["y"], fmt),
                       "signature": "claim-breaks", "error": math.inf, "got": None})
+    if "wrong-dtype" in record.get("signatures", {}) and record.get("worst"):  # any input shows the dtype
+        first = record["worst"][0]
+        found.append({"x": _value(first["x"], fmt), "y": _value(first["y"], fmt), "signature": "wrong-dtype",
+                      "error": math.inf, "got": _value(first["got"], fmt)})
     return found
 
 

@@ -225,3 +225,75 @@ def mean_nan_at_infinity(z, y):
 def takes_input_and_target(*, input, target):  # the keyword names of PyTorch's losses
     """The right loss, called by keyword alone."""
     return stable_logits(input, target)
+
+
+def _smoothed(epsilon):
+    """BCE with the label y(1 − ε) + ε/2 formed in the input's dtype as Keras and timm form it (y·(1 − ε),
+    rounded, plus ε/2, rounded), the rest computed in extended precision and rounded once: the loss
+    (1 − t)·max(z, 0) + t·max(−z, 0) + log1p(e^−|z|), its gradient (1 − t)σ(z) − tσ(−z)."""
+
+    def form(y):
+        return (y * y.dtype.type(1 - epsilon) + y.dtype.type(epsilon / 2)).astype(y.dtype)
+
+    def term(c, v):  # c·v, and 0 where the weight c is 0 (a term with no weight is absent, even at v = ±∞)
+        return np.where(c == 0, 0, c * v)
+
+    def sigmoid(z):  # e/(1 + e) or 1/(1 + e) with e = e^−|z| ≤ 1
+        e = np.exp(-np.abs(z))
+        return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+
+    def wide(z, y):
+        return z.astype(np.longdouble), form(y).astype(np.longdouble)
+
+    def loss(z, y):
+        z, t = wide(z, y)
+        with np.errstate(invalid="ignore", over="ignore"):
+            value = term(1 - t, np.maximum(z, 0)) + term(t, np.maximum(-z, 0)) + np.log1p(np.exp(-np.abs(z)))
+        return value.astype(y.dtype)
+
+    def grad(z, y):
+        z, t = wide(z, y)
+        with np.errstate(invalid="ignore", over="ignore"):
+            return (term(1 - t, sigmoid(z)) - term(t, sigmoid(-z))).astype(y.dtype)
+
+    return _with_derivatives(loss, grad)
+
+
+smoothed_in_the_dtype = _smoothed(0.2)  # an ideal smoothed BCE: check it with --smoothing 0.2
+smoothed_with_another_epsilon = _smoothed(0.1)  # judged with --smoothing 0.2
+
+
+def careful_jax():
+    """A careful JAX BCE from the logits, its gradient (1 − y)σ(z) − yσ(−z) and Hessian σ(|z|)σ(−|z|)
+    each written in stable terms (``jax.custom_jvp``): on XLA's CPU it is wrong only where the platform
+    flushes a subnormal result to 0 (suite/policy/platforms.toml)."""
+    import jax
+    import jax.numpy as jnp
+
+    def term(c, v):  # c·v, and 0 where the weight c is 0 (a term with no weight is absent, even at v = ±∞)
+        return jnp.where(c == 0, jnp.zeros_like(v), c * v)
+
+    def sigmoid(z):  # e/(1 + e) or 1/(1 + e) with e = e^−|z| ≤ 1
+        e = jnp.exp(-jnp.abs(z))
+        return jnp.where(z >= 0, 1 / (1 + e), e / (1 + e))
+
+    @jax.custom_jvp
+    def grad(z, y):
+        return term(1 - y, sigmoid(z)) - term(y, sigmoid(-z))
+
+    @grad.defjvp
+    def _(primals, tangents):
+        z, y = primals
+        e = jnp.exp(-jnp.abs(z))
+        return grad(z, y), e / (1 + e) / (1 + e) * tangents[0]
+
+    @jax.custom_jvp
+    def bce(z, y):
+        return term(1 - y, jnp.maximum(z, 0)) + term(y, jnp.maximum(-z, 0)) + jnp.log1p(jnp.exp(-jnp.abs(z)))
+
+    @bce.defjvp
+    def _(primals, tangents):
+        z, y = primals
+        return bce(z, y), grad(z, y) * tangents[0]
+
+    return bce

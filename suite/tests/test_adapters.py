@@ -106,3 +106,23 @@ def test_cuda_refuses_what_the_cpu_kernel_raises_on(dtype):
             refused = str(error)
         assert (refused is None) == (cpu is None), (p, y, cpu, refused)
         assert refused is None or refused.startswith(cpu), (p, y, cpu, refused)
+
+
+def test_a_builtin_is_declared_as_a_users_function_is():
+    """One mechanism: a built-in is made from the same declaration as a user's function (its id its
+    name), validated the same way, with the same attributes."""
+    from dataclasses import replace
+
+    from bcebench.adapters.declaration import Declaration
+    from bcebench.adapters.numpy_adapter import stable_logits
+
+    made = base.builtin("numpy.mine", "numpy", "logits", stable_logits, parameters={"gamma": 2.0}, labels="hard")
+    user = base.user_implementation(Declaration("", "numpy", "logits", "numpy.mine", {"gamma": 2.0}, labels="hard"),
+                                    call=stable_logits)
+    assert made.id == "numpy.mine" and user.id == "user:numpy.mine"
+    assert replace(made, id="") == replace(user, id="")
+    with pytest.raises(ValueError, match="unknown parameter"):
+        base.builtin("numpy.mine", "numpy", "logits", stable_logits, parameters={"gama": 2.0})
+    with pytest.raises(ValueError, match="reduction 'weighted-mean'"):
+        base.user_implementation(Declaration("", "numpy", "logits", "mine", reduction="weighted-mean"),
+                                 call=stable_logits)

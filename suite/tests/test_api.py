@@ -185,3 +185,20 @@ def test_a_calling_convention_is_declared_once_and_the_function_judged(name, dec
     assert not api.check(function, **options).passed
     with pytest.raises(ValueError, match="expected two keyword names"):
         api.check(function, **options, arguments=("input",))
+
+
+def test_a_result_in_another_dtype_is_a_finding_of_its_own_and_its_values_are_still_judged():
+    """A float64 result for float32 inputs was "raised"-like: a message and no accuracy figure. It now
+    fails with its own signature, wrong-dtype, and its values, rounded to float32, are judged: a right
+    one within 0.5 ULP, a wrong one (the naive form, computed in float64) with its own errors."""
+    from bcebench.suite.tests import planted
+
+    def naive_in_float64(z, y):
+        return planted.naive_sigmoid_then_log(z.astype(np.float64), y.astype(np.float64))
+
+    for function, right in ((planted.computes_in_float64, True), (naive_in_float64, False)):
+        result = api.check(function, framework="numpy", dtypes=["float32"], checks=["accuracy"], quantities=["loss"])
+        assert result.records and all(r["verdict"] == "fail" and "wrong-dtype" in r["signatures"]
+                                      for r in result.records), result.explanation
+        largest = max(r["errors"]["max"] for r in result.records)
+        assert largest <= 0.5 if right else largest > 4, largest

@@ -128,3 +128,15 @@ def test_progress_in_a_log_is_a_line_every_few_seconds_not_a_bar(quiet):
     else:
         assert len(lines) == 35 // progress.INTERVAL + 1 and "\r" not in log.getvalue(), lines
         assert lines[-1] == "bcebench report: 3000 of 3000 checks (100%), 35 s"
+
+
+def test_an_implementation_id_with_commas_is_one_value():
+    """A repro line names the implementation it reruns, and some ids hold commas: split at every
+    comma, "torch focal, torchvision formula(alpha=0.25, gamma=2)" matched nothing, so the repro line of
+    such a check ran no check at all. Commas inside parentheses now belong to the value."""
+    from bcebench.suite.cli.common import split_values
+
+    focal = "torch focal, torchvision formula(alpha=0.25, gamma=2)"
+    assert split_values([f"{focal},numpy.*", "jit(optax.sigmoid_focal_loss*"], "--implementation", "check",
+                        ids=True) == [focal, "numpy.*", "jit(optax.sigmoid_focal_loss*"]
+    assert split_values(["float32, float64"], "--dtype", "check") == ["float32", "float64"]

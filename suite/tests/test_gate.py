@@ -339,3 +339,13 @@ def test_a_failure_line_prints_the_exact_value_past_the_double_doubles_range():
     x, y = np.array([1000.0], dtype=np.float32), np.array([1.0], dtype=np.float32)
     ref = oracle.evaluate(Spec("grad", "logits"), x, y)
     assert exact_text(ref, Spec("grad", "logits"), x, y, 0) == "-5.0759588975494568e-435"
+
+
+def test_a_quantity_an_implementation_lacks_plans_nothing_for_it():
+    """--quantity hess with a focal loss (the oracle has no focal Hessian) ended the worker with an
+    IndexError before its first check; the focal loss now has no task, the others theirs."""
+    from bcebench.adapters.numpy_adapter import NumpyAdapter
+
+    tasks = planning.plan(NumpyAdapter(), planning.Selection(["numpy"], quantities=["hess"]))
+    assert tasks and not [t for t in tasks if "focal" in t["implementation"]]
+    assert {t["quantity"] for t in tasks if t["check"] == "accuracy"} == {"hess"}

@@ -277,6 +277,43 @@ def test_fail_on_stale_with_a_narrow_selection_fails_nothing_that_was_not_judged
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1 checks: 1 pass. Gate passed." in done.stdout and "no longer reproduce" not in done.stdout
 
+def test_fail_on_stale_with_the_claims_alone_fails_nothing_that_was_not_judged():
+    """A claim has no elements: the platform's flushed-subnormal entry counted as covered by a JAX
+    claim, which can never use it, and so stale: a green run that exited 1."""
+    pytest.importorskip("jax")
+    done = bcebench("check", "--framework", "jax", "--implementation", "jit(jax.nn.log_sigmoid composition)",
+                    "--dtype", "float32", "--check", "claim", "--fail-on-stale")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Gate passed." in done.stdout and "no longer reproduce" not in done.stdout
+
+
+def test_fail_on_stale_finds_a_claim_entry_that_went_away(tmp_path):
+    """A passing claim covered nothing, so an entry that excused a claim that now holds was never
+    reported stale: an excuse wider than what was measured, kept for ever."""
+    entry = tmp_path / "deviations.toml"
+    entry.write_text('[[deviation]]\nimplementation = "numpy.stable_logits"\ncheck = "claim"\nquantity = "grad"\n'
+                     'what = "pretends the careful form breaks a claim"\nwhy = "a test"\n[[deviation.explains]]\n'
+                     'signature = "claim-breaks"\nregion = ["all"]\n')
+    done = bcebench("check", "--framework", "numpy", "--implementation", "numpy.stable_logits", "--dtype", "float32",
+                    "--check", "claim", "--quantity", "grad", "--deviations", str(entry), "--fail-on-stale")
+    assert done.returncode == 1 and "1 known deviation(s) no longer reproduce" in done.stdout, done.stdout
+
+
+def test_a_careful_jax_function_passes_every_check_and_claim():
+    """The claims ignored suite/policy/platforms.toml: a careful JAX function failed 6 claims by XLA's
+    flushed subnormals alone (zero gradient "from z = 87.5 where the exact gradient is 0 only from
+    z = 93", a Hessian 0, −ln σ(z) 0 at z = 93.6). The claims now count the platform's behaviour as
+    the checks do, and what the checks excuse is the platform's alone."""
+    pytest.importorskip("jax")
+    result = api.check(planted.careful_jax(), framework="jax")
+    assert result.passed, result.explanation
+    claims = [r for r in result.records if r["check"] == "claim"]
+    assert len(claims) == 36 and {r["verdict"] for r in claims} == {"pass"}
+    excused = [d for r in result.records if r["verdict"] == "known-deviation" for d in r["deviations"]]
+    assert excused and {(d["implementation"], d["explains"][0]["signature"]) for d in excused} == {
+        ("*", "flushed-subnormal")}
+
+
 def test_a_careful_jax_function_passes_with_the_platforms_declared_flushing():
     """XLA on the CPU flushes subnormal results to zero (suite/policy/platforms.toml): a careful JAX
     function, the user's, is judged with that fact, which the report names as the platform's."""
@@ -443,3 +480,12 @@ def test_a_reduced_function_asked_for_its_gradient_is_judged_through_its_element
                     "--like", "torch.binary_cross_entropy_with_logits", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "user:mine.py:bce_mean[each]" in done.stdout and "NOT JUDGED" not in done.stdout
+
+
+def test_an_implementation_pattern_that_matches_nothing_fails_the_gate():
+    """A typo in one of two --implementation patterns dropped what it meant to select, and the other
+    pattern's checks passed the gate: every pattern must now select something that ran."""
+    done = bcebench("check", "--framework", "numpy", "--implementation", "numpy.stable_logits,numpy.stable_logit",
+                    "--dtype", "float32", "--check", "accuracy", "--quantity", "loss")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "NOT JUDGED: --implementation 'numpy.stable_logit' matched no implementation that ran" in done.stdout

@@ -49,3 +49,18 @@ def test_x_and_k_select_as_pytest_does(pytester):
     pytester.makepyfile(test_user=USER_TESTS)
     pytester.runpytest_subprocess("-x").assert_outcomes(failed=1)  # stops at the first failure, before test_careful
     pytester.runpytest_subprocess("-k", "careful").assert_outcomes(passed=1, deselected=1)
+
+
+def test_a_declarations_file_is_checked_through_the_fixture(pytester):
+    """The file a project commits for `bcebench check --declarations` serves its pytest run too."""
+    pytester.makepyfile(losses="from bcebench.suite.tests.planted import correct as bce\n"
+                               "from bcebench.suite.tests.planted import naive_sigmoid_then_log as naive\n")
+    pytester.makefile(".toml", declared='[[implementation]]\nimpl = "losses.py:bce"\nframework = "numpy"\n'
+                      'form = "logits"\n\n[[implementation]]\nimpl = "losses.py:naive"\nframework = "numpy"\n'
+                      'form = "logits"\n')
+    options = '{"dtypes": ["float32"], "checks": ["accuracy"], "quantities": ["loss"]}'
+    pytester.makepyfile(test_user=f'def test_declared(bce_check):\n    bce_check("declared.toml", **{options})\n')
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*bcebench: 18 checks: 9 fail, 9 pass*",
+                                 "fail: numpy/cpu/user:losses.py:naive/float32/accuracy/loss/*"])

@@ -1,10 +1,10 @@
-"""Reproduces the known deviation 72674216fb57 of bcebench with nothing but torch and the standard library:
+"""Reproduces the known deviation b7695309ba01 of bcebench with nothing but torch and the standard library:
 torch.binary_cross_entropy_with_logits on cpu, float32, its hess.
 
 Each input, expected value and accepted bound is exact (hexadecimal). The expected value is the
 exact hess correctly rounded to float32; the strict policy accepts a result in
 [low, high]. Exits 1 while some result is outside it, raises, or comes back in another dtype or
-shape; 0 once the fault is gone. Measured with torch 2.13.0+cpu on 2026-11-30T18:08:36+00:00.
+shape; 0 once the fault is gone. Measured with torch 2.13.0+cpu on 2026-12-04T18:25:53+00:00.
 """
 
 import contextlib  # noqa: F401

@@ -1,10 +1,10 @@
-"""Reproduces the known deviation 587982903fea of bcebench with nothing but jax and the standard library:
-optax.sigmoid_binary_cross_entropy on cpu, float32, its loss.
+"""Reproduces the known deviation 99019479143e of bcebench with nothing but keras-tensorflow and the standard library:
+keras.losses.BinaryCrossentropy(from_logits=True, label_smoothing=0.1) on cpu, float32, its loss.
 
 Each input, expected value and accepted bound is exact (hexadecimal). The expected value is the
 exact loss correctly rounded to float32; the strict policy accepts a result in
 [low, high]. Exits 1 while some result is outside it, raises, or comes back in another dtype or
-shape; 0 once the fault is gone. Measured with jax 0.10.2 (optax 0.2.8) on 2026-11-30T18:08:36+00:00.
+shape; 0 once the fault is gone. Measured with keras-tensorflow on 2026-12-04T18:25:53+00:00.
 """
 
 import contextlib  # noqa: F401
@@ -12,51 +12,59 @@ import functools  # noqa: F401
 import math
 import sys
 
-import jax
+import os
 
-jax.config.update("jax_enable_x64", True)
-import jax.numpy as jnp  # noqa: E402
-import optax  # noqa: E402
+os.environ["KERAS_BACKEND"] = "tensorflow"
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import tensorflow as tf  # noqa: E402
+import keras  # noqa: E402
 
 
-IMPLEMENTATION = 'optax.sigmoid_binary_cross_entropy'
-FRAMEWORK = 'jax'
-DEVICE = 'cpu'
+IMPLEMENTATION = 'keras.losses.BinaryCrossentropy(from_logits=True, label_smoothing=0.1)'
+FRAMEWORK = 'keras-tensorflow'
+DEVICE = '/CPU:0'
 DTYPE = 'float32'
 QUANTITY = 'loss'
 REDUCTION = 'none'
 TILE = 1024  # inputs repeated to this length, as the check ran them
 # x, y, expected (correctly rounded), lowest and highest accepted, signature measured, exact value
 CASES = [
-    ("0x1.7661e6p+6", "0x1p+0", "0x1.f58p-136", "0x1.f56p-136", "0x1.f598p-136", "claim-breaks", "2.24877330527115075037e-41"),
+    ("0x1.3bb2d6p+19", "0x1p+0", "0x1.f91e24p+14", "0x1.f91e1cp+14", "0x1.f91e2ap+14", "inaccurate", "32327.5343750000029104"),
 ]
 
 
-VERSION = jax.__version__ + " (optax " + optax.__version__ + ")"
+VERSION = keras.__version__ + " (tensorflow " + tf.__version__ + ")"
 
 
 def array(values, dtype):
-    return jax.device_put(jnp.asarray(values, dtype=jnp.float64).astype(dtype), jax.devices(DEVICE)[0])
+    with tf.device(DEVICE):
+        return tf.identity(tf.cast(tf.constant(values, dtype=tf.float64), dtype))
 
 
 def evaluate(bce, quantity, x, y):
-    """The loss, or jax.grad of its sum (and jax.grad of that's sum), jitted where bce is."""
-    if quantity == "loss":
-        return bce(x, y)
-    grad = jax.grad(lambda z, y: bce(z, y).sum())
-    function = grad if quantity == "grad" else jax.grad(lambda z, y: grad(z, y).sum())
-    return (jax.jit(function) if IMPLEMENTATION.startswith("jit(") else function)(x, y)
+    """The loss, or a tape's gradient of its sum (a tape inside a tape for the Hessian diagonal)."""
+    with tf.device(DEVICE):
+        if quantity == "loss":
+            return bce(x, y)
+        with tf.GradientTape() as outer:
+            outer.watch(x)
+            with tf.GradientTape() as inner:
+                inner.watch(x)
+                total = tf.reduce_sum(bce(x, y))
+            grad = inner.gradient(total, x)
+            grad_total = tf.reduce_sum(grad)
+        return grad if quantity == "grad" else outer.gradient(grad_total, x)
 
 
 def floats(result):
-    return result.astype(jnp.float64).reshape(-1).tolist(), str(result.dtype), tuple(result.shape)
+    return tf.cast(result, tf.float64).numpy().reshape(-1).tolist(), result.dtype.name, tuple(result.shape)
 
 
 def scope():
-    return contextlib.nullcontext()
+    return keras.device("cpu:0" if DEVICE in ("cpu", "/CPU:0") else "gpu:0")
 
 
-bce = optax.sigmoid_binary_cross_entropy
+bce = lambda x, y: keras.losses.BinaryCrossentropy(from_logits=True, label_smoothing=0.1, reduction=None, dtype=DTYPE)(keras.ops.expand_dims(y, -1), keras.ops.expand_dims(x, -1))
 
 
 PRECISION = {"float16": (11, -14), "bfloat16": (8, -126), "float32": (24, -126), "float64": (53, -1022)}

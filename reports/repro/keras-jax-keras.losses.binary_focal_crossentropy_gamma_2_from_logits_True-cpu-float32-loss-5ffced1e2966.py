@@ -1,10 +1,10 @@
-"""Reproduces the known deviation 66b714b20f5c of bcebench with nothing but keras-jax and the standard library:
+"""Reproduces the known deviation 5ffced1e2966 of bcebench with nothing but keras-jax and the standard library:
 keras.losses.binary_focal_crossentropy(gamma=2, from_logits=True) on cpu, float32, its loss.
 
 Each input, expected value and accepted bound is exact (hexadecimal). The expected value is the
 exact loss correctly rounded to float32; the strict policy accepts a result in
 [low, high]. Exits 1 while some result is outside it, raises, or comes back in another dtype or
-shape; 0 once the fault is gone. Measured with keras-jax 3.15.1 (jax 0.10.2 (optax 0.2.8)) on 2026-11-30T18:08:36+00:00.
+shape; 0 once the fault is gone. Measured with keras-jax 3.15.1 (jax 0.10.2 (optax 0.2.8)) on 2026-12-04T18:25:53+00:00.
 """
 
 import contextlib  # noqa: F401
