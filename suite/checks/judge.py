@@ -56,7 +56,7 @@ def element(array: np.ndarray, i: int) -> dict:
 class Problem(NamedTuple):
     """Why a call gave no result to judge as it is: (verdict, message), and for a result of the right
     shape in another dtype its values correctly rounded to the input's dtype, which are still judged
-    (``in_input_dtype``)."""
+    (``judged_values``, ``in_another_dtype``)."""
 
     verdict: str
     message: str

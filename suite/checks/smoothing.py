@@ -1,16 +1,16 @@
 """The rule for label smoothing: the smoothed label is formed in the input's dtype.
 
 With smoothing ε the label is y_ε = y(1 − ε) + ε/2, which the input's dtype seldom holds (0.9 has
-no float64). Every implementation forms it in that dtype, in one rounding or in a few (Keras and
-timm round y·(1 − ε) and then add ε/2), so the label it uses is some float ŷ of the dtype near y_ε,
-and its loss is at best the loss at ŷ rounded once. The rule: an element of a smoothed loss (or
-of its gradient or Hessian) is judged against the exact value, without smoothing, at each label ŷ
-of the dtype that forming y·(1 − ε) + ε/2 in the dtype can give (1 − ε and ε/2 rounded to the
-dtype, the product and the sum each rounded once: every float within the largest error of that,
-``_near``), and keeps the smallest error. That covers the rounding of forming the label, and
-nothing more: a loss smoothed with another ε, or not smoothed, is judged as before
-and fails. A smoothed label lies strictly between 0 and 1, so the gradient is judged as a
-soft-label quantity (the policy's bound for soft labels, in ULPs of the operands of p − y).
+no float64). Every implementation forms it in that dtype, in one rounding or in a few (Keras rounds
+y·(1 − ε) and then adds ε/2; timm fills its targets with ε/2 and 1 − ε/2 taken to the dtype), so the
+label it uses is some float ŷ of the dtype near y_ε, and its loss is at best the loss at ŷ rounded
+once. The rule: an element of a smoothed loss (or of its gradient or Hessian) is judged against the
+exact value, without smoothing, at each label ŷ of the dtype that forming y·(1 − ε) + ε/2 in the
+dtype can give (1 − ε and ε/2 rounded to the dtype, the product and the sum each rounded once: every
+float within the largest error of that, ``_near``), and keeps the smallest error. That covers the
+rounding of forming the label, and nothing more: a loss smoothed with another ε, or not smoothed, is
+judged as before and fails. A smoothed label lies strictly between 0 and 1, so the gradient is
+judged as a soft-label quantity (the policy's bound for soft labels, in ULPs of the operands of p − y).
 """
 
 from __future__ import annotations
