@@ -489,3 +489,16 @@ def test_an_implementation_pattern_that_matches_nothing_fails_the_gate():
                     "--dtype", "float32", "--check", "accuracy", "--quantity", "loss")
     assert done.returncode == 1, done.stdout + done.stderr
     assert "NOT JUDGED: --implementation 'numpy.stable_logit' matched no implementation that ran" in done.stdout
+
+
+def test_a_function_declared_like_a_builtin_makes_none_of_its_entries_stale(tmp_path):
+    """A function built on a built-in covered the built-in's entries, so one it did not need (a
+    careful gradient has no zero gradient) was reported as no longer reproducing: --fail-on-stale
+    failed for an entry that describes the built-in, not the function."""
+    pytest.importorskip("torch")
+    (tmp_path / "mine.py").write_text("import torch.nn.functional as F\n\ndef bce(z, y):\n"
+                                      "    return -(y * F.logsigmoid(z) + (1 - y) * F.logsigmoid(-z))\n")
+    done = bcebench("check", "--framework", "torch", "--impl", "mine.py:bce", "--form", "logits", "--like",
+                    "torch.binary_cross_entropy_with_logits", "--dtype", "float32", "--check", "accuracy",
+                    "--quantity", "grad", "--fail-on-stale", cwd=tmp_path)
+    assert "no longer reproduce" not in done.stdout, done.stdout
