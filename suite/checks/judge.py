@@ -116,9 +116,8 @@ def judge(record: dict, got: np.ndarray, ref: Reference | None, x: np.ndarray, y
     fmt = FORMATS[str(got.dtype)]
     bound = policy.bound_for({**record, "labels": smoothing.judged_labels(record.get("labels", ""), spec)})
     if ref is None and smoothing.smooths(spec):
-        ref, formed, judged = smoothing.reference(spec, x, y, lambda r, labels: bound.errors(
+        ref, formed, errors, judged = smoothing.reference(spec, x, y, lambda r, labels: bound.errors(
             got.reshape(-1), r, fmt, np.reshape(x, -1), labels, spec))
-        errors = bound.errors(got.reshape(-1), ref, fmt, np.reshape(x, -1), formed, spec).reshape(got.shape)
     else:
         ref = ref if ref is not None else oracle_cache.evaluate(spec, x, y)
         formed, judged = None, spec

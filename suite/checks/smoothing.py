@@ -86,10 +86,11 @@ def formed_labels(y: np.ndarray, smoothing: float, fmt: Format) -> np.ndarray:
 
 
 def reference(spec: Spec, x: np.ndarray, y: np.ndarray,
-              errors_of: Callable[[Reference, np.ndarray], np.ndarray]) -> tuple[Reference, np.ndarray, Spec]:
-    """(the reference each element is judged against, the label it was formed from, the spec
-    without smoothing that computes it): for each element the formed label whose exact value gives
-    the smallest error by ``errors_of(reference, labels)``, the nearest on a tie."""
+              errors_of: Callable[[Reference, np.ndarray], np.ndarray]
+              ) -> tuple[Reference, np.ndarray, np.ndarray, Spec]:
+    """(the reference each element is judged against, the label it was formed from, its error by
+    ``errors_of(reference, labels)``, the spec without smoothing that computes it): for each element
+    the formed label whose exact value gives the smallest error, the nearest on a tie."""
     x, y = (np.ascontiguousarray(a).reshape(-1) for a in np.broadcast_arrays(x, y))
     plain = replace(spec, smoothing=None)
     best = labels = None
@@ -104,4 +105,4 @@ def reference(spec: Spec, x: np.ndarray, y: np.ndarray,
                            ((ref.rounded, best.rounded), (ref.exact, best.exact), (ref.exact_lo, best.exact_lo))),
                          best.mpmath_count + ref.mpmath_count)
         labels, smallest = np.where(take, candidate, labels), np.where(take, errors, smallest)
-    return best, labels, plain
+    return best, labels, smallest, plain

@@ -53,7 +53,7 @@ def repro(record: dict, selection: Selection) -> str:
     command = (f"bcebench check --framework {record['framework']} --device {record['device']}"
                f" --implementation '{record['implementation']}' --dtype {record['dtype']}"
                f" --quantity {record['quantity']} --input {x}:{y}")
-    declared = {Declaration.from_dict(user).id: Declaration.from_dict(user) for user in selection.user_impls}
+    declared = {d.id: d for d in map(Declaration.from_dict, selection.user_impls)}
     own = declared.get(record["implementation"].removesuffix("[each]"))
     if own:
         command += " " + own.options()
