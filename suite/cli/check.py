@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         patterns = split_values(args.implementation, "--implementation", "check", ids=True)
         if users and (patterns or not args.with_builtins):
             # your implementation is always judged: --implementation and --with-builtins add built-ins to it
-            patterns = [*(patterns or []), "user:*"]
+            patterns = list(dict.fromkeys([*(patterns or []), "user:*"]))
         required = list(dict.fromkeys(named_frameworks(args) + [u["framework"] for u in users]))  # each must load
         selection = planning.Selection(frameworks, chosen["device"], patterns, chosen["dtype"], chosen["quantity"],
                                    chosen["check"], users, single, args.policy, args.timeout,

@@ -28,6 +28,7 @@ from bcebench.adapters import base
 from bcebench.suite.supervisor import Interrupted, Supervisor
 
 SHORT_TIMEOUT_SECONDS = 10.0  # at most, for the checks of an implementation that has run out of time once
+WORKER_START_SECONDS = 300.0  # at least, for a worker to load its framework and the user's modules and plan
 
 
 def default_jobs() -> int:
@@ -58,7 +59,10 @@ def _lines(stream, timeout):
 class Limits:
     """Per-check and whole-run time limits: after an implementation's first timeout its other
     checks get a tenth of the limit (SHORT_TIMEOUT_SECONDS at most), so one hanging function
-    costs one full timeout, not one per check; the record of each says which limit it ran under."""
+    costs one full timeout, not one per check; the record of each says which limit it ran under.
+    A worker's start (importing its framework and the user's modules, planning) is no check: it
+    gets the check limit or WORKER_START_SECONDS, whichever is longer (a cold import of torch or
+    JAX on a loaded runner takes longer than a short --timeout)."""
 
     timeout: float
     budget: float | None = None  # seconds for the whole run, from now
@@ -71,6 +75,12 @@ class Limits:
         limit = self.timeout
         if task_id and implementation_of(task_id) in self.slow:
             limit = min(limit / 10, SHORT_TIMEOUT_SECONDS)
+        return self._within_budget(limit)
+
+    def for_start(self) -> float:
+        return self._within_budget(max(self.timeout, WORKER_START_SECONDS))
+
+    def _within_budget(self, limit: float) -> float:
         if self.deadline is not None:
             limit = min(limit, self.deadline - time.monotonic())
         return limit
@@ -105,7 +115,12 @@ class _Worker:
                                         env=base.worker_environment(os.environ))
         self.process.stdin.write(request.encode() + b"\n")
         self.process.stdin.flush()
-        self.lines = _lines(self.process.stdout, lambda: limits.for_task(self.running))
+        self.lines = _lines(self.process.stdout, self.limit)
+
+    def limit(self) -> float:
+        """How long the worker may stay silent now: its start until it has said what it is, then
+        the check it is running."""
+        return self.limits.for_task(self.running) if self.about else self.limits.for_start()
 
     def next_line(self) -> str:
         """The worker's next line; WorkerDied when it ends or stalls first."""
@@ -113,13 +128,15 @@ class _Worker:
         if self.supervisor.interrupted.is_set():
             raise Interrupted(self.supervisor.reason)
         if line is None:
-            limit = self.limits.for_task(self.running)
+            limit = self.limit()
             self.close()
             if self.supervisor.interrupted.is_set():
                 raise Interrupted(self.supervisor.reason)
             if self.limits.deadline is not None and time.monotonic() >= self.limits.deadline:
                 self.supervisor.stop(f"the run's time budget of {self.limits.budget:g} s ran out")
                 raise Interrupted(self.supervisor.reason)
+            if not self.about:
+                raise WorkerDied(None, f"did not load its framework and plan within the start limit of {limit:g} s")
             if self.running:
                 self.limits.slow.add(implementation_of(self.running))
             raise WorkerDied(self.running, f"ran past the time limit of {limit:g} s")

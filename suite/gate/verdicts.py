@@ -116,9 +116,9 @@ def unjudged(records: list[dict], selection: Selection | None = None) -> list[st
     """One line for each thing the gate would otherwise pass without judging: no gating check at
     all; an implementation none of whose gating checks was judged (pass or known deviation), as
     when it is unsupported on every call; a user's implementation with no check at all (the filters
-    left none); an --implementation pattern that matched no implementation (a typo beside a pattern that
-    did match narrowed the run without a word); and a quantity asked for with --quantity that an
-    implementation never had judged."""
+    left none, or its framework's worker died before planning); an --implementation pattern that
+    matched no implementation (a typo beside a pattern that did match narrowed the run without a
+    word); and a quantity asked for with --quantity that an implementation never had judged."""
     gating = [r for r in records if r.get("gating", True) and r.get("implementation")]
     if not gating:
         return ["no gating check ran: only non-gating implementations were selected, or none"]
@@ -127,9 +127,12 @@ def unjudged(records: list[dict], selection: Selection | None = None) -> list[st
     for pattern in (selection.implementations or []) if selection else []:
         if not any(glob_match(pattern, implementation) for implementation in ran):
             lines.append(f"--implementation {pattern!r} matched no implementation that ran")
-    for user in (Declaration.from_dict(u).id for u in selection.user_impls) if selection else ():
-        if not any(r["implementation"] in (user, f"{user}[each]") for r in gating):
-            lines.append(f"nothing judged for your implementation {user}: the filters left no check of it")
+    died = {r["framework"] for r in records if r.get("check") == "worker"}
+    for user in (Declaration.from_dict(u) for u in selection.user_impls) if selection else ():
+        if not any(r["implementation"] in (user.id, f"{user.id}[each]") for r in gating):
+            why = f"its {user.framework} worker ended first" if user.framework in died else (
+                "the filters left no check of it")
+            lines.append(f"nothing judged for your implementation {user.id}: {why}")
     by_impl: dict = {}
     for r in gating:
         by_impl.setdefault((r["framework"], r["device"], r["implementation"]), []).append(r)

@@ -134,6 +134,22 @@ def test_a_crash_and_a_hang_are_recorded_and_the_run_goes_on(tmp_path):
     assert "ran past the time limit of 3 s" in checks[0]["message"] and len(checks) == 9
 
 
+def test_a_worker_that_dies_before_planning_is_a_crash_named_as_such(tmp_path):
+    """The command imports the user's module to validate it; the worker, importing it second, dies."""
+    (tmp_path / "second_import_dies.py").write_text(
+        "import os\nfrom pathlib import Path\n\nimported = Path(__file__).with_suffix('.imported')\n"
+        "if imported.exists():\n    os._exit(13)\nimported.write_text('')\n"
+        "from bcebench.suite.tests.planted import correct  # noqa: E402\n")
+    done = check_command("--framework", "numpy", "--impl", "second_import_dies.py:correct", "--form", "logits",
+                         "--implementation", "user:*", "--dtype", "float32", "--json", "results.json", cwd=tmp_path)
+    checks = json.loads((tmp_path / "results.json").read_text())["checks"]
+    assert done.returncode == 1 and [r["id"] for r in checks] == ["numpy/worker"]
+    assert "the worker ended before its first check: the process died (exit 13)" in checks[0]["message"]
+    assert ("nothing judged for your implementation user:second_import_dies.py:correct: its numpy worker ended "
+            "first") in done.stdout
+    assert done.stdout.count("--implementation 'user:*' matched no implementation that ran") == 1  # said once
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
