@@ -68,6 +68,9 @@ class Supervisor:
         process = subprocess.Popen(args, start_new_session=True, **options)
         with self._lock:
             self._children.add(process)
+        if self.interrupted.is_set():  # stopped while it started: end_all may have missed it
+            self.end(process)
+            raise Interrupted(self.reason)
         return process
 
     def end(self, process: subprocess.Popen) -> None:

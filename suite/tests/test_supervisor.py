@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from bcebench.reports import speed
+from bcebench.suite.supervisor import Interrupted, Supervisor
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -67,6 +68,25 @@ def test_a_signal_ends_the_gate_cleanly_and_keeps_what_finished(tmp_path, number
     assert not list(tmp_path.glob(".results.json.*"))  # nothing half-written
     time.sleep(0.5)
     assert processes_with(token.encode()) == []
+
+
+def test_a_signal_while_a_child_starts_ends_that_child_too(monkeypatch):
+    """stop() between spawn's check and the child's registration (a signal in the middle of Popen)
+    must not leave that child to run: end_all saw the children before it was one of them."""
+    started = []
+    real_popen = subprocess.Popen
+
+    def popen_interrupted_midway(*args, **options):
+        supervisor.stop("interrupted by SIGTERM")  # the signal arrives while the child starts
+        started.append(real_popen(*args, **options))
+        return started[-1]
+
+    with Supervisor() as supervisor:
+        monkeypatch.setattr(subprocess, "Popen", popen_interrupted_midway)
+        with pytest.raises(Interrupted, match="SIGTERM"):
+            supervisor.spawn([sys.executable, "-c", "import time; time.sleep(60)"])
+        monkeypatch.undo()
+        assert started and started[0].poll() is not None  # ended, not left running
 
 
 def test_a_hanging_implementation_costs_one_full_timeout_and_the_budget_bounds_the_run(tmp_path):
