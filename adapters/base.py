@@ -26,6 +26,12 @@ from bcebench.adapters.declaration import Declaration
 REGISTRY = {
     "numpy": "bcebench.adapters.numpy_adapter:NumpyAdapter",
     "torch": "bcebench.adapters.torch_adapter:TorchAdapter",
+    # libraries built on PyTorch, beside its own rows (adapters.torch_library)
+    "kornia": "bcebench.adapters.kornia_adapter:KorniaAdapter",
+    "monai": "bcebench.adapters.monai_adapter:MonaiAdapter",
+    "torchvision": "bcebench.adapters.torchvision_adapter:TorchvisionAdapter",
+    "timm": "bcebench.adapters.timm_adapter:TimmAdapter",
+    "smp": "bcebench.adapters.smp_adapter:SmpAdapter",
     "jax": "bcebench.adapters.jax_adapter:JaxAdapter",
     "tensorflow": "bcebench.adapters.tensorflow_adapter:TensorflowAdapter",
     "keras-jax": "bcebench.adapters.keras_adapter:KerasJaxAdapter",
@@ -339,11 +345,12 @@ def declared(declaration: Declaration, call: Callable, *, derivatives: bool | No
 
 
 def builtin(name: str, framework: str, form: str, call: Callable, *, parameters: dict | None = None,
-            reduction: str = "none", labels: str = "all", **facts) -> Implementation:
+            reduction: str = "none", labels: str = "all", rank: int = 1, **facts) -> Implementation:
     """A framework's own implementation, declared as a user's would be (``builtin``: its id is its
-    name); ``facts`` as ``declared`` takes them."""
-    return declared(Declaration("", framework, form, name, dict(parameters or {}), reduction, labels, builtin=True),
-                    call, **facts)
+    name; ``rank`` 2 for a library that takes a column, as a user's ``--input-rank 2``); ``facts``
+    as ``declared`` takes them."""
+    return declared(Declaration("", framework, form, name, dict(parameters or {}), reduction, labels, rank=rank,
+                                builtin=True), call, **facts)
 
 
 def user_implementation(declaration: Declaration, call: Callable | None = None) -> Implementation:

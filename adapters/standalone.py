@@ -139,7 +139,14 @@ def keras(backend: str, host: Framework) -> Framework:
         array=host.array, evaluate=host.evaluate, floats=host.floats, scope=scope)
 
 
+def torch_library(distribution: str, module: str) -> Framework:
+    """A library built on PyTorch: its module imported beside torch, torch's arrays and autograd."""
+    return Framework(requires=(distribution, "torch"), imports=TORCH.imports + f"import {module}\n",
+                     array=TORCH.array, evaluate=TORCH.evaluate, floats=TORCH.floats)
+
+
 FRAMEWORKS = {"torch": TORCH, "jax": JAX, "tensorflow": TENSORFLOW, "numpy": NUMPY, "sklearn": SKLEARN,
+              "kornia": torch_library("kornia", "kornia.losses"), "monai": torch_library("monai", "monai.losses"),
               "keras-torch": keras("torch", TORCH), "keras-jax": keras("jax", JAX),
               "keras-tensorflow": keras("tensorflow", TENSORFLOW), "keras-numpy": keras("numpy", NUMPY)}
 
@@ -217,6 +224,21 @@ SOURCES = {
     return numpy.array([sklearn.metrics.log_loss(y[i : i + 1], p[i : i + 1], labels=[0, 1], normalize=False)
                         for i in range(p.size)], dtype=p.dtype)
 ''',
+    },
+    # a column in and out, as their adapters call them (the libraries take (N, C, *) inputs)
+    "kornia": {
+        "kornia.losses.binary_focal_loss_with_logits(alpha=0.25, gamma=2)":
+            "lambda z, y: kornia.losses.binary_focal_loss_with_logits(z[:, None], y[:, None], alpha=0.25, "
+            "gamma=2.0)[:, 0]",
+        "kornia.losses.binary_focal_loss_with_logits(alpha=0.25, gamma=2)[mean]":
+            "lambda z, y: kornia.losses.binary_focal_loss_with_logits(z[:, None], y[:, None], alpha=0.25, "
+            "gamma=2.0, reduction='mean')",
+    },
+    "monai": {
+        "monai.losses.FocalLoss(gamma=2, reduction=none)":
+            "lambda z, y: monai.losses.FocalLoss(gamma=2.0, reduction='none')(z[:, None], y[:, None])[:, 0]",
+        "monai.losses.FocalLoss(gamma=2)[mean]":
+            "lambda z, y: monai.losses.FocalLoss(gamma=2.0)(z[:, None], y[:, None])",
     },
     **{f"keras-{backend}": _KERAS for backend in ("jax", "torch", "tensorflow", "numpy")},
 }

@@ -116,6 +116,7 @@ class Deviation:
     link: str
     keys: dict
     parts: tuple[Explains, ...] = ()
+    reproducer: str = ""  # why no standalone script can reproduce it, where none can (a claim on a variant)
 
     def matches(self, context: dict) -> bool:
         return keys_match({"implementation": self.implementation, **self.keys}, context)
@@ -146,7 +147,7 @@ class Deviation:
                 "link": self.link, "explains": parts}
 
 
-DEVIATION_KEYS = {"implementation", "what", "why", "link", "explains", *MATCH_KEYS}
+DEVIATION_KEYS = {"implementation", "what", "why", "link", "explains", "reproducer", *MATCH_KEYS}
 EXPLAINS_KEYS = {"signature", "region", "max_error", "margin"}
 
 
@@ -218,8 +219,10 @@ def load_deviations(path: Path = DEVIATIONS_FILE, table: str = "deviation") -> t
         text, why = text_field(entry, "what", where, i, table), text_field(entry, "why", where, i, table)
         link = text_field(entry, "link", where, i, table, required=False)
         check_match_keys(entry, where, i)
+        reproducer = text_field(entry, "reproducer", where, i, table, required=False)
         deviations.append(Deviation(entry.get("implementation", "*"), text, why, link,
-                                    {k: entry[k] for k in MATCH_KEYS if k in entry}, _explains(entry, where, i, table)))
+                                    {k: entry[k] for k in MATCH_KEYS if k in entry}, _explains(entry, where, i, table),
+                                    reproducer))
     return tuple(deviations)
 
 

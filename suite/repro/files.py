@@ -24,7 +24,9 @@ from bcebench.suite.repro.findings import Finding
 
 TILE = 1024
 VERSIONS = {"torch": "torch.__version__", "jax": 'jax.__version__ + " (optax " + optax.__version__ + ")"',
-            "tensorflow": "tf.__version__", "numpy": "numpy.__version__", "sklearn": "sklearn.__version__"}
+            "tensorflow": "tf.__version__", "numpy": "numpy.__version__", "sklearn": "sklearn.__version__",
+            "kornia": 'kornia.__version__ + " (torch " + torch.__version__ + ")"',
+            "monai": 'monai.__version__ + " (torch " + torch.__version__ + ")"'}
 
 RUNNER = '''PRECISION = {"float16": (11, -14), "bfloat16": (8, -126), "float32": (24, -126), "float64": (53, -1022)}
 

@@ -70,7 +70,12 @@ def test_every_float16_input_of_every_builtin_implementation(framework, implemen
     """All 65,536 float16 inputs (p in [0, 1] for the probability form), loss and gradient, y = 0
     and 1: every input is counted once,
     and the worst input, run again on its own, gives the value and error recorded."""
-    given = sweep.load_implementation(sweep.Target(framework, implementation, "float16", "loss", 0.0))[1].derivatives
+    first = sweep.Target(framework, implementation, "float16", "loss", 0.0)
+    declined = sweep.probe(first)
+    if declined:  # computed in another dtype (MONAI's FocalLoss): the sweep says so before it counts any ULP
+        assert f"{implementation} returned shape (1,) float32 for one float16 input" in declined
+        return
+    given = sweep.load_implementation(first)[1].derivatives
     for quantity in ("loss", "grad") if given else ("loss",):
         for label in (0.0, 1.0):
             t = sweep.Target(framework, implementation, "float16", quantity, label)
