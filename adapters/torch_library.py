@@ -32,8 +32,9 @@ def import_library(name: str):
     except ImportError:
         raise
     except Exception as error:  # a broken installation: say what broke, never crash the caller
-        raise Unavailable(f"import failed: {type(error).__name__}: {str(error).splitlines()[0]}"
-                          f"{_torchvision_reason()}") from None
+        said = str(error).splitlines()[0] if str(error) else ""
+        raise Unavailable(f"import failed: {type(error).__name__}: {said}"
+                          f"{_torchvision_reason() if 'torchvision' in said else ''}") from None
 
 
 def _torchvision_reason() -> str:

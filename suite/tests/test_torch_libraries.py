@@ -26,8 +26,8 @@ def test_frameworks_lists_every_library_available_or_with_its_reason():
 
 
 def _fake_torchvision_cuda_build(folder: Path) -> None:
-    """A torchvision that fails to import as the registry's CUDA build does beside CPU PyTorch, and a
-    timm that imports it (as timm/layers does)."""
+    """A torchvision that fails to import as the registry's CUDA build does beside CPU PyTorch, a
+    timm that imports it (as timm/layers does), and a MONAI broken otherwise."""
     package = folder / "torchvision"
     package.mkdir()
     (package / "__init__.py").write_text("raise RuntimeError('operator torchvision::nms does not exist')\n")
@@ -37,6 +37,8 @@ def _fake_torchvision_cuda_build(folder: Path) -> None:
     (folder / "timm").mkdir()
     (folder / "timm" / "__init__.py").write_text("import torchvision\n")
     (folder / "timm" / "loss.py").write_text("")
+    (folder / "monai").mkdir()  # broken for a reason of its own: torchvision's is not its
+    (folder / "monai" / "__init__.py").write_text("raise RuntimeError('a broken build')\n")
 
 
 def test_a_torchvision_cuda_build_beside_cpu_torch_is_named_as_the_reason(tmp_path):
@@ -47,14 +49,15 @@ def test_a_torchvision_cuda_build_beside_cpu_torch_is_named_as_the_reason(tmp_pa
         pytest.skip("PyTorch here is a CUDA build: a CUDA torchvision loads beside it")
     _fake_torchvision_cuda_build(tmp_path)
     code = ("import json; from bcebench.adapters import base; "
-            "print(json.dumps({n: base.load(n)[1] for n in ('torchvision', 'timm')}))")
+            "print(json.dumps({n: base.load(n)[1] for n in ('torchvision', 'timm', 'monai')}))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                           env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"})
     reasons = json.loads(done.stdout)
     expected = (f"import failed: RuntimeError: operator torchvision::nms does not exist (torchvision 0.28.0 is a "
                 f"CUDA build: its _C.so links libc10_cuda.so, which PyTorch {torch.__version__}, a CPU build, does not "
                 f"have)")
-    assert reasons == {"torchvision": expected, "timm": expected}
+    own = "import failed: RuntimeError: a broken build"
+    assert reasons == {"torchvision": expected, "timm": expected, "monai": own}
 
 
 def test_a_library_that_is_not_installed_is_unavailable_not_a_crash():
