@@ -344,6 +344,11 @@ def declared(declaration: Declaration, call: Callable, *, derivatives: bool | No
                           compile_seconds=compile_seconds, with_parameters=with_parameters)
 
 
+def focal_parameters(gamma: float, alpha: float | None) -> dict:
+    """The oracle's parameters of a focal loss: γ, and α where the loss weights its terms."""
+    return {"gamma": gamma} | ({} if alpha is None else {"alpha": alpha})
+
+
 def builtin(name: str, framework: str, form: str, call: Callable, *, parameters: dict | None = None,
             reduction: str = "none", labels: str = "all", rank: int = 1, **facts) -> Implementation:
     """A framework's own implementation, declared as a user's would be (``builtin``: its id is its

@@ -14,7 +14,7 @@ import numpy as np
 import optax
 
 from bcebench.adapters import base, rewrites
-from bcebench.adapters.base import Adapter, Implementation, builtin
+from bcebench.adapters.base import Adapter, Implementation, builtin, focal_parameters
 
 FOCAL_ALPHA = 0.25
 FOCAL_GAMMA = 2.0
@@ -67,7 +67,7 @@ class JaxAdapter(Adapter):
     def focal(self, gamma: float, alpha: float | None, jit: bool = False) -> Implementation:
         """optax's focal loss; its (1 − p_t)^γ equals the definition's factor for labels 0 and 1 only."""
         name = f"optax.sigmoid_focal_loss(alpha={alpha}, gamma={gamma:g})"
-        oracle = {"gamma": gamma} | ({} if alpha is None else {"alpha": alpha})
+        oracle = focal_parameters(gamma, alpha)
         function = focal(gamma, alpha)
         return builtin(f"jit({name})" if jit else name, "jax", "logits", jax.jit(function) if jit else function,
                        parameters=oracle, labels="hard",

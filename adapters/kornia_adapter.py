@@ -11,7 +11,7 @@ called by default (elementwise) and with its mean.
 
 from __future__ import annotations
 
-from bcebench.adapters.base import Implementation, builtin
+from bcebench.adapters.base import Implementation, builtin, focal_parameters
 from bcebench.adapters.torch_library import TorchLibraryAdapter, import_library
 
 kornia_losses = import_library("kornia.losses")
@@ -29,7 +29,7 @@ class KorniaAdapter(TorchLibraryAdapter):
 
     def focal(self, gamma: float, alpha: float | None, reduction: str = "none") -> Implementation:
         suffix = "" if reduction == "none" else f"[{reduction}]"
-        oracle = {"gamma": gamma} | ({} if alpha is None else {"alpha": alpha})
+        oracle = focal_parameters(gamma, alpha)
 
         def call(z, y):
             return kornia_losses.binary_focal_loss_with_logits(z, y, alpha=alpha, gamma=gamma, reduction=reduction)

@@ -12,7 +12,7 @@ elementwise (reduction="none").
 
 from __future__ import annotations
 
-from bcebench.adapters.base import Implementation, builtin
+from bcebench.adapters.base import Implementation, builtin, focal_parameters
 from bcebench.adapters.torch_library import TorchLibraryAdapter, import_library
 
 monai_losses = import_library("monai.losses")
@@ -30,7 +30,7 @@ class MonaiAdapter(TorchLibraryAdapter):
     def focal(self, gamma: float, alpha: float | None, reduction: str = "none") -> Implementation:
         options = [f"gamma={gamma:g}"] + ([] if alpha is None else [f"alpha={alpha}"])
         name = f"monai.losses.FocalLoss({', '.join(options)}{', reduction=none' if reduction == 'none' else ''})"
-        oracle = {"gamma": gamma} | ({} if alpha is None else {"alpha": alpha})
+        oracle = focal_parameters(gamma, alpha)
         loss = monai_losses.FocalLoss(gamma=gamma, alpha=alpha, reduction=reduction)
         return builtin(name + ("[mean]" if reduction == "mean" else ""), "monai", "logits", loss,
                        parameters=oracle, reduction=reduction, labels="hard", rank=2,

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from bcebench.adapters import rewrites
-from bcebench.adapters.base import Adapter, Implementation, Unsupported, builtin
+from bcebench.adapters.base import Adapter, Implementation, Unsupported, builtin, focal_parameters
 
 FOCAL_ALPHA = 0.25
 FOCAL_GAMMA = 2.0
@@ -137,7 +137,7 @@ class NumpyAdapter(Adapter):
 
     def focal(self, gamma: float, alpha: float | None) -> Implementation:
         name = f"numpy.focal_logits(alpha={alpha}, gamma={gamma:g})"
-        oracle = {"gamma": gamma} | ({} if alpha is None else {"alpha": alpha})
+        oracle = focal_parameters(gamma, alpha)
         return builtin(name, "numpy", "logits", focal_logits(gamma, alpha), parameters=oracle,
                        with_parameters=self.focal)
 

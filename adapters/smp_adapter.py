@@ -15,7 +15,7 @@ not load (``torch_library``).
 
 from __future__ import annotations
 
-from bcebench.adapters.base import Implementation, builtin
+from bcebench.adapters.base import Implementation, builtin, focal_parameters
 from bcebench.adapters.torch_library import TorchLibraryAdapter, import_library
 
 smp_losses = import_library("segmentation_models_pytorch.losses")
@@ -41,7 +41,7 @@ class SmpAdapter(TorchLibraryAdapter):
         ]
 
     def focal(self, gamma: float, alpha: float | None) -> Implementation:
-        oracle = {"gamma": gamma} | ({} if alpha is None else {"alpha": alpha})
+        oracle = focal_parameters(gamma, alpha)
 
         def call(z, y):
             return functional.focal_loss_with_logits(z, y, gamma=gamma, alpha=alpha, reduction="none")

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from bcebench.adapters import rewrites
-from bcebench.adapters.base import Adapter, Implementation, Unsupported, builtin
+from bcebench.adapters.base import Adapter, Implementation, Unsupported, builtin, focal_parameters
 
 WEIGHT = 0.75
 POS_WEIGHT = 3.0
@@ -145,7 +145,7 @@ class TorchAdapter(Adapter):
 
     def focal(self, gamma: float, alpha: float | None) -> Implementation:
         name = f"torch focal, torchvision formula(alpha={alpha}, gamma={gamma:g})"
-        oracle = {"gamma": gamma} | ({} if alpha is None else {"alpha": alpha})
+        oracle = focal_parameters(gamma, alpha)
         return builtin(name, "torch", "logits", torchvision_focal(gamma, alpha), parameters=oracle,
                        labels="hard", with_parameters=self.focal)
 

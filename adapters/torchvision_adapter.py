@@ -13,7 +13,7 @@ its compiled operators when it is imported: a CUDA build beside PyTorch's CPU bu
 
 from __future__ import annotations
 
-from bcebench.adapters.base import Implementation, builtin
+from bcebench.adapters.base import Implementation, builtin, focal_parameters
 from bcebench.adapters.torch_library import TorchLibraryAdapter, import_library
 
 ops = import_library("torchvision.ops")
@@ -30,7 +30,7 @@ class TorchvisionAdapter(TorchLibraryAdapter):
         return [self.focal(GAMMA, ALPHA)]
 
     def focal(self, gamma: float, alpha: float | None) -> Implementation:
-        oracle = {"gamma": gamma} | ({} if alpha is None else {"alpha": alpha})
+        oracle = focal_parameters(gamma, alpha)
 
         def call(z, y):  # alpha < 0 is torchvision's "no weighting"
             return ops.sigmoid_focal_loss(z, y, alpha=-1 if alpha is None else alpha, gamma=gamma)
