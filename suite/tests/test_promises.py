@@ -156,6 +156,8 @@ LOST_TAIL = 'signature = "lost-tail"\nregion = ["z < 0"]'
     ('qauntity = "hess"\n', LOST_TAIL, 6, "deviation 1: unknown key 'qauntity'"),
     ('dtype = "flaot16"\n', LOST_TAIL, 6, "dtype 'flaot16' is not one of float16, bfloat16, float32, float64"),
     ("dtype = []\n", LOST_TAIL, 6, "dtype must be a non-empty string or list of strings, not []"),
+    ("reproducer = 3\n", LOST_TAIL, 6, "deviation 1: reproducer must be a non-empty string, not 3"),
+    ('reproduser = "none"\n', LOST_TAIL, 6, "deviation 1: unknown key 'reproduser'"),
     ("", 'signature = "lost-tial"\nregion = ["z < 0"]', 9, "deviation 1: explains: signature 'lost-tial' is not"),
     ("", 'signature = "lost-tail"\nregion = ["z <- 0"]', 10, "deviation 1: explains lost-tail: region condition"),
     ("", 'signature = "lost-tail"\nregion = []', 10, "deviation 1: explains lost-tail: region must be a non-empty"),
