@@ -34,6 +34,7 @@ REGISTRY = {
     "smp": "bcebench.adapters.smp_adapter:SmpAdapter",
     "jax": "bcebench.adapters.jax_adapter:JaxAdapter",
     "tensorflow": "bcebench.adapters.tensorflow_adapter:TensorflowAdapter",
+    "mlx": "bcebench.adapters.mlx_adapter:MlxAdapter",
     "keras-jax": "bcebench.adapters.keras_adapter:KerasJaxAdapter",
     "keras-torch": "bcebench.adapters.keras_adapter:KerasTorchAdapter",
     "keras-tensorflow": "bcebench.adapters.keras_adapter:KerasTensorflowAdapter",

@@ -121,6 +121,26 @@ NUMPY = Framework(
 ''',
 )
 
+MLX = Framework(
+    requires=("mlx",),
+    imports="import mlx.core as mx\nimport mlx.nn\n",
+    array='''def array(values, dtype):
+    return mx.array(values, dtype=mx.float64).astype(getattr(mx, dtype))
+''',
+    evaluate='''def evaluate(bce, quantity, x, y):
+    """The loss, or mx.grad of its sum (and mx.grad of that's sum: the Hessian diagonal)."""
+    if quantity == "loss":
+        return bce(x, y)
+    grad = mx.grad(lambda z, y: bce(z, y).sum())
+    return (grad if quantity == "grad" else mx.grad(lambda z, y: grad(z, y).sum()))(x, y)
+''',
+    floats='''def floats(result):
+    name = str(result.dtype).removeprefix("mlx.core.")
+    return result.astype(mx.float64).reshape(-1).tolist(), name, tuple(result.shape)
+''',
+    scope="def scope():\n    return mx.stream(mx.cpu if DEVICE == \"cpu\" else mx.gpu)\n",
+)
+
 SKLEARN = Framework(requires=("scikit-learn",), imports="import numpy\nimport sklearn.metrics\n",
                     array=NUMPY.array.replace("ml_dtypes.bfloat16 if dtype == \"bfloat16\" else dtype", "dtype"),
                     evaluate=NUMPY.evaluate, floats=NUMPY.floats)
@@ -145,7 +165,7 @@ def torch_library(distribution: str, module: str) -> Framework:
                      array=TORCH.array, evaluate=TORCH.evaluate, floats=TORCH.floats)
 
 
-FRAMEWORKS = {"torch": TORCH, "jax": JAX, "tensorflow": TENSORFLOW, "numpy": NUMPY, "sklearn": SKLEARN,
+FRAMEWORKS = {"torch": TORCH, "jax": JAX, "tensorflow": TENSORFLOW, "numpy": NUMPY, "sklearn": SKLEARN, "mlx": MLX,
               "kornia": torch_library("kornia", "kornia.losses"), "monai": torch_library("monai", "monai.losses"),
               "keras-torch": keras("torch", TORCH), "keras-jax": keras("jax", JAX),
               "keras-tensorflow": keras("tensorflow", TENSORFLOW), "keras-numpy": keras("numpy", NUMPY)}
@@ -239,6 +259,15 @@ SOURCES = {
             "lambda z, y: monai.losses.FocalLoss(gamma=2.0, reduction='none')(z[:, None], y[:, None])[:, 0]",
         "monai.losses.FocalLoss(gamma=2)[mean]":
             "lambda z, y: monai.losses.FocalLoss(gamma=2.0)(z[:, None], y[:, None])",
+    },
+    "mlx": {
+        "mlx.nn.losses.binary_cross_entropy(with_logits=True, reduction=none)":
+            "lambda z, y: mlx.nn.losses.binary_cross_entropy(z, y, with_logits=True, reduction='none')",
+        "mlx.nn.losses.binary_cross_entropy(with_logits=False, reduction=none)":
+            "lambda p, y: mlx.nn.losses.binary_cross_entropy(p, y, with_logits=False, reduction='none')",
+        "mlx.nn.losses.binary_cross_entropy()[mean]": "mlx.nn.losses.binary_cross_entropy",
+        "mx.compile(mlx.nn.losses.binary_cross_entropy(with_logits=True, reduction=none))":
+            "mx.compile(lambda z, y: mlx.nn.losses.binary_cross_entropy(z, y, with_logits=True, reduction='none'))",
     },
     **{f"keras-{backend}": _KERAS for backend in ("jax", "torch", "tensorflow", "numpy")},
 }
