@@ -23,7 +23,7 @@ import importlib
 
 import numpy as np
 
-from bcebench.adapters.base import Adapter, Implementation, Unsupported, builtin
+from bcebench.adapters.base import DTYPES, Adapter, Implementation, Unsupported, builtin
 
 PREFIX = "array-api:"
 
@@ -88,8 +88,8 @@ class ArrayApiAdapter(Adapter):
             self.module.split(".")[0]), "__version__", "?")
         return f"{version} (Array API {self.xp.__array_api_version__})"
 
-    def dtypes(self, device: str) -> list[str]:
-        return [name for name in ("float16", "bfloat16", "float32", "float64") if hasattr(self.xp, name)]
+    def missing_dtypes(self, device: str) -> dict[str, str]:
+        return {name: f"the namespace {self.module} has no {name}" for name in DTYPES if not hasattr(self.xp, name)}
 
     def implementations(self) -> list[Implementation]:
         return [builtin(f"{self.module}: logit form (array API)", self.name, "logits", logit_form(self.xp)),

@@ -48,6 +48,7 @@ ARRAY_API = "array-api:"  # array-api:MODULE is any Array API namespace, registe
 # in a process of their own.
 PROCESS_BOUND = frozenset(name for name in REGISTRY if name.startswith("keras-"))
 DEVICES = ("cpu", "cuda", "gpu")
+DTYPES = ("float16", "bfloat16", "float32", "float64")
 BENCH_MODES = ("forward", "forward-mean", "backward", "forward+backward")
 
 
@@ -125,7 +126,12 @@ class Adapter:
         return ["cpu"]
 
     def dtypes(self, device: str) -> list[str]:
-        return ["float16", "bfloat16", "float32", "float64"]
+        """The dtypes checked on ``device``: every one but those ``missing_dtypes`` names."""
+        return [dtype for dtype in DTYPES if dtype not in self.missing_dtypes(device)]
+
+    def missing_dtypes(self, device: str) -> dict[str, str]:
+        """The dtypes the framework does not offer on ``device`` here, each with why. Default: none."""
+        return {}
 
     def implementations(self) -> list[Implementation]:
         raise NotImplementedError

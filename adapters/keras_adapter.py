@@ -86,8 +86,8 @@ class KerasAdapter(Adapter):
     def devices(self) -> list[str]:
         return self.host.devices()
 
-    def dtypes(self, device: str) -> list[str]:
-        return self.host.dtypes(device)
+    def missing_dtypes(self, device: str) -> dict[str, str]:
+        return self.host.missing_dtypes(device)
 
     def implementations(self) -> list[Implementation]:
         keras, name = self.keras, self.name

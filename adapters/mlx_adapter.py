@@ -41,8 +41,8 @@ class MlxAdapter(Adapter):
     def devices(self) -> list[str]:
         return ["cpu"] + (["gpu"] if mx.is_available(mx.gpu) else [])
 
-    def dtypes(self, device: str) -> list[str]:
-        return ["float16", "bfloat16", "float32"] + (["float64"] if device == "cpu" else [])
+    def missing_dtypes(self, device: str) -> dict[str, str]:
+        return {} if device == "cpu" else {"float64": "MLX's GPU has no float64"}
 
     def implementations(self) -> list[Implementation]:
         logits = _elementwise(True)

@@ -41,8 +41,8 @@ class SklearnAdapter(Adapter):
     def version(self) -> str:
         return sklearn.__version__
 
-    def dtypes(self, device: str) -> list[str]:
-        return ["float16", "float32", "float64"]
+    def missing_dtypes(self, device: str) -> dict[str, str]:
+        return {"bfloat16": "scikit-learn's log_loss rejects bfloat16 arrays"}
 
     def implementations(self) -> list[Implementation]:
         def implementation(id_, call, reduction="none"):

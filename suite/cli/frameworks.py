@@ -34,8 +34,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name:6} unavailable: {reason}")
             continue
         devices = adapter.devices()
+        missing = "".join(f" (no {dtype} on {device}: {why})" for device in devices
+                          for dtype, why in adapter.missing_dtypes(device).items())
         print(f"{name:6} {adapter.version()}  devices: {', '.join(devices)}  dtypes: "
-              f"{', '.join(adapter.dtypes(devices[0]))}  implementations: {len(adapter.implementations())}")
+              f"{', '.join(adapter.dtypes(devices[0]))}{missing}  implementations: {len(adapter.implementations())}")
         for impl in adapter.implementations():
             print(f"         {impl.id} ({impl.form}{'' if impl.gating else ', not gating'})")
     return EXIT_OK

@@ -56,6 +56,7 @@ def run(selection: Selection, deviations_path: Path | None = None, progress=lamb
             selection.unavailable[framework] = about["unavailable"]
         elif "info" in about:  # else its worker ended before saying what it is: a crashed record says so
             versions[framework] = {"version": about["info"]["version"], "devices": about["info"]["devices"]}
+            selection.not_offered[framework] = about["info"].get("not_offered", {})
         records += batch
     stale = explain.stale(records, deviations)
     for record in records:

@@ -67,6 +67,7 @@ class Selection:
     deviations: str | None = None  # a deviations file; None: the built-in one; "": none (platforms still apply)
     jobs: int | None = None  # checks run at once, each in a worker process (None: one per core)
     unavailable: dict = field(default_factory=dict)
+    not_offered: dict = field(default_factory=dict)  # framework -> {"DEVICE DTYPE": why} for dtypes asked
 
     def as_json(self) -> str:
         return json.dumps(self.__dict__)

@@ -118,11 +118,14 @@ def unjudged(records: list[dict], selection: Selection | None = None) -> list[st
     when it is unsupported on every call; a user's implementation with no check at all (the filters
     left none, or its framework's worker died before planning); an --implementation pattern that
     matched no implementation (a typo beside a pattern that did match narrowed the run without a
-    word); and a quantity asked for with --quantity that an implementation never had judged."""
+    word); a quantity asked for with --quantity that an implementation never had judged; and a dtype
+    asked for with --dtype that a framework asked for with --framework does not offer here."""
+    lines = [f"nothing judged for {framework} {device_dtype.replace(' ', ' in ')}: {why}"
+             for framework in (selection.required if selection else ())
+             for device_dtype, why in selection.not_offered.get(framework, {}).items()]
     gating = [r for r in records if r.get("gating", True) and r.get("implementation")]
     if not gating:
-        return ["no gating check ran: only non-gating implementations were selected, or none"]
-    lines = []
+        return [*lines, "no gating check ran: only non-gating implementations were selected, or none"]
     ran = {r["implementation"] for r in records if r.get("implementation")}
     for pattern in (selection.implementations or []) if selection else []:
         if not any(glob_match(pattern, implementation) for implementation in ran):

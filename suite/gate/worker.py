@@ -24,6 +24,14 @@ def units_of(tasks: list[dict]) -> list[list[str]]:
     return list(groups.values())
 
 
+def not_offered(adapter: base.Adapter, selection) -> dict[str, str]:
+    """'DEVICE DTYPE' -> why, for each dtype asked with --dtype that the framework does not offer on a
+    selected device here."""
+    return {f"{device} {dtype}": why for device in adapter.devices()
+            if not selection.devices or device in selection.devices
+            for dtype, why in adapter.missing_dtypes(device).items() if dtype in (selection.dtypes or ())}
+
+
 def worker_main() -> None:
     """Plan one framework's checks, say so, then run the task ids sent, line by line."""
     from bcebench.suite.gate.planning import Selection, implementations, known_deviations, plan
@@ -41,7 +49,7 @@ def worker_main() -> None:
     by_id = {i.id: i for i in implementations(adapter, selection)}
     tasks = {task["id"]: task for task in plan(adapter, selection)}
     about = {"version": adapter.version(), "devices": adapter.devices(), "checks": len(tasks),
-             "units": units_of(list(tasks.values()))}
+             "units": units_of(list(tasks.values())), "not_offered": not_offered(adapter, selection)}
     print("about\t" + json.dumps(about), flush=True)
     for line in iter(sys.stdin.readline, ""):
         for task_id in json.loads(line):

@@ -493,6 +493,17 @@ def test_an_implementation_pattern_that_matches_nothing_fails_the_gate():
     assert "NOT JUDGED: --implementation 'numpy.stable_logit' matched no implementation that ran" in done.stdout
 
 
+def test_a_dtype_a_requested_framework_does_not_offer_fails_the_gate():
+    """numpy and scikit-learn asked for in bfloat16: numpy's checks passed and scikit-learn, which
+    offers no bfloat16, ran none, and the gate passed as if both had been judged."""
+    pytest.importorskip("sklearn")
+    done = bcebench("check", "--framework", "numpy", "--framework", "sklearn", "--dtype", "bfloat16", "--check",
+                    "accuracy", "--quantity", "loss")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert ("NOT JUDGED: nothing judged for sklearn cpu in bfloat16: scikit-learn's log_loss rejects bfloat16 arrays"
+            in done.stdout)
+
+
 def test_a_function_declared_like_a_builtin_makes_none_of_its_entries_stale(tmp_path):
     """A function built on a built-in covered the built-in's entries, so one it did not need (a
     careful gradient has no zero gradient) was reported as no longer reproducing: --fail-on-stale
