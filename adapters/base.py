@@ -35,6 +35,7 @@ REGISTRY = {
     "jax": "bcebench.adapters.jax_adapter:JaxAdapter",
     "tensorflow": "bcebench.adapters.tensorflow_adapter:TensorflowAdapter",
     "mlx": "bcebench.adapters.mlx_adapter:MlxAdapter",
+    "tinygrad": "bcebench.adapters.tinygrad_adapter:TinygradAdapter",
     "keras-jax": "bcebench.adapters.keras_adapter:KerasJaxAdapter",
     "keras-torch": "bcebench.adapters.keras_adapter:KerasTorchAdapter",
     "keras-tensorflow": "bcebench.adapters.keras_adapter:KerasTensorflowAdapter",

@@ -141,6 +141,28 @@ MLX = Framework(
     scope="def scope():\n    return mx.stream(mx.cpu if DEVICE == \"cpu\" else mx.gpu)\n",
 )
 
+TINYGRAD = Framework(
+    requires=("tinygrad",),
+    imports="import importlib.metadata\n\nfrom tinygrad import Tensor, dtypes\n",
+    array='''def array(values, dtype):
+    return Tensor(values, dtype=dtypes.float64, device=DEVICE).cast(getattr(dtypes, dtype)).realize()
+''',
+    evaluate='''def evaluate(bce, quantity, x, y):
+    """The loss, or Tensor.gradient of its sum (and of that's sum: the Hessian diagonal)."""
+    loss = bce(x, y)
+    if quantity == "loss":
+        return loss
+    (grad,) = loss.sum().gradient(x)
+    return grad if quantity == "grad" else grad.sum().gradient(x)[0]
+''',
+    floats='''TINYGRAD_NAMES = {"half": "float16", "float": "float32", "double": "float64", "bfloat16": "bfloat16"}
+
+
+def floats(result):
+    return result.cast(dtypes.float64).reshape(-1).tolist(), TINYGRAD_NAMES[result.dtype.name], tuple(result.shape)
+''',
+)
+
 SKLEARN = Framework(requires=("scikit-learn",), imports="import numpy\nimport sklearn.metrics\n",
                     array=NUMPY.array.replace("ml_dtypes.bfloat16 if dtype == \"bfloat16\" else dtype", "dtype"),
                     evaluate=NUMPY.evaluate, floats=NUMPY.floats)
@@ -166,11 +188,13 @@ def torch_library(distribution: str, module: str) -> Framework:
 
 
 FRAMEWORKS = {"torch": TORCH, "jax": JAX, "tensorflow": TENSORFLOW, "numpy": NUMPY, "sklearn": SKLEARN, "mlx": MLX,
+              "tinygrad": TINYGRAD,
               "kornia": torch_library("kornia", "kornia.losses"), "monai": torch_library("monai", "monai.losses"),
               "keras-torch": keras("torch", TORCH), "keras-jax": keras("jax", JAX),
               "keras-tensorflow": keras("tensorflow", TENSORFLOW), "keras-numpy": keras("numpy", NUMPY)}
 
-DEVICES = {"tensorflow": {"cpu": "/CPU:0", "gpu": "/GPU:0"}}  # the framework's own device names, where they differ
+# the framework's own device names, where they differ
+DEVICES = {"tensorflow": {"cpu": "/CPU:0", "gpu": "/GPU:0"}, "tinygrad": {"cpu": "CPU", "gpu": "CUDA"}}
 
 _KERAS_LOSS = "keras.losses.{}(keras.ops.expand_dims(y, -1), keras.ops.expand_dims(x, -1))"
 _KERAS_FOCAL = ("lambda x, y: keras.losses.binary_focal_crossentropy(keras.ops.expand_dims(y, -1), "
@@ -268,6 +292,15 @@ SOURCES = {
         "mlx.nn.losses.binary_cross_entropy()[mean]": "mlx.nn.losses.binary_cross_entropy",
         "mx.compile(mlx.nn.losses.binary_cross_entropy(with_logits=True, reduction=none))":
             "mx.compile(lambda z, y: mlx.nn.losses.binary_cross_entropy(z, y, with_logits=True, reduction='none'))",
+    },
+    "tinygrad": {
+        "Tensor.binary_crossentropy_logits(reduction=none)":
+            "lambda z, y: z.binary_crossentropy_logits(y, reduction='none')",
+        "Tensor.binary_crossentropy(reduction=none)": "lambda p, y: p.binary_crossentropy(y, reduction='none')",
+        "Tensor.binary_crossentropy_logits(reduction=none, pos_weight=3)":
+            "lambda z, y: z.binary_crossentropy_logits(y, reduction='none', pos_weight=Tensor.full(z.shape, 3.0, "
+            "dtype=z.dtype, device=z.device))",
+        "Tensor.binary_crossentropy_logits()[mean]": "lambda z, y: z.binary_crossentropy_logits(y)",
     },
     **{f"keras-{backend}": _KERAS for backend in ("jax", "torch", "tensorflow", "numpy")},
 }

@@ -26,7 +26,8 @@ TILE = 1024
 VERSIONS = {"torch": "torch.__version__", "jax": 'jax.__version__ + " (optax " + optax.__version__ + ")"',
             "tensorflow": "tf.__version__", "numpy": "numpy.__version__", "sklearn": "sklearn.__version__",
             "kornia": 'kornia.__version__ + " (torch " + torch.__version__ + ")"',
-            "monai": 'monai.__version__ + " (torch " + torch.__version__ + ")"', "mlx": "mx.__version__"}
+            "monai": 'monai.__version__ + " (torch " + torch.__version__ + ")"', "mlx": "mx.__version__",
+            "tinygrad": 'importlib.metadata.version("tinygrad")'}
 
 RUNNER = '''PRECISION = {"float16": (11, -14), "bfloat16": (8, -126), "float32": (24, -126), "float64": (53, -1022)}
 

@@ -37,7 +37,7 @@ def test_round_trip_changes_no_bit(framework, dtype):
     values = every_pattern(dtype)
     devices = [d for d in adapter.devices() if dtype in adapter.dtypes(d)]
     if not devices:
-        pytest.skip(f"{framework} has no {dtype}")
+        pytest.skip(f"{framework} has no {dtype}: {adapter.missing_dtypes(adapter.devices()[0]).get(dtype, '')}")
     for device in devices:
         back = adapter.to_numpy(adapter.from_numpy(values, device))
         assert back.dtype == values.dtype
