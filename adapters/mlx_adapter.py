@@ -69,21 +69,18 @@ class MlxAdapter(Adapter):
 
     def evaluate(self, impl: Implementation, quantity: str, x, y, device: str):
         with mx.stream(self._device(device)):
-            if quantity == "loss":
-                out = impl.call(x, y)
-            else:
-                key = (impl.id, quantity)
-                if key not in self._derivatives:
-                    self._derivatives[key] = self._derivative(impl, quantity)
-                out = self._derivatives[key](x, y)
+            out = impl.call(x, y) if quantity == "loss" else self._derivative(impl, quantity)(x, y)
             mx.eval(out)
             return out
 
-    @staticmethod
-    def _derivative(impl: Implementation, quantity: str):
-        """∂/∂z of sum(loss), or ∂/∂z of the sum of that: the elementwise gradient and Hessian diagonal."""
-        grad = mx.grad(lambda z, y: impl.call(z, y).sum())
-        return grad if quantity == "grad" else mx.grad(lambda z, y: grad(z, y).sum())
+    def _derivative(self, impl: Implementation, quantity: str):
+        """∂/∂z of sum(loss), or ∂/∂z of the sum of that: the elementwise gradient and Hessian diagonal,
+        built once per implementation."""
+        key = (impl.id, quantity)
+        if key not in self._derivatives:
+            grad = mx.grad(lambda z, y: impl.call(z, y).sum())
+            self._derivatives[key] = grad if quantity == "grad" else mx.grad(lambda z, y: grad(z, y).sum())
+        return self._derivatives[key]
 
     def linear_gradient(self, impl: Implementation, X, w, y, device: str) -> np.ndarray:
         """``mx.grad`` through ``X @ w`` and the mean, in the dtype."""

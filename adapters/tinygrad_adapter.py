@@ -64,15 +64,16 @@ class TinygradAdapter(Adapter):
     name = "tinygrad"
     gpu_device = "gpu"
 
+    def __init__(self) -> None:
+        self._bfloat16 = _clang_takes_bfloat16()
+        self._devices = ["cpu"] + (["gpu"] if _gpu_present() else [])  # opening CUDA is tried once
+        self._linear: dict = {}
+
     def version(self) -> str:
         return importlib.metadata.version("tinygrad")
 
-    def __init__(self) -> None:
-        self._bfloat16 = _clang_takes_bfloat16()
-        self._linear: dict = {}
-
     def devices(self) -> list[str]:
-        return ["cpu"] + (["gpu"] if _gpu_present() else [])
+        return self._devices
 
     def missing_dtypes(self, device: str) -> dict[str, str]:
         if device != "cpu" or self._bfloat16:
