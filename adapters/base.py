@@ -36,6 +36,7 @@ REGISTRY = {
     "tensorflow": "bcebench.adapters.tensorflow_adapter:TensorflowAdapter",
     "mlx": "bcebench.adapters.mlx_adapter:MlxAdapter",
     "tinygrad": "bcebench.adapters.tinygrad_adapter:TinygradAdapter",
+    "paddle": "bcebench.adapters.paddle_adapter:PaddleAdapter",
     "keras-jax": "bcebench.adapters.keras_adapter:KerasJaxAdapter",
     "keras-torch": "bcebench.adapters.keras_adapter:KerasTorchAdapter",
     "keras-tensorflow": "bcebench.adapters.keras_adapter:KerasTensorflowAdapter",

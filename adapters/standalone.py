@@ -163,6 +163,28 @@ def floats(result):
 ''',
 )
 
+PADDLE = Framework(
+    requires=("paddlepaddle|paddlepaddle-gpu", "setuptools"),  # paddle imports setuptools at import
+    imports="import paddle\nimport paddle.nn.functional as F\n",
+    array='''def array(values, dtype):
+    return paddle.to_tensor(values, dtype="float64", place=DEVICE).astype(dtype)
+''',
+    evaluate='''def evaluate(bce, quantity, x, y):
+    """The loss, or paddle.grad of its sum (and of that's sum: the Hessian diagonal)."""
+    if quantity == "loss":
+        with paddle.no_grad():
+            return bce(x, y)
+    z = x.detach()
+    z.stop_gradient = False
+    (grad,) = paddle.grad(bce(z, y).sum(), z, create_graph=quantity == "hess")
+    return grad if quantity == "grad" else paddle.grad(grad.sum(), z)[0]
+''',
+    floats='''def floats(result):
+    name = str(result.dtype).removeprefix("paddle.")
+    return result.astype("float64").numpy().reshape(-1).tolist(), name, tuple(result.shape)
+''',
+)
+
 SKLEARN = Framework(requires=("scikit-learn",), imports="import numpy\nimport sklearn.metrics\n",
                     array=NUMPY.array.replace("ml_dtypes.bfloat16 if dtype == \"bfloat16\" else dtype", "dtype"),
                     evaluate=NUMPY.evaluate, floats=NUMPY.floats)
@@ -188,13 +210,14 @@ def torch_library(distribution: str, module: str) -> Framework:
 
 
 FRAMEWORKS = {"torch": TORCH, "jax": JAX, "tensorflow": TENSORFLOW, "numpy": NUMPY, "sklearn": SKLEARN, "mlx": MLX,
-              "tinygrad": TINYGRAD,
+              "tinygrad": TINYGRAD, "paddle": PADDLE,
               "kornia": torch_library("kornia", "kornia.losses"), "monai": torch_library("monai", "monai.losses"),
               "keras-torch": keras("torch", TORCH), "keras-jax": keras("jax", JAX),
               "keras-tensorflow": keras("tensorflow", TENSORFLOW), "keras-numpy": keras("numpy", NUMPY)}
 
 # the framework's own device names, where they differ
-DEVICES = {"tensorflow": {"cpu": "/CPU:0", "gpu": "/GPU:0"}, "tinygrad": {"cpu": "CPU", "gpu": "CUDA"}}
+DEVICES = {"tensorflow": {"cpu": "/CPU:0", "gpu": "/GPU:0"}, "tinygrad": {"cpu": "CPU", "gpu": "CUDA"},
+           "paddle": {"cpu": "cpu", "gpu": "gpu:0"}}
 
 _KERAS_LOSS = "keras.losses.{}(keras.ops.expand_dims(y, -1), keras.ops.expand_dims(x, -1))"
 _KERAS_FOCAL = ("lambda x, y: keras.losses.binary_focal_crossentropy(keras.ops.expand_dims(y, -1), "
@@ -301,6 +324,22 @@ SOURCES = {
             "lambda z, y: z.binary_crossentropy_logits(y, reduction='none', pos_weight=Tensor.full(z.shape, 3.0, "
             "dtype=z.dtype, device=z.device))",
         "Tensor.binary_crossentropy_logits()[mean]": "lambda z, y: z.binary_crossentropy_logits(y)",
+    },
+    # the focal loss takes two axes or more: a column in and out, as the adapter calls it
+    "paddle": {
+        "paddle.nn.functional.binary_cross_entropy_with_logits(reduction=none)":
+            "lambda z, y: F.binary_cross_entropy_with_logits(z, y, reduction='none')",
+        "paddle.nn.functional.binary_cross_entropy(reduction=none)":
+            "lambda p, y: F.binary_cross_entropy(p, y, reduction='none')",
+        "paddle.nn.functional.binary_cross_entropy_with_logits(reduction=none, pos_weight=3)":
+            "lambda z, y: F.binary_cross_entropy_with_logits(z, y, reduction='none', "
+            "pos_weight=paddle.full_like(z, 3.0))",
+        "paddle.nn.functional.binary_cross_entropy_with_logits()[mean]": "F.binary_cross_entropy_with_logits",
+        "paddle.nn.functional.sigmoid_focal_loss(alpha=0.25, gamma=2, reduction=none)":
+            "lambda z, y: F.sigmoid_focal_loss(z[:, None], y[:, None], alpha=0.25, gamma=2.0, "
+            "reduction='none')[:, 0]",
+        "paddle.nn.functional.sigmoid_focal_loss(alpha=0.25, gamma=2)[sum]":
+            "lambda z, y: F.sigmoid_focal_loss(z[:, None], y[:, None], alpha=0.25, gamma=2.0)",
     },
     **{f"keras-{backend}": _KERAS for backend in ("jax", "torch", "tensorflow", "numpy")},
 }

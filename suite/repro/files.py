@@ -27,7 +27,7 @@ VERSIONS = {"torch": "torch.__version__", "jax": 'jax.__version__ + " (optax " +
             "tensorflow": "tf.__version__", "numpy": "numpy.__version__", "sklearn": "sklearn.__version__",
             "kornia": 'kornia.__version__ + " (torch " + torch.__version__ + ")"',
             "monai": 'monai.__version__ + " (torch " + torch.__version__ + ")"', "mlx": "mx.__version__",
-            "tinygrad": 'importlib.metadata.version("tinygrad")'}
+            "tinygrad": 'importlib.metadata.version("tinygrad")', "paddle": "paddle.__version__"}
 
 RUNNER = '''PRECISION = {"float16": (11, -14), "bfloat16": (8, -126), "float32": (24, -126), "float64": (53, -1022)}
 

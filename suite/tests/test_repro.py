@@ -33,6 +33,9 @@ GPU_DEVICES = ("cuda", "gpu")
 BLOCKER = """import importlib.machinery, runpy, sys, sysconfig
 ALLOWED = set(sys.argv[1].split(","))
 STDLIB = tuple(sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib"))
+def shipped_inside_allowed():
+    return tuple(folder + "/" for top, module in list(sys.modules.items())
+                 if top in ALLOWED for folder in getattr(module, "__path__", None) or [])
 class OnlyTheFramework:
     def find_spec(self, name, path=None, target=None):
         top = name.partition(".")[0]
@@ -40,6 +43,9 @@ class OnlyTheFramework:
             return None
         spec = importlib.machinery.PathFinder.find_spec(name, path)
         if spec is None or (spec.origin or "").startswith(STDLIB):  # absent anyway, or a private stdlib module
+            return None
+        places = [spec.origin] if spec.origin else list(spec.submodule_search_locations or [])  # a namespace
+        if places and all(place.startswith(shipped_inside_allowed()) for place in places):  # vendored (setuptools)
             return None
         raise ModuleNotFoundError(f"{top} is installed but not the framework's (blocked)", name=name)
 sys.meta_path.insert(0, OnlyTheFramework())

@@ -1,0 +1,122 @@
+"""Reproduces the known deviation 1e5e75c250c8 of bcebench with nothing but paddle and the standard library:
+paddle.nn.functional.sigmoid_focal_loss(alpha=0.25, gamma=2, reduction=none) on cpu, float64, its loss.
+
+Each input, expected value and accepted bound is exact (hexadecimal). The expected value is the
+exact loss correctly rounded to float64; the strict policy accepts a result in
+[low, high]. Exits 1 while some result is outside it, raises, or comes back in another dtype or
+shape; 0 once the fault is gone. Measured with paddle 3.3.1 on 2026-12-05T03:15:01+00:00.
+"""
+
+import contextlib  # noqa: F401
+import functools  # noqa: F401
+import math
+import sys
+
+import paddle
+import paddle.nn.functional as F
+
+
+IMPLEMENTATION = 'paddle.nn.functional.sigmoid_focal_loss(alpha=0.25, gamma=2, reduction=none)'
+FRAMEWORK = 'paddle'
+DEVICE = 'cpu'
+DTYPE = 'float64'
+QUANTITY = 'loss'
+REDUCTION = 'none'
+TILE = 1024  # inputs repeated to this length, as the check ran them
+# x, y, expected (correctly rounded), lowest and highest accepted, signature measured, exact value
+CASES = [
+    ("0x1.5b922bf3a6862p+7", "0x1p+0", "0x1.cac2da00a3e56p-755", "0x1.cac2da00a3e46p-755", "0x1.cac2da00a3e65p-755", "lost-tail", "9.45583598628373727063e-228"),
+    ("0x1.45bf007899d1dp+3", "0x1p+0", "0x1.ebc4d28e07ed7p-47", "0x1.ebc4d28e07ec7p-47", "0x1.ebc4d28e07ee6p-47", "inaccurate", "1.36493271632844982921e-14"),
+]
+
+
+VERSION = paddle.__version__
+
+
+def array(values, dtype):
+    return paddle.to_tensor(values, dtype="float64", place=DEVICE).astype(dtype)
+
+
+def evaluate(bce, quantity, x, y):
+    """The loss, or paddle.grad of its sum (and of that's sum: the Hessian diagonal)."""
+    if quantity == "loss":
+        with paddle.no_grad():
+            return bce(x, y)
+    z = x.detach()
+    z.stop_gradient = False
+    (grad,) = paddle.grad(bce(z, y).sum(), z, create_graph=quantity == "hess")
+    return grad if quantity == "grad" else paddle.grad(grad.sum(), z)[0]
+
+
+def floats(result):
+    name = str(result.dtype).removeprefix("paddle.")
+    return result.astype("float64").numpy().reshape(-1).tolist(), name, tuple(result.shape)
+
+
+def scope():
+    return contextlib.nullcontext()
+
+
+bce = lambda z, y: F.sigmoid_focal_loss(z[:, None], y[:, None], alpha=0.25, gamma=2.0, reduction='none')[:, 0]
+
+
+PRECISION = {"float16": (11, -14), "bfloat16": (8, -126), "float32": (24, -126), "float64": (53, -1022)}
+
+
+def ulps(got, exact):
+    """|got − exact| in units in the last place of DTYPE at the exact value (exact to double here)."""
+    if math.isnan(got) or math.isnan(exact):
+        return 0.0 if math.isnan(got) and math.isnan(exact) else math.inf
+    if math.isinf(got) or math.isinf(exact):
+        return 0.0 if got == exact else math.inf
+    precision, emin = PRECISION[DTYPE]
+    exponent = max(math.frexp(exact)[1] - 1, emin) if exact else emin
+    return abs(got - exact) / math.ldexp(1.0, exponent - precision + 1)
+
+
+def run(xs, ys):
+    """(values, dtype, shape) of one call on the inputs, or the exception it raised."""
+    try:
+        with scope():
+            return floats(evaluate(bce, QUANTITY, array(xs, DTYPE), array(ys, DTYPE)))
+    except Exception as error:  # an exception is a result here: the fault may be that it raises
+        return error
+
+
+def main():
+    print(f"{IMPLEMENTATION} {DEVICE} {DTYPE} {QUANTITY}, {FRAMEWORK} {VERSION}, Python {sys.version.split()[0]}")
+    xs = [float.fromhex(case[0]) for case in CASES]
+    ys = [float.fromhex(case[1]) for case in CASES]
+    copies = max(1, TILE // len(CASES)) if CASES and REDUCTION == "none" else 1
+    faults = 0
+    result = run(xs * copies, ys * copies)
+    if isinstance(result, Exception):
+        print(f"the call raised {type(result).__name__}: {result}".splitlines()[0])
+        results = [run([x], [y]) for x, y in zip(xs, ys)] if len(CASES) > 1 else [result] * len(CASES)
+        faults += not CASES
+    else:
+        values, dtype, shape = result
+        expected_shape = (len(CASES) * copies,) if REDUCTION == "none" else ()
+        if dtype != DTYPE or shape != expected_shape:
+            print(f"FAULT: returned {dtype} of shape {shape}, expected {DTYPE} of shape {expected_shape}")
+            faults += 1
+        results = [([v], dtype, shape) for v in values[: len(CASES)]]
+    for case, outcome in zip(CASES, results):
+        x, y, expected, low, high = (float.fromhex(v) for v in case[:5])
+        where = f"x = {x!r} ({case[0]}), y = {y!r} ({case[1]})"
+        if isinstance(outcome, Exception):
+            faults += 1
+            print(f"FAULT ({case[5]} measured) {where}: raised {type(outcome).__name__}: {outcome}".splitlines()[0])
+            continue
+        got = outcome[0][0]
+        right = math.isnan(got) if math.isnan(expected) else low <= got <= high
+        faults += not right
+        print(f"{'ok' if right else 'FAULT'} ({case[5]} measured) {where}: got {got!r} ({got.hex()}), "
+              f"expected {expected!r} ({case[2]}), exact {case[6]}: {ulps(got, float(case[6])):.4g} ULPs off; "
+              f"accepted [{low!r}, {high!r}]")
+    print(f"{faults} fault(s): {'present' if faults else 'gone'}")
+    return 1 if faults else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
