@@ -143,9 +143,9 @@ class NumpyAdapter(Adapter):
 
     def rewrites(self) -> list[Implementation]:
         """The rewrites in NumPy, the logit form with the closed-form derivatives of stable_logits."""
-        logits, probs = rewrites.implementations(self.name, np)
+        logits, probs, focal = rewrites.implementations(self.name, np)
         logits.call.grad, logits.call.hess = _stable_grad, _stable_hess
-        return [logits, probs]
+        return [logits, probs, focal]
 
     def from_numpy(self, array: np.ndarray, device: str):
         return array.copy()

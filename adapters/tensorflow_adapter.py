@@ -50,7 +50,7 @@ class TensorflowAdapter(Adapter):
 
     def rewrites(self) -> list[Implementation]:
         operations = types.SimpleNamespace(where=tf.where, exp=tf.exp, log=tf.math.log, log1p=tf.math.log1p,
-                                           zeros_like=tf.zeros_like, ones_like=tf.ones_like)
+                                           zeros_like=tf.zeros_like, ones_like=tf.ones_like, isinf=tf.math.is_inf)
         return rewrites.implementations(self.name, operations)
 
     def from_numpy(self, array: np.ndarray, device: str):

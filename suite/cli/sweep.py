@@ -134,7 +134,8 @@ def add_to(commands) -> None:
     sweep.add_argument("--out", help="result file (default bcebench-sweeps/<dtype>-<implementation>-...json)")
     sweep.add_argument("--compare-with", metavar="IMPLEMENTATION",
                        help="also sweep this implementation of the framework (a stable rewrite: rewrite(logits), "
-                            "rewrite(probs)) over the same inputs, time both, and print the two side by side")
+                            "rewrite(probs), 'rewrite(focal, alpha=0.25, gamma=2)') over the same inputs, time both, "
+                            "and print the two side by side")
     sweep.add_argument("--resume", action="store_true",
                        help="reuse a finished sweep's checkpoint (an interrupted one is always resumed)")
     sweep.set_defaults(run=run)

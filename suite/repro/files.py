@@ -205,7 +205,8 @@ def issue(finding: Finding, script_name: str, environment: dict, sweeps: list[di
                   *before_after(found), ""]
     if entry.get("why"):
         lines += ["## Why", "", entry["why"], ""]
-    rewrites = [w for w in (for_failure(e.signature, r["quantity"], r["form"]) for e in finding.elements) if w]
+    rewrites = [w for w in (for_failure(e.signature, r["quantity"], r["form"], r.get("family", "bce"))
+                            for e in finding.elements) if w]
     if rewrites:
         lines += ["## A stable formula", ""]
         lines += [f"- {w.signature}: {w.replaces} → {w.formula}" for w in dict.fromkeys(rewrites)]
