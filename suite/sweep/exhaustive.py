@@ -163,7 +163,8 @@ def require_support(target: Target) -> None:
         raise SweepError(f"{impl.id} reduces its inputs to one number ({impl.reduction}): a sweep measures the "
                          "value at each input, so sweep its elementwise form")
     if target.dtype not in adapter.dtypes(target.device):
-        raise SweepError(f"{target.framework} has no {target.dtype} on {target.device} "
+        why = adapter.missing_dtypes(target.device).get(target.dtype)
+        raise SweepError(f"{target.framework} has no {target.dtype} on {target.device}{f': {why}' if why else ''} "
                          f"(dtypes: {', '.join(adapter.dtypes(target.device))})")
     if target.quantity != "loss" and not impl.derivatives:
         raise SweepError(f"{impl.id} gives no {target.quantity}: {target.framework} has no derivatives of it")

@@ -203,6 +203,16 @@ def test_a_reduction_is_refused_before_any_work():
                                            "loss", 0.0))
 
 
+def test_a_dtype_the_framework_lacks_is_refused_with_its_reason(monkeypatch):
+    """A framework that does not offer the dtype says why (its adapter's missing_dtypes)."""
+    from bcebench.adapters.numpy_adapter import NumpyAdapter
+
+    monkeypatch.setattr(NumpyAdapter, "missing_dtypes", lambda self, device: {"bfloat16": "no kernel for it here"})
+    with pytest.raises(sweep.SweepError, match=r"numpy has no bfloat16 on cpu: no kernel for it here \(dtypes: "
+                                               r"float16, float32, float64\)"):
+        sweep.require_support(sweep.Target("numpy", "numpy.stable_logits", "bfloat16", "loss", 0.0))
+
+
 def test_an_implementation_that_declines_is_never_counted_as_rejecting_every_input():
     """Unsupported met inside a shard (past the CLI's one-input probe) ends the sweep with its
     reason: counted as inputs rejected, it made a result of 0 % correctly rounded that judged nothing."""
