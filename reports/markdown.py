@@ -72,12 +72,13 @@ def scorecard_section(results: dict) -> list[str]:
         return []
     marks = scorecard.best(columns, ranked)
     header = ["#", "implementation", *[f"{d} {q}" for d, q in columns], "special values", "time × fastest"]
-    body = [[str(i), row.label,
+    body = [[scorecard.number(i, row), row.label,
              *[f"[{scorecard.cell_text(row.cells[c], marks, c)}](#{row.cells[c].link})" if c in row.cells else ""
                for c in columns],
              scorecard.specials_text(row, marks), scorecard.speed_text(row, marks)]
             for i, row in enumerate(ranked, 1)]
-    return ["", "## Scorecard", "", scorecard.LEGEND, "", *table(header, body)]
+    return ["", "## Scorecard", "", scorecard.LEGEND, "", *table(header, body), "",
+            *[f"- {line}" for line in scorecard.advice(ranked)]]
 
 
 def claims_section(records: list[dict]) -> list[str]:

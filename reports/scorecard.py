@@ -1,34 +1,46 @@
 """The scorecard: which implementation to use, at the top of the report.
 
 One row per implementation and device; per dtype and quantity a cell with the share of results
-correctly rounded and the largest error (in the policy's unit, ULPs for hard labels) of the
-elements no known deviation explains, over the accuracy checks' sampled cases — or both over every
-input of the exhaustive sweeps where a sweep of that implementation, dtype and quantity exists
-(marked ∀: labels 0 and 1, every bit pattern; a sweep's largest error counts every input); then
-the special values right out of those judged, and the time relative to the fastest implementation
-of the same device, dtype, mode and size in the speed section (its largest size, forward, float32
-where timed). The best figure of each column is starred. Rows are sorted so that the first
-answers "which should I use": fewest gating checks failed, then the most special values right,
-then the highest mean share correctly rounded, then the fastest. Each cell links to the detail of
-the checks it sums (their dtype's anchor).
+correctly rounded and the largest error (in the policy's unit, ULPs for hard labels) over every
+judged element — a known deviation's elements included: an explained error is still an error, and
+the cell marks it as known (≈, with the entries that explain it) — over the accuracy checks' sampled
+cases, or both over every input of the exhaustive sweeps where a sweep of that implementation, dtype
+and quantity exists (marked ∀: labels 0 and 1, every bit pattern); then the special values right out
+of those judged, and the time relative to the fastest implementation of the same device, dtype, mode
+and size in the speed section (its largest size, forward, float32 where timed).
+
+The order answers "which gives the right numbers": first the share of its dtype's digits that the
+worst result gets wrong, log2(1 + largest error in ULPs) / precision (1: every digit lost; more: off
+by more than the result itself; ∞ for NaN and ∞), per dtype, compared worst dtype first and counted
+in twentieths of the precision; then the most special values right, the highest mean share correctly
+rounded, the fastest. A twentieth of the precision is at most 2.65 bits (float64), so an error 100×
+another's in the same dtype (6.6 bits) always ranks below it. bcebench's own implementations (NumPy's,
+and BCE written over an Array API namespace) are the yardstick, ranked apart from the contenders. A
+star marks the best measured figure of a column; a share correctly rounded below one half never gets
+one.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
+from bcebench.reference.formats import FORMATS
 from bcebench.reports.render import QUANTITIES, anchor
-from bcebench.reports.results import PASSING
 
 EXHAUSTIVE = "∀"
 BEST = "★"
+KNOWN = "≈"
+STEPS = 20  # the digits-wrong score is counted in twentieths of the dtype's precision
+YARDSTICKS = ("numpy", "array-api:")  # frameworks whose implementations are bcebench's own formulas
 
 
 @dataclass
 class Cell:
     correct: int = 0
     count: int = 0
-    worst: float = 0.0
+    worst: float = 0.0  # the largest error measured, every element judged
+    explained: set = field(default_factory=set)  # the known-deviation entries that explain elements here
     exhaustive: bool = False
     link: str = ""
 
@@ -42,20 +54,47 @@ class Row:
     framework: str
     device: str
     implementation: str
+    form: str = ""
+    family: str = "bce"
     cells: dict = field(default_factory=dict)  # (dtype, quantity) -> Cell
     specials_right: int = 0
     specials: int = 0
-    failed: int = 0
     speed: float | None = None  # time over the fastest's
 
     @property
     def label(self) -> str:
         return f"{self.implementation} ({self.framework}, {self.device})"
 
+    @property
+    def yardstick(self) -> bool:
+        return self.framework.startswith(YARDSTICKS)
+
+    def digits_wrong(self) -> dict:
+        """{dtype: the share of its digits the worst result of that dtype gets wrong}."""
+        out: dict = {}
+        for (dtype, _), cell in self.cells.items():
+            out[dtype] = max(out.get(dtype, 0.0), digits_wrong(cell.worst, dtype))
+        return out
+
+    def worst_cell(self) -> tuple | None:
+        """The (dtype, quantity) whose largest error is the most digits wrong, or None."""
+        return max(self.cells, key=lambda c: (digits_wrong(self.cells[c].worst, c[0]), self.cells[c].worst),
+                   default=None)
+
     def key(self) -> tuple:
+        scores = tuple(sorted((d if math.isinf(d) else math.ceil(d * STEPS) for d in self.digits_wrong().values()),
+                              reverse=True))
         shares = [c.share for c in self.cells.values()]
-        return (self.failed, -(self.specials_right / self.specials if self.specials else 0.0),
+        return (scores, -(self.specials_right / self.specials if self.specials else 0.0),
                 -(sum(shares) / len(shares) if shares else 0.0), self.speed if self.speed is not None else float("inf"))
+
+
+def digits_wrong(error: float, dtype: str) -> float:
+    """log2(1 + error in ULPs) over the dtype's precision: 1 where every digit is wrong, more where the
+    result is off by more than itself; ∞ for NaN and ∞."""
+    if not math.isfinite(error):
+        return math.inf
+    return math.log2(1.0 + error) / FORMATS[dtype].precision
 
 
 def _sweep_key(sweep: dict) -> tuple:
@@ -64,24 +103,29 @@ def _sweep_key(sweep: dict) -> tuple:
             target["quantity"])
 
 
+def number(i: int, row: Row) -> str:
+    """A row's place: its rank among the contenders, "yardstick" for bcebench's own."""
+    return "yardstick" if row.yardstick else str(i)
+
+
 def rows(results: dict) -> tuple[list[tuple[str, str]], list[Row]]:
-    """(the dtype × quantity columns, the rows in ranking order) from a results document with its
-    optional ``exhaustive`` sweeps and ``speed`` section."""
+    """(the dtype × quantity columns, the rows in ranking order: the contenders, then the yardsticks) from
+    a results document with its optional ``exhaustive`` sweeps and ``speed`` section."""
     records = results["checks"]
     by_row: dict = {}
     for r in records:
         if "implementation" not in r or r.get("check") == "claim":
             continue
         row = by_row.setdefault((r["framework"], r["device"], r["implementation"]),
-                                Row(r["framework"], r["device"], r["implementation"]))
-        if r["verdict"] not in PASSING and r.get("gating", True):
-            row.failed += 1
+                                Row(r["framework"], r["device"], r["implementation"], r.get("form", ""),
+                                    r.get("family", "bce")))
         if r.get("check") == "accuracy" and "correct" in r:
             cell = row.cells.setdefault((r["dtype"], r["quantity"]),
                                         Cell(link=anchor(r["framework"], r["device"], r["implementation"], r["dtype"])))
             cell.correct += r["correct"]
             cell.count += r["count"]
-            cell.worst = max(cell.worst, r["errors"].get("outside_deviations", r["errors"]["max"]))
+            cell.worst = max(cell.worst, r["errors"]["max"])
+            cell.explained |= set(r.get("deviations_used", {}))
         if r.get("check") == "special":
             elements = r.get("elements", [])
             row.specials_right += sum(e["ok"] for e in elements)
@@ -93,13 +137,14 @@ def rows(results: dict) -> tuple[list[tuple[str, str]], list[Row]]:
               if any(dtype == d for row in by_row.values() for dtype, _ in row.cells)]
     columns = [(d, q) for d in dtypes for q in QUANTITIES
                if any((d, q) in row.cells for row in by_row.values())]
-    ranked = sorted((row for row in by_row.values() if row.cells or row.specials), key=Row.key)
-    return columns, ranked
+    shown = [row for row in by_row.values() if row.cells or row.specials]
+    ranked = sorted((row for row in shown if not row.yardstick), key=Row.key)
+    return columns, ranked + sorted((row for row in shown if row.yardstick), key=Row.key)
 
 
 def _exhaustive(by_row: dict, sweeps: list[dict]) -> None:
     """Cells of implementations swept over every input (labels 0 and 1, the whole range) take the
-    sweeps' figures: proven, not sampled."""
+    sweeps' figures: proven, not sampled (the entries that explain the sampled elements kept)."""
     grouped: dict = {}
     for sweep in sweeps:
         if sweep["target"]["label"] is not None:
@@ -111,7 +156,7 @@ def _exhaustive(by_row: dict, sweeps: list[dict]) -> None:
         old = row.cells.get((dtype, quantity), Cell())
         row.cells[(dtype, quantity)] = Cell(sum(s["stats"]["correct"] for s in group),
                                             sum(s["stats"]["total"] for s in group),
-                                            max(s["stats"]["max_error"] for s in group), True, old.link)
+                                            max(s["stats"]["max_error"] for s in group), old.explained, True, old.link)
 
 
 def _speed(by_row: dict, speed: dict | None) -> None:
@@ -129,7 +174,7 @@ def _speed(by_row: dict, speed: dict | None) -> None:
 
 
 def best(columns: list[tuple[str, str]], ranked: list[Row]) -> dict:
-    """{(column, 'share' or 'worst'): the best value}, and ('specials',) and ('speed',)."""
+    """{(column, 'share' or 'worst'): the best measured value}, and ('specials',) and ('speed',)."""
     marks: dict = {}
     for column in columns:
         cells = [row.cells[column] for row in ranked if column in row.cells]
@@ -145,9 +190,11 @@ def best(columns: list[tuple[str, str]], ranked: list[Row]) -> dict:
 def cell_text(cell: Cell | None, marks: dict, column) -> str:
     if cell is None:
         return ""
-    share = f"{cell.share:.2%}" + (BEST if cell.share == marks[(column, "share")] else "")
+    starred = cell.share == marks[(column, "share")] and cell.share >= 0.5
+    share = f"{cell.share:.2%}" + (BEST if starred else "")
     worst = f"{cell.worst:.3g}" + (BEST if cell.worst == marks[(column, "worst")] else "")
-    return f"{share} · {worst}{' ' + EXHAUSTIVE if cell.exhaustive else ''}"
+    known = f" {KNOWN}" if cell.explained and cell.worst > 0 else ""
+    return f"{share} · {worst}{known}{' ' + EXHAUSTIVE if cell.exhaustive else ''}"
 
 
 def specials_text(row: Row, marks: dict) -> str:
@@ -163,9 +210,36 @@ def speed_text(row: Row, marks: dict) -> str:
     return f"{row.speed:.2f}×" + (BEST if row.speed == marks[("speed",)] else "")
 
 
+def advice(ranked: list[Row]) -> list[str]:
+    """Per framework, loss and form, as a user asks it: the contender to use (the first ranked) and,
+    where another ranks below it by its errors, the one to avoid, with its worst cell."""
+    groups: dict = {}
+    for row in ranked:
+        if not row.yardstick and row.cells:
+            groups.setdefault((row.framework, row.device, row.family, row.form), []).append(row)
+    lines = []
+    for (framework, device, family, form), group in groups.items():
+        use, last = group[0], group[-1]
+        line = f"{framework} ({device}), {family} from {form}: use {use.implementation} ({_worst_text(use)})"
+        if last is not use and last.key()[0] > use.key()[0]:
+            line += f"; avoid {last.implementation}: {_worst_text(last)}"
+        lines.append(line + ".")
+    return lines
+
+
+def _worst_text(row: Row) -> str:
+    dtype, quantity = row.worst_cell()
+    cell = row.cells[(dtype, quantity)]
+    known = f", a known deviation ({', '.join(sorted(cell.explained))})" if cell.explained and cell.worst else ""
+    return f"largest error {cell.worst:.3g} in the {dtype} {quantity}{known}"
+
+
 LEGEND = (f"Which implementation to use: the first row. Per dtype and quantity: the share of results correctly "
-          f"rounded · the largest error (ULPs, or the policy's unit) of the elements no known deviation explains; "
-          f"{EXHAUSTIVE}: both over every input of an exhaustive sweep (labels 0 and 1; the largest error there "
-          f"counts the known deviations too), else over the sampled cases. "
-          f"Special values right of those judged; time over the fastest on the same device. {BEST}: the best of "
-          f"the column. Rows: fewest failed checks, most special values right, highest mean share, fastest.")
+          f"rounded · the largest error (ULPs, or the policy's unit) over every element judged, known deviations "
+          f"included ({KNOWN}: elements there are explained by a known deviation; the error is measured all the same); "
+          f"{EXHAUSTIVE}: both over every input of an exhaustive sweep (labels 0 and 1), else over the sampled cases. "
+          f"Special values right of those judged; time over the fastest on the same device. {BEST}: the best "
+          f"measured figure of the column (never a share below 50 %). Rows: the fewest of its dtype's digits "
+          f"wrong in the worst result (worst dtype first, in twentieths of the precision), then the most special "
+          f"values right, the highest mean share, the fastest; bcebench's own implementations (NumPy, Array API) "
+          f"last, as the yardstick.")
