@@ -104,9 +104,11 @@ def _scorecard(results: dict) -> str:
                   f'<td data-label="time × fastest">{escape(scorecard.speed_text(row, marks)) or "—"}</td>']
         body.append(f"<tr><th>{scorecard.number(i, row)}. {escape(row.label)}</th>{''.join(cells)}</tr>")
     advice = "".join(f"<li>{escape(line)}</li>" for line in scorecard.advice(ranked))
+    untimed = scorecard.not_timed(results)
     return (f'<h2 id="scorecard">Scorecard</h2><p>{escape(scorecard.LEGEND)}</p><div class="scroll">'
             f'<table class="scorecard" id="scorecard-table">{head}{"".join(body)}</table></div>'
-            f'<ul id="advice">{advice}</ul>')
+            f'<ul id="advice">{advice}</ul>'
+            + (f'<p id="not-timed">Not timed: {escape("; ".join(untimed))}.</p>' if untimed else ""))
 
 
 def _summary(records: list[dict]) -> str:

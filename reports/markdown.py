@@ -77,8 +77,10 @@ def scorecard_section(results: dict) -> list[str]:
                for c in columns],
              scorecard.specials_text(row, marks), scorecard.speed_text(row, marks)]
             for i, row in enumerate(ranked, 1)]
+    untimed = scorecard.not_timed(results)
     return ["", "## Scorecard", "", scorecard.LEGEND, "", *table(header, body), "",
-            *[f"- {line}" for line in scorecard.advice(ranked)]]
+            *[f"- {line}" for line in scorecard.advice(ranked)],
+            *(["", "Not timed: " + "; ".join(untimed) + "."] if untimed else [])]
 
 
 def claims_section(records: list[dict]) -> list[str]:

@@ -210,6 +210,17 @@ def speed_text(row: Row, marks: dict) -> str:
     return f"{row.speed:.2f}×" + (BEST if row.speed == marks[("speed",)] else "")
 
 
+def not_timed(results: dict) -> list[str]:
+    """Why a row's time is missing: each framework the speed pass could not load, each case that
+    crashed (a case the framework does not offer is simply not there); nothing without a speed section."""
+    speed = results.get("speed")
+    if not speed:
+        return []
+    return ([f"{framework}: {reason}" for framework, reason in speed.get("unavailable", {}).items()]
+            + [f"{case['implementation']} ({case['framework']}): {case.get('message', case['verdict'])}"
+               for case in speed.get("failed", [])])
+
+
 def advice(ranked: list[Row]) -> list[str]:
     """Per framework, loss and form, as a user asks it: the contender to use (the first ranked) and,
     where another ranks below it by its errors, the one to avoid, with its worst cell."""

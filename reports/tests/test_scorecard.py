@@ -129,3 +129,12 @@ def test_on_a_real_gate_s_records_the_order_and_the_stars_keep_their_promise():
         cell = cells[(r["framework"], r["device"], r["implementation"], r["dtype"], r["quantity"])]
         assert cell.worst >= r["errors"]["max"] or math.isnan(r["errors"]["max"]), r["id"]
         assert cell.explained and scorecard.KNOWN in scorecard.cell_text(cell, marks, (r["dtype"], r["quantity"]))
+
+
+def test_a_missing_time_says_why():
+    speed = {"cases": [], "unavailable": {"mlx": "mlx: not installed"},
+             "failed": [{"id": "x", "framework": "torch", "implementation": "torch.bce", "verdict": "crashed",
+                         "message": "ran past 120 s"}]}
+    assert scorecard.not_timed({"checks": [], "speed": speed}) == ["mlx: mlx: not installed",
+                                                                   "torch.bce (torch): ran past 120 s"]
+    assert scorecard.not_timed({"checks": []}) == []

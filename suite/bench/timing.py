@@ -253,13 +253,15 @@ def analyse(cases: list[dict]) -> list[dict]:
 
 def run(frameworks: list[str], implementations: list[str] | None, dtypes: list[str], modes: list[str],
         sizes: list[int], user_impl: dict | None = None, progress=lambda framework: None,
-        only: set | None = None, devices: list[str] | None = None, case_timeout: float = 120.0) -> dict:
+        only: set | None = None, devices: list[str] | None = None, case_timeout: float = 120.0,
+        processes: int = PROCESSES) -> dict:
     """The speed document: metadata and one record per case. Frameworks run one after another, so
-    that they do not compete for the cores while timed; the walls are timed in the same run."""
+    that they do not compete for the cores while timed; the walls are timed in the same run; each
+    framework in ``processes`` worker processes in turn (one for a quick look, not a regression test)."""
     requests = [{"dtype": d, "size": n, "patterns": implementations or ["*"], "modes": modes, "devices": devices}
                 for d in dtypes for n in sizes]
     samples, raw, unavailable, failed = [], [], {}, {}
-    for _ in range(PROCESSES):
+    for _ in range(processes):
         for framework in frameworks:
             if framework in unavailable:
                 continue

@@ -24,6 +24,8 @@ from bcebench.suite.cli.common import (
 from bcebench.suite.cli.progress import Progress
 from bcebench.suite.gate import controller, planning
 
+QUICK_SIZE = 100_000  # elements of the default speed pass: past the call overheads, a second or so a framework
+
 
 def run(args: argparse.Namespace) -> int:
     from bcebench.reference.derive import certificate_records
@@ -76,9 +78,14 @@ def run(args: argparse.Namespace) -> int:
     if not results["checks"]:
         print("bcebench report: no check ran", file=sys.stderr)
         return EXIT_FAILED
+    dtypes = filters(args, "report")["dtype"] or ["float32"]
     if args.bench:
-        results["speed"] = timing.run(frameworks, None, filters(args, "report")["dtype"] or ["float32"],
-                                     ["forward", "forward+backward"], [1_000, 10_000, 100_000, 1_000_000],
+        results["speed"] = timing.run(frameworks, None, dtypes, ["forward", "forward+backward"],
+                                     [1_000, 10_000, 100_000, 1_000_000],
+                                     progress=lambda name: print(f"timing {name} ...", file=sys.stderr))
+    elif not args.no_speed:  # the scorecard's speed column: one quick look, one process per framework
+        results["speed"] = timing.run(frameworks, None, ["float32" if "float32" in dtypes else dtypes[0]], ["forward"],
+                                     [QUICK_SIZE], processes=1,
                                      progress=lambda name: print(f"timing {name} ...", file=sys.stderr))
     if sweeps:
         results["exhaustive"] = sweeps
@@ -96,7 +103,12 @@ def add_to(commands) -> None:
     report.add_argument("--policy", default="strict", help="strict, relaxed, or a policy file")
     report.add_argument("--out", default="bcebench-report",
                         help="folder for the report folders (default bcebench-report)")
-    report.add_argument("--bench", action="store_true", help="also time every implementation (a speed section)")
+    report.add_argument("--bench", action="store_true",
+                        help="time every implementation at 10^3 to 10^6, forward and forward+backward, two "
+                             "processes a framework (by default: one quick pass, forward at 10^5, for the "
+                             "scorecard's speed column)")
+    report.add_argument("--no-speed", action="store_true",
+                        help="no speed pass at all (the scorecard's time column empty)")
     report.add_argument("--from", dest="from_results", metavar="RESULTS",
                         help="build the report from an existing results.json (from bcebench check --json) instead")
     report.add_argument("--quiet", action="store_true",

@@ -136,3 +136,20 @@ def test_no_wall_timed_is_no_efficiency():
     (case,) = (c for c in timing.analyse([_timed("jax", "gpu", "implementation", 1e-6)])
                if c["kind"] == "implementation")
     assert case["efficiency"] is None and case["vs_memory_copy"] is None
+
+
+def test_the_default_report_times_every_implementation_it_judged(tmp_path):
+    """The scorecard's time column was empty ("—" in every row) unless the report was built with
+    --bench: now one quick pass (forward, 10^5 elements, one process a framework) fills it."""
+    pytest.importorskip("matplotlib")
+    assert cli.main(["report", "--framework", "numpy", "--dtype", "float32", "--out", str(tmp_path),
+                     "--quiet"]) == 0
+    results = json.loads((tmp_path / "latest" / "results.json").read_text())
+    timed = results["speed"]["cases"]
+    assert results["speed"]["selection"]["sizes"] == [100_000] and {c["mode"] for c in timed} == {"forward"}
+    assert {len(c["process_medians"]) for c in timed} == {1}
+    judged = {r["implementation"] for r in results["checks"] if r.get("check") == "accuracy"}
+    assert judged and judged <= {c["implementation"] for c in timed if c["kind"] == "implementation"}
+    scorecard = (tmp_path / "latest" / "report.md").read_text().split("## Scorecard")[1].split("\n## ")[0]
+    rows = [line for line in scorecard.splitlines() if line.startswith("| ") and "(numpy, cpu)" in line]
+    assert rows and all(line.rstrip(" |").endswith("×") or line.rstrip(" |").endswith("×★") for line in rows)
