@@ -27,6 +27,9 @@ table.scorecard { font-size: 11px; }
 table.scorecard td { white-space: nowrap; text-align: right; }
 table.scorecard tr:not(.head) > th { min-width: 13em; max-width: 16em; overflow-wrap: anywhere; }
 table.scorecard .sep { display: none; }
+.shades span { padding: 0 4px; }
+.s4, .s4 a, .s5, .s5 a { color: #fff; }  /* the two darkest shades */
+""" + "".join(f".s{i} {{ background: {colour}; }}\n" for i, (_, colour, _) in enumerate(scorecard.SHADES)) + """
 @media (max-width: 700px) {  /* the scorecard stacks on a phone: one block per implementation, no sideways scroll */
   table.scorecard, table.scorecard tbody, table.scorecard tr, table.scorecard th, table.scorecard td { display: block; }
   table.scorecard tr.head { display: none; }
@@ -98,14 +101,18 @@ def _scorecard(results: dict) -> str:
             cell = row.cells.get(column)
             text = '<span class="sep"> · </span><br>'.join(
                 escape(part) for part in scorecard.cell_text(cell, marks, column).split(" · "))
-            cells.append(f'<td data-label="{escape(label)}"><a href="#{cell.link}">{text}</a></td>' if cell else
+            cells.append(f'<td data-label="{escape(label)}" class="s{scorecard.shade(cell, column[0])}">'
+                         f'<a href="#{cell.link}">{text}</a></td>' if cell else
                          f'<td data-label="{escape(label)}">—</td>')
         cells += [f'<td data-label="special values">{escape(scorecard.specials_text(row, marks)) or "—"}</td>',
                   f'<td data-label="time × fastest">{escape(scorecard.speed_text(row, marks)) or "—"}</td>']
         body.append(f"<tr><th>{scorecard.number(i, row)}. {escape(row.label)}</th>{''.join(cells)}</tr>")
     advice = "".join(f"<li>{escape(line)}</li>" for line in scorecard.advice(ranked))
     untimed = scorecard.not_timed(results)
-    return (f'<h2 id="scorecard">Scorecard</h2><p>{escape(scorecard.LEGEND)}</p><div class="scroll">'
+    shades = "".join(f'<span class="s{i}">{escape(text)}</span> ' for i, (_, _, text) in enumerate(scorecard.SHADES))
+    return (f'<h2 id="scorecard">Scorecard</h2><p>{escape(scorecard.LEGEND)}</p>'
+            f'<p class="shades">The largest error, as the share of its dtype\'s digits wrong: {shades}</p>'
+            f'<div class="scroll">'
             f'<table class="scorecard" id="scorecard-table">{head}{"".join(body)}</table></div>'
             f'<ul id="advice">{advice}</ul>'
             + (f'<p id="not-timed">Not timed: {escape("; ".join(untimed))}.</p>' if untimed else ""))

@@ -103,6 +103,22 @@ def _sweep_key(sweep: dict) -> tuple:
             target["quantity"])
 
 
+# The heat map's shades: a cell's largest error as the share of its dtype's digits wrong, up to each
+# bound (the last: NaN or ∞), a sequential single-hue palette (light to dark, readable in greyscale and
+# by the colour-blind)
+SHADES = ((0.1, "#fff5eb", "under a tenth of the digits wrong"), (0.25, "#fee6ce", "under a quarter"),
+          (0.5, "#fdae6b", "under half"), (1.0, "#f16913", "under all"), (math.inf, "#a63603", "every digit or more"),
+          (math.nan, "#54278f", "NaN or ∞"))
+
+
+def shade(cell: Cell, dtype: str) -> int:
+    """The index in SHADES of the cell's largest error."""
+    wrong = digits_wrong(cell.worst, dtype)
+    if math.isinf(wrong):
+        return len(SHADES) - 1
+    return next(i for i, (bound, _, _) in enumerate(SHADES) if wrong < bound)
+
+
 def number(i: int, row: Row) -> str:
     """A row's place: its rank among the contenders, "yardstick" for bcebench's own."""
     return "yardstick" if row.yardstick else str(i)

@@ -138,3 +138,10 @@ def test_a_missing_time_says_why():
     assert scorecard.not_timed({"checks": [], "speed": speed}) == ["mlx: mlx: not installed",
                                                                    "torch.bce (torch): ran past 120 s"]
     assert scorecard.not_timed({"checks": []}) == []
+
+
+def test_a_cell_s_shade_is_its_share_of_digits_wrong():
+    """float32 has 24 digits: 1 ULP is 1/24 of them (the lightest), 2^13 ULPs over half, 2^30 more than
+    all, NaN the last."""
+    shades = [scorecard.shade(scorecard.Cell(worst=error), "float32") for error in (1.0, 2.0**13, 2.0**30, math.nan)]
+    assert shades == [0, 3, 4, len(scorecard.SHADES) - 1]
