@@ -90,29 +90,25 @@ def expand(adapter: base.Adapter, requests: list[dict], user_impl: dict | None =
 
 
 def _plan(framework: str, requests: list[dict], user_impl: dict | None, only: set | None) -> tuple[list[dict], str]:
-    """(cases, '') or ([], why the framework is unavailable); a process-bound framework (Keras on
-    a backend) is loaded and expanded in a process of its own (``python -m bcebench.suite.bench.timing``)."""
-    if framework in base.PROCESS_BOUND:
-        request = {"framework": framework, "requests": requests, "user_impl": user_impl,
-                   "only": sorted(only) if only is not None else None}
-        try:
-            with supervising() as supervisor:
-                done = supervisor.run([sys.executable, "-m", "bcebench.suite.bench.timing"],
-                                      timeout=PLAN_TIMEOUT_SECONDS,
-                                      input=json.dumps(request))
-        except subprocess.TimeoutExpired:
-            return [], f"planning ran past {PLAN_TIMEOUT_SECONDS} s"
-        if done.returncode != 0:
-            lines = done.stderr.strip().splitlines()
-            raise RuntimeError(f"{framework}: planning failed: {lines[-1] if lines else done.returncode}")
-        answer = json.loads(done.stdout)
-        return answer["cases"], answer["reason"]
-    adapter, reason = base.load(framework)
-    if adapter is None:
-        return [], reason
-    if adapter.gpu_device and adapter.gpu_device not in adapter.devices():
-        print(f"{framework}: no {adapter.gpu_device} device here, its cases are timed on the cpu only", file=sys.stderr)
-    return expand(adapter, requests, user_impl, only), ""
+    """(cases, '') or ([], why the framework is unavailable), the framework loaded and expanded in a
+    process of its own (``python -m bcebench.suite.bench.timing``), as the gate's workers load theirs:
+    this process imports no framework (Keras fixes its backend per process, and PaddlePaddle imported
+    after TensorFlow ends the process with SIGSEGV)."""
+    request = {"framework": framework, "requests": requests, "user_impl": user_impl,
+               "only": sorted(only) if only is not None else None}
+    try:
+        with supervising() as supervisor:
+            done = supervisor.run([sys.executable, "-m", "bcebench.suite.bench.timing"],
+                                  timeout=PLAN_TIMEOUT_SECONDS, input=json.dumps(request))
+    except subprocess.TimeoutExpired:
+        return [], f"planning ran past {PLAN_TIMEOUT_SECONDS} s"
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines()
+        raise RuntimeError(f"{framework}: planning failed: {lines[-1] if lines else done.returncode}")
+    answer = json.loads(done.stdout)
+    if answer["notice"]:
+        print(answer["notice"], file=sys.stderr)
+    return answer["cases"], answer["reason"]
 
 
 def _run_framework(framework: str, requests: list[dict], user_impl: dict | None,
@@ -302,9 +298,11 @@ def load_saved(name: str) -> dict:
     return json.loads(path.read_text())
 
 
-if __name__ == "__main__":  # the planning half of _plan, for a process-bound framework
+if __name__ == "__main__":  # the planning half of _plan, in the framework's own process
     asked = json.loads(sys.stdin.read())
     adapter, reason = base.load(asked["framework"])
     only = set(asked["only"]) if asked["only"] is not None else None
     planned = expand(adapter, asked["requests"], asked["user_impl"], only) if adapter is not None else []
-    print(json.dumps({"cases": planned, "reason": reason}))
+    notice = (f"{adapter.name}: no {adapter.gpu_device} device here, its cases are timed on the cpu only"
+              if adapter is not None and adapter.gpu_device and adapter.gpu_device not in adapter.devices() else "")
+    print(json.dumps({"cases": planned, "reason": reason, "notice": notice}))

@@ -12,13 +12,14 @@ DESCRIBE_TIMEOUT_SECONDS = 300
 
 
 def run(args: argparse.Namespace) -> int:
-    """Each framework's version, devices, dtypes and implementations; a process-bound one (Keras on
-    a backend) is described by a process of its own."""
+    """Each framework's version, devices, dtypes and implementations; where several are listed, each
+    is described by a process of its own, as the gate's workers load them (Keras fixes its backend per
+    process, and PaddlePaddle imported after TensorFlow ends the process with SIGSEGV)."""
     from bcebench.adapters import base
     from bcebench.suite.supervisor import supervising
 
     for name in selected_frameworks(args, "frameworks"):
-        if name in base.PROCESS_BOUND and len(args.framework or []) != 1:
+        if len(args.framework or []) != 1:
             try:
                 with supervising() as supervisor:
                     done = supervisor.run([sys.executable, "-m", "bcebench.suite.cli", "frameworks", "--framework",
