@@ -153,3 +153,20 @@ def test_the_default_report_times_every_implementation_it_judged(tmp_path):
     scorecard = (tmp_path / "latest" / "report.md").read_text().split("## Scorecard")[1].split("\n## ")[0]
     rows = [line for line in scorecard.splitlines() if line.startswith("| ") and "(numpy, cpu)" in line]
     assert rows and all(line.rstrip(" |").endswith("×") or line.rstrip(" |").endswith("×★") for line in rows)
+
+
+def test_the_parent_of_a_bench_or_a_listing_loads_no_framework(monkeypatch, capsys):
+    """PaddlePaddle imported after TensorFlow ends a process with SIGSEGV: planning every framework in
+    the one process that times them all (and listing them in one) killed the report's speed pass and
+    `bcebench frameworks` where both are installed. Each is now loaded in a process of its own."""
+    from bcebench.adapters import base
+
+    def refuse(*_, **__):
+        raise AssertionError("a framework was loaded in the parent process")
+
+    monkeypatch.setattr(base, "load", refuse)
+    cases, reason = timing._plan("numpy", [{"dtype": "float32", "size": 1000, "patterns": ["*"],
+                                            "modes": ["forward"], "devices": None}], None, None)
+    assert reason == "" and {c["kind"] for c in cases} == {"implementation", "memcpy", "exp+log1p"}
+    assert cli.main(["frameworks", "--framework", "numpy", "--framework", "sklearn"]) == 0
+    assert capsys.readouterr().out.startswith("numpy ")
