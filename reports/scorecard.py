@@ -56,6 +56,7 @@ class Row:
     implementation: str
     form: str = ""
     family: str = "bce"
+    oracle: tuple = ()  # what it computes beyond the family: weight, pos_weight, smoothing, γ, α
     cells: dict = field(default_factory=dict)  # (dtype, quantity) -> Cell
     specials_right: int = 0
     specials: int = 0
@@ -134,7 +135,7 @@ def rows(results: dict) -> tuple[list[tuple[str, str]], list[Row]]:
             continue
         row = by_row.setdefault((r["framework"], r["device"], r["implementation"]),
                                 Row(r["framework"], r["device"], r["implementation"], r.get("form", ""),
-                                    r.get("family", "bce")))
+                                    r.get("family", "bce"), tuple(sorted((r.get("oracle") or {}).items()))))
         if r.get("check") == "accuracy" and "correct" in r:
             cell = row.cells.setdefault((r["dtype"], r["quantity"]),
                                         Cell(link=anchor(r["framework"], r["device"], r["implementation"], r["dtype"])))
@@ -238,16 +239,18 @@ def not_timed(results: dict) -> list[str]:
 
 
 def advice(ranked: list[Row]) -> list[str]:
-    """Per framework, loss and form, as a user asks it: the contender to use (the first ranked) and,
-    where another ranks below it by its errors, the one to avoid, with its worst cell."""
+    """Per framework and what is computed (the loss, its parameters, its form), as a user asks it: the
+    contender to use (the first ranked) and, where another ranks below it by its errors, the one to
+    avoid, with its worst cell."""
     groups: dict = {}
     for row in ranked:
         if not row.yardstick and row.cells:
-            groups.setdefault((row.framework, row.device, row.family, row.form), []).append(row)
+            groups.setdefault((row.framework, row.device, row.family, row.oracle, row.form), []).append(row)
     lines = []
-    for (framework, device, family, form), group in groups.items():
+    for (framework, device, family, oracle, form), group in groups.items():
         use, last = group[0], group[-1]
-        line = f"{framework} ({device}), {family} from {form}: use {use.implementation} ({_worst_text(use)})"
+        what = family + "".join(f", {name} {value:g}" for name, value in oracle)
+        line = f"{framework} ({device}), {what} from {form}: use {use.implementation} ({_worst_text(use)})"
         if last is not use and last.key()[0] > use.key()[0]:
             line += f"; avoid {last.implementation}: {_worst_text(last)}"
         lines.append(line + ".")

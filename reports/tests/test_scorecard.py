@@ -55,6 +55,17 @@ def test_a_known_deviation_is_measured_marked_and_never_wins():
         "error 1e+06 in the float32 loss, a known deviation (0a3fcebb79c8)."]
 
 
+def test_the_advice_compares_only_what_computes_the_same_loss():
+    """A weighted or smoothed loss is another function: it is never the plain one's "use" or "avoid"."""
+    plain, weighted = record("plain", worst=1e6), record("weighted", worst=2.0)
+    weighted["oracle"] = {"weight": 0.75}
+    _, ranked = scorecard.rows({"checks": [plain, weighted, record("compiled", worst=3.0)]})
+    assert scorecard.advice(ranked) == [
+        "torch (cpu), bce, weight 0.75 from logits: use weighted (largest error 2 in the float32 loss).",
+        "torch (cpu), bce from logits: use compiled (largest error 3 in the float32 loss); avoid plain: largest "
+        "error 1e+06 in the float32 loss."]
+
+
 def test_a_share_below_one_half_never_carries_a_star():
     results = {"checks": [record("low", correct=40, worst=1.0), record("lower", correct=30, worst=1.0)]}
     columns, ranked = scorecard.rows(results)
