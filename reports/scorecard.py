@@ -11,13 +11,13 @@ and size in the speed section (its largest size, forward, float32 where timed).
 
 The order answers "which gives the right numbers": first the share of its dtype's digits that the
 worst result gets wrong, log2(1 + largest error in ULPs) / precision (1: every digit lost; more: off
-by more than the result itself; ∞ for NaN and ∞), per dtype, compared worst dtype first and counted
-in twentieths of the precision; then the most special values right, the highest mean share correctly
-rounded, the fastest. A twentieth of the precision is at most 2.65 bits (float64), so an error 100×
-another's in the same dtype (6.6 bits) always ranks below it. bcebench's own implementations (NumPy's,
-and BCE written over an Array API namespace) are the yardstick, ranked apart from the contenders. A
-star marks the best measured figure of a column; a share correctly rounded below one half never gets
-one.
+by more than the result itself; ∞ for NaN and ∞), per dtype and counted in twentieths of the
+precision: the worst dtype's, then the mean over its dtypes; then the most special values right, the
+highest mean share correctly rounded, the fastest. A twentieth of the precision is at most 2.65 bits
+(float64), so an error 100× another's in the same dtype (6.6 bits) always ranks below it. bcebench's
+own implementations (NumPy's, and BCE written over an Array API namespace) are the yardstick, ranked
+apart from the contenders. A star marks the best measured figure of a column; a share correctly
+rounded below one half never gets one.
 """
 
 from __future__ import annotations
@@ -82,11 +82,15 @@ class Row:
         return max(self.cells, key=lambda c: (digits_wrong(self.cells[c].worst, c[0]), self.cells[c].worst),
                    default=None)
 
+    def accuracy(self) -> tuple:
+        """(the worst dtype's score, the mean score over its dtypes), each dtype's digits wrong counted in
+        twentieths of its precision: the mean, not the list, so that offering fewer dtypes wins nothing."""
+        scores = [d if math.isinf(d) else math.ceil(d * STEPS) for d in self.digits_wrong().values()]
+        return (max(scores), sum(scores) / len(scores)) if scores else (0, 0.0)
+
     def key(self) -> tuple:
-        scores = tuple(sorted((d if math.isinf(d) else math.ceil(d * STEPS) for d in self.digits_wrong().values()),
-                              reverse=True))
         shares = [c.share for c in self.cells.values()]
-        return (scores, -(self.specials_right / self.specials if self.specials else 0.0),
+        return (*self.accuracy(), -(self.specials_right / self.specials if self.specials else 0.0),
                 -(sum(shares) / len(shares) if shares else 0.0), self.speed if self.speed is not None else float("inf"))
 
 
@@ -251,7 +255,7 @@ def advice(ranked: list[Row]) -> list[str]:
         use, last = group[0], group[-1]
         what = family + "".join(f", {name} {value:g}" for name, value in oracle)
         line = f"{framework} ({device}), {what} from {form}: use {use.implementation} ({_worst_text(use)})"
-        if last is not use and last.key()[0] > use.key()[0]:
+        if last is not use and last.accuracy() > use.accuracy():
             line += f"; avoid {last.implementation}: {_worst_text(last)}"
         lines.append(line + ".")
     return lines
@@ -270,6 +274,7 @@ LEGEND = (f"Which implementation to use: the first row. Per dtype and quantity: 
           f"{EXHAUSTIVE}: both over every input of an exhaustive sweep (labels 0 and 1), else over the sampled cases. "
           f"Special values right of those judged; time over the fastest on the same device. {BEST}: the best "
           f"measured figure of the column (never a share below 50 %). Rows: the fewest of its dtype's digits "
-          f"wrong in the worst result (worst dtype first, in twentieths of the precision), then the most special "
+          f"wrong in the worst result (in twentieths of the precision: the worst dtype's, then the mean over its "
+          f"dtypes), then the most special "
           f"values right, the highest mean share, the fastest; bcebench's own implementations (NumPy, Array API) "
           f"last, as the yardstick.")

@@ -86,6 +86,16 @@ def test_an_error_a_hundred_times_another_in_the_same_dtype_ranks_below_it():
             assert [row.implementation for row in ranked] == ["better", "worse"], (dtype, small)
 
 
+def test_offering_fewer_dtypes_wins_nothing():
+    """Both lose every float32 digit somewhere; one is also exact in float16, the other has no float16:
+    the first ranks above (the worst list compared as a list made the shorter one win)."""
+    results = {"checks": [record("float32-only", worst=2.0**25), special("float32-only", 25, 25),
+                          record("both", worst=2.0**25, correct=10), record("both", dtype="float16", worst=0.5),
+                          special("both", 20, 25)]}
+    _, ranked = scorecard.rows(results)
+    assert [row.implementation for row in ranked] == ["both", "float32-only"]
+
+
 def test_bcebench_s_own_implementations_are_the_yardstick_ranked_apart():
     results = {"checks": [record("numpy.stable_logits", framework="numpy", worst=0.5, correct=100),
                           record("torch.bce", worst=3.0)]}
