@@ -34,7 +34,7 @@ def report(results: dict, certificate: list[dict], plot_files: dict) -> str:
         lines += exhaustive.markdown(results["exhaustive"])
     if plot_files:
         lines += ["", "## Error against input", ""]
-        lines += [f"![{' '.join(key)}]({path})" for key, path in sorted(plot_files.items())]
+        lines += [f"![{' '.join(filter(None, key))}]({path})" for key, path in sorted(plot_files.items())]
     if results.get("speed"):
         lines += ["", "## Speed", "", "Median of pytest-benchmark rounds; efficiency is the nearer wall's time (a "
                   "memory copy of the same bytes, or one exp and one log1p per element) over the median.", ""]

@@ -10,6 +10,7 @@ worst cases with exact inputs, got, exact and a repro line; the derivation certi
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
 
@@ -24,6 +25,13 @@ COLOUR = {"pass": "#d8f0d8", "known-deviation": "#fff0c2", "unsupported": "#e6e6
 
 def anchor(*parts: str) -> str:
     return re.sub(r"[^a-zA-Z0-9]+", "-", "-".join(parts)).strip("-").lower()
+
+
+def detail_anchor(framework: str, device: str, implementation: str, dtype: str) -> str:
+    """The id of an implementation's details in one dtype: short, as every scorecard and summary cell links
+    to one (names such as ``jit(optax.sigmoid_focal_loss(alpha=0.25, gamma=2))`` made ids of 70 characters),
+    and the same in every report."""
+    return "d-" + hashlib.sha1("\0".join((framework, device, implementation, dtype)).encode()).hexdigest()[:10]
 
 
 def summary_matrix(records: list[dict]) -> tuple[list[str], list[list[dict]]]:
@@ -49,7 +57,7 @@ def summary_matrix(records: list[dict]) -> tuple[list[str], list[list[dict]]]:
                 row.append(None)
                 continue
             verdict = min(cell["verdicts"], key=SEVERITY.index)
-            row.append({"verdict": verdict, "max": cell["max"], "link": anchor(framework, device, impl, dtype)})
+            row.append({"verdict": verdict, "max": cell["max"], "link": detail_anchor(framework, device, impl, dtype)})
         rows.append(row)
     return [f"{d} {q}" for d, q in columns], rows
 
@@ -124,6 +132,15 @@ def claim_findings(records: list[dict]) -> dict[int, list[dict]]:
     return {n: found[n] for n in sorted(found)}
 
 
+def six_digits(value: str) -> str:
+    """A value as results files write it (decimal text, or a word such as 'nan'), to six significant digits
+    (the hex beside it, or the error, is exact)."""
+    try:
+        return f"{float(value):.6g}"
+    except ValueError:
+        return value
+
+
 def format_error(value: float | None) -> str:
     if value is None:
         return ""
@@ -156,12 +173,12 @@ def special_tables(records: list[dict]) -> dict[tuple[str, str, str], dict]:
 
 
 def deviations_used(records: list[dict]) -> list[dict]:
-    """Each known deviation that explained checks, with the number it explained."""
+    """Each known deviation that explained elements of checks (all of a check's failing elements, or some of
+    a check that fails all the same), with the number of checks it explained elements of."""
     seen: dict = {}
     for r in records:
-        if r["verdict"] == "known-deviation":
-            key = r["deviation"]["what"]
-            seen.setdefault(key, {**r["deviation"], "count": 0})["count"] += 1
+        for deviation in r.get("deviations") or ([r["deviation"]] if r.get("deviation") else []):
+            seen.setdefault(deviation["key"], {**deviation, "count": 0})["count"] += 1
     return list(seen.values())
 
 
@@ -204,6 +221,17 @@ def worst_cases(records: list[dict], limit: int = 40) -> list[dict]:
     """Failed, crashed and known-deviation checks, largest error first."""
     bad = [r for r in records if r["verdict"] in ("fail", "crashed", "known-deviation")]
     return sorted(bad, key=lambda r: (SEVERITY.index(r["verdict"]), -(r.get("errors") or {}).get("max", 0.0)))[:limit]
+
+
+def detail_rows(checks: list[dict]) -> list[list[dict]]:
+    """The checks of one implementation and dtype in rows, the most severe verdict first: all that pass
+    in one row, those of the same other verdict and check together, each failure or crash a row of its own."""
+    rows: dict = {}
+    for i, r in enumerate(checks):
+        verdict = r["verdict"]
+        check = "" if verdict == "pass" else r.get("check", "")
+        rows.setdefault((verdict, check, i if verdict in ("fail", "crashed") else -1), []).append(r)
+    return [rows[key] for key in sorted(rows, key=lambda k: (SEVERITY.index(k[0]), k[1], k[2]))]
 
 
 def escape(text) -> str:

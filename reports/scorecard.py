@@ -26,7 +26,7 @@ import math
 from dataclasses import dataclass, field
 
 from bcebench.reference.formats import FORMATS
-from bcebench.reports.render import QUANTITIES, anchor
+from bcebench.reports.render import QUANTITIES, detail_anchor
 
 EXHAUSTIVE = "∀"
 BEST = "★"
@@ -142,7 +142,8 @@ def rows(results: dict) -> tuple[list[tuple[str, str]], list[Row]]:
                                     r.get("family", "bce"), tuple(sorted((r.get("oracle") or {}).items()))))
         if r.get("check") == "accuracy" and "correct" in r:
             cell = row.cells.setdefault((r["dtype"], r["quantity"]),
-                                        Cell(link=anchor(r["framework"], r["device"], r["implementation"], r["dtype"])))
+                                        Cell(link=detail_anchor(r["framework"], r["device"], r["implementation"],
+                                                                  r["dtype"])))
             cell.correct += r["correct"]
             cell.count += r["count"]
             cell.worst = max(cell.worst, r["errors"]["max"])
@@ -208,12 +209,41 @@ def best(columns: list[tuple[str, str]], ranked: list[Row]) -> dict:
     return marks
 
 
+def loss_of(row: Row) -> str:
+    """What a row computes: its family and parameters, and its form."""
+    return row.family + "".join(f", {name} {value:g}" for name, value in row.oracle) + f" from {row.form}"
+
+
+def orders(columns: list[tuple[str, str]], ranked: list[Row]) -> list[tuple[str, list[int]]]:
+    """[(what the rows may be sorted by, each row's place in that order)]: the ranking; the
+    implementation's name; the loss it computes (then the ranking); each column's largest error (fewest
+    digits wrong first, a row without the column last); the most special values right; the fastest. The
+    yardsticks stay after the contenders in every order, and ties keep the ranking."""
+    def place(key) -> list[int]:
+        order = sorted(range(len(ranked)), key=lambda i: (ranked[i].yardstick, key(ranked[i]), i))
+        places = [0] * len(ranked)
+        for position, i in enumerate(order):
+            places[i] = position
+        return places
+
+    def worst(column):
+        return lambda row: ((0, digits_wrong(row.cells[column].worst, column[0]), row.cells[column].worst)
+                            if column in row.cells else (1, 0.0, 0.0))
+
+    return [("rank", list(range(len(ranked)))), ("implementation", place(lambda row: row.label)),
+            ("loss", place(loss_of)),
+            *[(f"{dtype} {quantity}", place(worst((dtype, quantity)))) for dtype, quantity in columns],
+            ("special values", place(lambda row: -(row.specials_right / row.specials) if row.specials else 1.0)),
+            ("time", place(lambda row: row.speed if row.speed is not None else math.inf))]
+
+
 def cell_text(cell: Cell | None, marks: dict, column) -> str:
     if cell is None:
         return ""
     starred = cell.share == marks[(column, "share")] and cell.share >= 0.5
     share = f"{cell.share:.2%}" + (BEST if starred else "")
-    worst = f"{cell.worst:.3g}" + (BEST if cell.worst == marks[(column, "worst")] else "")
+    worst = (f"{cell.worst:.3g}" if math.isfinite(cell.worst) else "∞") + (
+        BEST if cell.worst == marks[(column, "worst")] else "")
     known = f" {KNOWN}" if cell.explained and cell.worst > 0 else ""
     return f"{share} · {worst}{known}{' ' + EXHAUSTIVE if cell.exhaustive else ''}"
 
@@ -251,10 +281,9 @@ def advice(ranked: list[Row]) -> list[str]:
         if not row.yardstick and row.cells:
             groups.setdefault((row.framework, row.device, row.family, row.oracle, row.form), []).append(row)
     lines = []
-    for (framework, device, family, oracle, form), group in groups.items():
+    for group in groups.values():
         use, last = group[0], group[-1]
-        what = family + "".join(f", {name} {value:g}" for name, value in oracle)
-        line = f"{framework} ({device}), {what} from {form}: use {use.implementation} ({_worst_text(use)})"
+        line = f"{use.framework} ({use.device}), {loss_of(use)}: use {use.implementation} ({_worst_text(use)})"
         if last is not use and last.accuracy() > use.accuracy():
             line += f"; avoid {last.implementation}: {_worst_text(last)}"
         lines.append(line + ".")
@@ -265,7 +294,13 @@ def _worst_text(row: Row) -> str:
     dtype, quantity = row.worst_cell()
     cell = row.cells[(dtype, quantity)]
     known = f", a known deviation ({', '.join(sorted(cell.explained))})" if cell.explained and cell.worst else ""
-    return f"largest error {cell.worst:.3g} in the {dtype} {quantity}{known}"
+    return f"largest error {error_text(cell.worst)} in the {dtype} {quantity}{known}"
+
+
+def error_text(error: float) -> str:
+    """An error in ULPs as the scorecard writes it; ∞ where the result is NaN, a wrong infinity or a zero of
+    the wrong sign (the special-value rules' unbounded error)."""
+    return f"{error:.3g}" if math.isfinite(error) else "∞ (NaN, or a wrong infinity or sign of zero)"
 
 
 LEGEND = (f"Which implementation to use: the first row. Per dtype and quantity: the share of results correctly "

@@ -79,7 +79,7 @@ def test_html_parses_is_self_contained_and_holds_the_matrix_and_every_plot(folde
     assert any(tag == "table" and attrs.get("id") == "summary-matrix" for tag, attrs in tags)
     plots = {p.stem for p in (folder / "plots").iterdir()}
     figures = {attrs["id"][len("plot-"):] for tag, attrs in tags if tag == "figure"}
-    assert figures == plots and len(plots) == 6  # float32: 2 forms × 3 quantities
+    assert figures == plots and len(plots) == 8  # float32: 2 forms × 3 quantities, and each form's legend
     images = [attrs["src"] for tag, attrs in tags if tag == "img"]
     assert len(images) == len(plots) and all(src.startswith("data:image/png;base64,") for src in images)
     for tag, attrs in tags:  # nothing is fetched: no scripts, stylesheets, frames, or sources outside the file
@@ -88,6 +88,13 @@ def test_html_parses_is_self_contained_and_holds_the_matrix_and_every_plot(folde
         href = attrs.get("href") or attrs.get("xlink:href") or ""
         assert not href or href.startswith("#") or tag == "a"
     assert "@import" not in text and not re.search(r"url\((?!#)", text)
+    ids = [attrs["id"] for tag, attrs in tags if "id" in attrs]
+    assert len(ids) == len(set(ids))
+    targets = {attrs["href"][1:] for tag, attrs in tags if attrs.get("href", "").startswith("#")}
+    assert targets and targets <= set(ids)  # every link inside the page lands on something
+    labels = {attrs["for"] for tag, attrs in tags if tag == "label"}
+    buttons = {attrs["id"] for tag, attrs in tags if tag == "input" and attrs.get("type") == "radio"}
+    assert labels == buttons and len(buttons) >= 5  # each sort order has its button and its label
     for implementation in {r["implementation"] for r in results["checks"]}:
         assert implementation in text
 
@@ -428,3 +435,34 @@ def test_the_report_shows_each_rewrite_beside_its_built_in_with_the_speed_stored
     rows = [line for line in lines if line.startswith("| torch.bce") or line.startswith("| rewrite(logits)")]
     assert rows[0].split(" | ")[-2:] == ["2.00", "1.00 |"] and rows[1].split(" | ")[-2:] == ["6.00", "3.00 |"]
     assert 'id="rewrites"' in html_page._rewrites(sweeps) and "6.00" in html_page._rewrites(sweeps)
+
+
+def test_every_entry_that_explained_elements_is_listed_and_linked():
+    """The known deviations listed each check's first entry only: an entry that explained the rest of a
+    check's elements (Keras's float64 mean, explained by two entries), or some elements of a check that
+    fails all the same, was linked from the details and listed nowhere."""
+    from bcebench.reports import render
+
+    def entry(key):
+        return {"key": key, "implementation": "x", "what": f"what {key}", "why": "why", "link": "https://example.org"}
+
+    records = [{"verdict": "known-deviation", "deviation": entry("a"), "deviations": [entry("a"), entry("b")]},
+               {"verdict": "fail", "deviations_used": {"c": 3}, "deviations": [entry("c")]},
+               {"verdict": "known-deviation", "deviation": entry("a"), "deviations": [entry("a")]}]
+    assert [(d["key"], d["count"]) for d in render.deviations_used(records)] == [("a", 2), ("b", 1), ("c", 1)]
+
+
+def test_the_html_keeps_to_its_size_budget_on_a_real_gate_s_records():
+    """The full report's HTML was 8.3 MB (the plots 3.5 MB as RGB PNGs with a legend each, the details a row
+    per check); it is 1.76 MB now for 6,443 checks and 26 plots: about 200 bytes a check and 14 KB a plot.
+    On the device run's 1,804 records (reports/2026-12-04-h200): at most 220 bytes a check without the
+    plots, and no plot over 28 KB."""
+    import gzip
+
+    from bcebench.reports import plots
+
+    records = json.loads(gzip.decompress((Path(__file__).parents[1] / "2026-12-04-h200" / "results.json.gz")
+                                         .read_bytes()))
+    assert len(html_page.page(records, [], {}).encode()) <= 220 * len(records["checks"])
+    images = plots.error_plots(records["checks"])
+    assert len(images) == 18 and max(len(png) for png in images.values()) <= 28_000  # 16 plots, 2 legends

@@ -7,7 +7,7 @@ import json
 import math
 from pathlib import Path
 
-from bcebench.reports import scorecard
+from bcebench.reports import render, scorecard
 
 DEVICE_RUN = Path(__file__).resolve().parents[1] / "2026-12-04-h200" / "results.json.gz"  # a real gate's records
 
@@ -45,7 +45,7 @@ def test_a_known_deviation_is_measured_marked_and_never_wins():
     assert [row.implementation for row in ranked] == ["careful", "explained"]
     careful, explained = (row.cells[("float32", "loss")] for row in ranked)
     assert (careful.correct, careful.count, careful.worst) == (192, 200, 2.0)
-    assert careful.link == "torch-cpu-careful-float32"
+    assert careful.link == render.detail_anchor("torch", "cpu", "careful", "float32")
     assert explained.worst == 1e6 and explained.explained == {"0a3fcebb79c8"}
     marks = scorecard.best(columns, ranked)
     assert scorecard.cell_text(careful, marks, columns[0]) == "96.00% · 2★"

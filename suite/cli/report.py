@@ -103,11 +103,12 @@ def add_to(commands) -> None:
     report.add_argument("--policy", default="strict", help="strict, relaxed, or a policy file")
     report.add_argument("--out", default="bcebench-report",
                         help="folder for the report folders (default bcebench-report)")
-    report.add_argument("--bench", action="store_true",
+    speed = report.add_mutually_exclusive_group()
+    speed.add_argument("--bench", action="store_true",
                         help="time every implementation at 10^3 to 10^6, forward and forward+backward, two "
                              "processes a framework (by default: one quick pass, forward at 10^5, for the "
                              "scorecard's speed column)")
-    report.add_argument("--no-speed", action="store_true",
+    speed.add_argument("--no-speed", action="store_true",
                         help="no speed pass at all (the scorecard's time column empty)")
     report.add_argument("--from", dest="from_results", metavar="RESULTS",
                         help="build the report from an existing results.json (from bcebench check --json) instead")

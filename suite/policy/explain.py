@@ -82,12 +82,12 @@ def apply(record: dict, deviations: tuple[Deviation, ...]) -> dict:
             explained |= now
     if used:
         record["deviations_used"] = {u["key"]: u["elements"] for u in used}
+        record["deviations"] = used
     unexplained = failing & ~explained
     _outside(record, errors, explained)
     if not unexplained.any():
         record["verdict"] = "known-deviation"
         record["deviation"] = used[0]
-        record["deviations"] = used
         return record
     record["unexplained"] = int(unexplained.sum())
     if used:  # the elements no entry explains lead the line and the worst inputs

@@ -50,6 +50,7 @@ def test_focal_and_smoothing_options(capsys):
         (["oracle", "hess", "--form", "logits", "--dtype", "float32", "1", "0", "--gamma", "2"], "focal Hessian"),
         (["oracle", "loss", "--form", "logits", "--dtype", "float32", "1", "0", "--gamma", "x"], "invalid float"),
         (["nonsense"], "invalid choice"),
+        (["report", "--bench", "--no-speed"], "not allowed with argument --bench"),  # was --bench, silently
         ([], "required"),
         pytest.param(["check", "--framework", "numpy", "--json", "/proc/x.json"], "/proc is not a writable folder",
                      marks=pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="no /proc here"),

@@ -235,7 +235,9 @@ def test_a_regression_inside_a_known_deviation_fails_the_gate():
     records = planning.run_in_process(adapter, wrapped, "cpu", "float32", selection, load_policy("strict"), deviations)
     failed = [r for r in records if r["verdict"] == "fail"]
     assert failed and not verdicts.gate_passes(records, selection)
-    assert all("beyond the known deviations" in r["message"] for r in failed if r.get("deviations_used"))
+    partly = [r for r in failed if r.get("deviations_used")]
+    assert all("beyond the known deviations" in r["message"] for r in partly)
+    assert all([d["key"] for d in r["deviations"]] == list(r["deviations_used"]) for r in partly)  # listed in reports
     original = planning.run_in_process(adapter, builtin, "cpu", "float32", selection, load_policy("strict"), deviations)
     assert verdicts.gate_passes(original, selection), verdicts.failures(original)
 
