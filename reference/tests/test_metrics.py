@@ -18,6 +18,31 @@ def test_ulp_normal_subnormal_zero_and_beyond_max():
     assert metrics.ulp(values, F32).tolist() == expected
 
 
+def test_ulp_read_from_the_exponent_bits_is_frexp_and_ldexp_s_bit_for_bit():
+    """The spacing is read from float64's exponent field and written as float64 bits; it must be what
+    frexp and ldexp give (the definition it replaced) at every kind of float64: normal and subnormal
+    values over the whole range, both zeros, infinities, NaN, the extremes, in every format."""
+    rng = np.random.default_rng(20261205)
+    values = rng.standard_normal(1 << 16) * 10.0 ** rng.integers(-323, 308, 1 << 16)
+    values = np.concatenate([values, [0.0, -0.0, np.inf, -np.inf, np.nan, 5e-324, 2.0**-1022, 1.7976931348623157e308]])
+    for fmt in FORMATS.values():
+        _, e = np.frexp(values)
+        definition = np.ldexp(1.0, np.where(values == 0, fmt.emin, np.clip(e - 1, fmt.emin, fmt.emax))
+                              - fmt.precision + 1)
+        assert metrics.ulp(values, fmt).view(np.uint64).tolist() == definition.view(np.uint64).tolist(), fmt.name
+
+
+def test_signature_codes_name_the_signatures():
+    """The codes a sweep counts are the names the gate prints."""
+    spec = Spec("loss", "logits")
+    ref = reference_at(spec, [-200.0, 50.0, 1.0, 100.0, -np.inf], [1.0, 1.0, 1.0, 1.0, 1.0])
+    got = np.array([np.nan, 0.0, 0.5, np.inf, 1.0], np.float32)
+    failing = np.ones(5, dtype=bool)
+    names = metrics.signatures(got, ref, failing)
+    assert metrics.SIGNATURE_NAMES[metrics.signature_codes(got, ref, failing)].tolist() == names.tolist()
+    assert names.tolist() == ["nan", "lost-tail", "inaccurate", "overflow", "wrong-infinity"]
+
+
 def reference_at(spec, x, y):
     return oracle.evaluate(spec, np.asarray(x, np.float32), np.asarray(y, np.float32))
 

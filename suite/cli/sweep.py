@@ -1,4 +1,4 @@
-"""``bcebench sweep``: every input of a dtype through one implementation, sharded on Dask."""
+"""``bcebench sweep``: every input of a dtype through one implementation or several, sharded on Dask."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from bcebench.suite.cli.common import EXIT_OK, UsageError, add_framework, select
 
 
 def run(args: argparse.Namespace) -> int:
-    """Every input of a range through one implementation, sharded on Dask; the result as JSON."""
+    """Every input of a range through one implementation or several, sharded on Dask, one oracle pass for
+    all of them; a result as JSON for each."""
     try:
         from tqdm import tqdm
 
@@ -27,33 +28,41 @@ def run(args: argparse.Namespace) -> int:
 
     frameworks = selected_frameworks(args, "sweep")
     user = user_implementation(args, frameworks, "sweep")
-    if len(frameworks) != 1 or not (args.implementation or user):
-        raise UsageError("bcebench sweep: give one --framework and one --implementation (or --impl with --form)")
+    names = [user["location"]] if user else list(dict.fromkeys(args.implementation or []))
+    if len(frameworks) != 1 or not names or (user and args.implementation):
+        raise UsageError("bcebench sweep: give one --framework and --implementation (one or more), or --impl with "
+                         "--form")
+    if args.compare_with and len(names) > 1:
+        raise UsageError("bcebench sweep: --compare-with compares one implementation with its rival: give one")
+    if args.out and len(names) + bool(args.compare_with) > 1:
+        raise UsageError("bcebench sweep: --out names one result: with several implementations each goes beside "
+                         "the checkpoints under its own name")
     fmt = FORMATS[args.dtype]
     if args.label == "pairs" and fmt.dtype.itemsize != 2:
         raise UsageError("bcebench sweep: --label pairs sweeps every (x, y) of a 16-bit dtype only")
-    target = sweep.Target(frameworks[0], user["location"] if user else args.implementation, args.dtype,
-                          args.quantity, None if args.label == "pairs" else float(args.label),
-                          user["location"] if user else None, user["form"] if user else None, args.device)
-    rival_target = dataclasses.replace(target, implementation=args.compare_with, user_spec=None, user_form=None)
+    label = None if args.label == "pairs" else float(args.label)
+    targets = [sweep.Target(frameworks[0], name, args.dtype, args.quantity, label, user["location"] if user else None,
+                            user["form"] if user else None, args.device) for name in names]
+    if args.compare_with:
+        targets.append(dataclasses.replace(targets[0], implementation=args.compare_with, user_spec=None,
+                                           user_form=None))
     try:
-        sweep.require_support(target)
-        form = sweep.load_implementation(target)[1].form
-        if args.compare_with:
-            sweep.require_support(rival_target)
-            other = sweep.load_implementation(rival_target)[1]
-            if other.form != form:
-                raise sweep.SweepError(f"--compare-with {args.compare_with!r} takes {other.form}, the swept "
-                                       f"implementation {form}: the same inputs mean nothing to both")
-        spans = sweep.intervals(args.range, fmt, form)
-        per_input = 1 if target.label is not None else sweep.label_values(fmt).size
+        forms = {}
+        for target in targets:
+            sweep.require_support(target)
+            forms[target.implementation] = sweep.load_implementation(target)[1].form
+        if len(set(forms.values())) > 1:
+            raise sweep.SweepError("the implementations take different forms (" + ", ".join(
+                f"{name}: {form}" for name, form in forms.items()) + "): the same inputs mean nothing to all")
+        spans = sweep.intervals(args.range, fmt, forms[targets[0].implementation])
+        per_input = 1 if label is not None else sweep.label_values(fmt).size
         spans = [(a * per_input, b * per_input) for a, b in spans]
     except sweep.SweepError as error:
         raise UsageError(f"bcebench sweep: {error}") from None
     total = sum(b - a for a, b in spans)
     try:
         with sweep.dask_client(args.scheduler, args.workers) as client:
-            for swept in (target, rival_target) if args.compare_with else (target,):  # before the progress bar
+            for swept in targets:  # before the progress bar
                 declined = client.submit(sweep.probe, swept, pure=False).result()
                 if declined:
                     raise sweep.SweepError(declined)
@@ -63,37 +72,46 @@ def run(args: argparse.Namespace) -> int:
                     bar.set_postfix_str(f"shards {done}/{planned}")
                     bar.update(inputs)
 
-                result = sweep.sweep(target, spans, shard_size=args.shard_size, checkpoint_dir=Path(args.checkpoint),
-                                     client=client, progress=progress, resume=args.resume,
-                                     notice=lambda line: print(line, file=sys.stderr))
-                rival = None
-                if args.compare_with:  # the same inputs through the other implementation
-                    bar.reset(total=total)
-                    rival = sweep.sweep(rival_target, spans, shard_size=args.shard_size,
+                documents = sweep.sweep(tuple(targets), spans, shard_size=args.shard_size,
                                         checkpoint_dir=Path(args.checkpoint), client=client, progress=progress,
                                         resume=args.resume, notice=lambda line: print(line, file=sys.stderr))
     except sweep.SweepError as error:
         raise UsageError(f"bcebench sweep: {error}") from None
-    out = Path(args.out or Path(args.checkpoint).parent / sweep.result_name(target, args.range))
-    rival_out = out.parent / sweep.result_name(dataclasses.replace(target, implementation=args.compare_with),
-                                               args.range) if rival is not None else None
-    speeds = _speeds(target, [target.implementation, args.compare_with]) if rival is not None else {}
-    for document, path, other in ((result, out, args.compare_with), (rival, rival_out, target.implementation)):
-        if document is not None:
-            if rival is not None:  # swept over the same inputs and timed beside each other: stored with each
-                document["compared_with"] = other
-            if document["target"]["implementation"] in speeds:
-                document["speed"] = speeds[document["target"]["implementation"]]
-            write_atomically(path, json.dumps(document, indent=1) + "\n")
+    paths = [Path(args.out) if args.out else Path(args.checkpoint).parent / sweep.result_name(t, args.range)
+             for t in targets]
+    compared = args.compare_with is not None
+    speeds = _speeds(targets[0], [t.implementation for t in targets]) if compared else {}
+    for document, path in zip(documents, paths, strict=True):
+        if compared:  # swept over the same inputs and timed beside each other: stored with each
+            document["compared_with"] = next(t.implementation for t in targets
+                                             if t.implementation != document["target"]["implementation"])
+        if document["target"]["implementation"] in speeds:
+            document["speed"] = speeds[document["target"]["implementation"]]
+        write_atomically(path, json.dumps(document, indent=1) + "\n")
     from bcebench.reports.exhaustive import before_after, cell_text, speeds_of
 
-    print(f"{result['stats']['total']} inputs: {cell_text(result)}")
-    print(f"{result['wall_seconds']:.1f} s ({result['resumed_shards']} of {result['shards']} shards from the "
-          f"checkpoint); result: {out}")
-    if rival is not None:
-        print(f"\n{rival['stats']['total']} inputs: {cell_text(rival)}\nresult: {rival_out}\n")
-        print("\n".join(before_after([result, rival], speeds_of((result, rival)))))
+    for document, path in zip(documents, paths, strict=True):
+        print(f"{document['target']['implementation']}: {document['stats']['total']} inputs: {cell_text(document)}; "
+              f"result: {path}")
+    first = documents[0]
+    print(f"{first['wall_seconds']:.1f} s for {len(documents)} implementation(s), one oracle pass "
+          f"({first['resumed_shards']} of {first['shards']} shards from the checkpoints)")
+    print(_profile(documents))
+    if compared:
+        print("\n" + "\n".join(before_after(documents, speeds_of(tuple(documents)))))
     return EXIT_OK
+
+
+def _profile(documents: list[dict]) -> str:
+    """Where the workers' time went, summed over the shards run now: the inputs and the oracle (shared),
+    then each implementation's own call and the judging of its results."""
+    phases = [d["stats"].get("phases", {}) for d in documents]
+    if not phases[0]:
+        return "time in the workers: not recorded (every shard came from a checkpoint written before it was)"
+    own = "; ".join(f"{d['target']['implementation']}: implementation {p.get('implementation', 0):.1f} s, "
+                    f"judging {p.get('judging', 0):.1f} s" for d, p in zip(documents, phases, strict=True))
+    return (f"time in the workers: inputs {phases[0].get('inputs', 0):.1f} s, oracle {phases[0].get('oracle', 0):.1f} s"
+            f"; {own}")
 
 
 def _speeds(target, implementations: list[str]) -> dict:
@@ -114,9 +132,11 @@ def _speeds(target, implementations: list[str]) -> dict:
 
 def add_to(commands) -> None:
     """The command and its arguments."""
-    sweep = commands.add_parser("sweep", help="every input of a dtype through one implementation (Dask)")
+    sweep = commands.add_parser("sweep", help="every input of a dtype through one implementation or several (Dask)")
     add_framework(sweep)
-    sweep.add_argument("--implementation", help="the implementation id, e.g. torch.binary_cross_entropy_with_logits")
+    sweep.add_argument("--implementation", action="append",
+                       help="the implementation id, e.g. torch.binary_cross_entropy_with_logits; repeat it to sweep "
+                            "several over the same inputs, with one evaluation of the oracle for all")
     sweep.add_argument("--impl", help="your implementation: path/to/file.py:fn or package.module:fn")
     sweep.add_argument("--form", choices=FORMS, help="the form of --impl")
     sweep.add_argument("--device", default="cpu", help="the framework's device to sweep on: cpu, cuda, gpu (cpu)")

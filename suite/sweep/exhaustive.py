@@ -227,21 +227,58 @@ def _reference(spec: Spec, x: np.ndarray, y: np.ndarray, fast: bool) -> oracle.R
 
 
 def run_shard(target: Target, start: int, stop: int, fast: bool = True) -> Stats:
-    """The statistics of one shard, in chunks of CHUNK inputs."""
+    """One target's statistics of one shard."""
+    return run_shards((target,), start, stop, fast)[0]
+
+
+def run_shards(targets: tuple[Target, ...], start: int, stop: int, fast: bool = True) -> list[Stats]:
+    """The statistics of one shard for each target (the same inputs: dtype, quantity and label), in chunks
+    of CHUNK inputs: the inputs are made once a chunk, and the oracle evaluated once a chunk for each
+    function the targets compute (a built-in and its rewrite share one evaluation). Each target's
+    ``seconds`` is the shard's wall time, shared, and its ``phases`` the seconds of each step (the
+    inputs and the oracle shared)."""
     began = time.perf_counter()
-    adapter, impl = load_implementation(target)
-    fmt = FORMATS[target.dtype]
-    spec = Spec(target.quantity, impl.form, **impl.oracle)
-    stats = Stats()
+    loaded = [load_implementation(target) for target in targets]
+    fmt = FORMATS[targets[0].dtype]
+    specs = [Spec(target.quantity, impl.form, **impl.oracle) for target, (_, impl) in zip(targets, loaded, strict=True)]
+    stats = [Stats() for _ in targets]
+    shared = dict.fromkeys(("inputs", "oracle"), 0.0)
+    own = [dict.fromkeys(("implementation", "judging"), 0.0) for _ in targets]
+    clock = time.perf_counter
     for lo in range(start, stop, CHUNK):
-        index, x, y = _inputs(target, fmt, lo, min(lo + CHUNK, stop))
-        with np.errstate(all="ignore"):
-            got, rejected = _evaluate(adapter, impl, target.quantity, x, y, target.device)
-            ref = _reference(spec, x, y, fast)
-        stats = stats.merge(measure(index, x, y, got, ref, fmt, rejected))
-    stats = finalize(stats, spec, fmt)
-    stats.seconds = time.perf_counter() - began
+        tick = clock()
+        index, x, y = _inputs(targets[0], fmt, lo, min(lo + CHUNK, stop))
+        shared["inputs"] += clock() - tick
+        references: dict = {}
+        for i, (target, (adapter, impl), spec) in enumerate(zip(targets, loaded, specs, strict=True)):
+            with np.errstate(all="ignore"):
+                tick = clock()
+                got, rejected = _evaluate(adapter, impl, target.quantity, x, y, target.device)
+                own[i]["implementation"] += clock() - tick
+                if spec not in references:
+                    tick = clock()
+                    references[spec] = _reference(spec, x, y, fast)
+                    shared["oracle"] += clock() - tick
+            tick = clock()
+            stats[i] = stats[i].merge(measure(index, x, y, got, references[spec], fmt, rejected))
+            own[i]["judging"] += clock() - tick
+    tick = clock()
+    stats = [finalize(one, spec, fmt) for one, spec in zip(stats, specs, strict=True)]
+    finalizing = (clock() - tick) / len(targets)
+    for one, mine in zip(stats, own, strict=True):
+        one.seconds = time.perf_counter() - began
+        one.phases = {**shared, **mine, "judging": mine["judging"] + finalizing}
     return stats
+
+
+def same_inputs(targets: tuple[Target, ...]) -> None:
+    """SweepError unless the targets sweep the same inputs: dtype, quantity, label and device."""
+    first = targets[0]
+    for other in targets[1:]:
+        for name in ("dtype", "quantity", "label", "device"):
+            if getattr(other, name) != getattr(first, name):
+                raise SweepError(f"{other.implementation} is swept with another {name} than {first.implementation}: "
+                                 "targets swept together share their inputs")
 
 
 # --- checkpoints ----------------------------------------------------------------------------------
@@ -395,48 +432,63 @@ def _silent(name: str):
             handler.setLevel(level)
 
 
-def sweep(target: Target, spans: list[tuple[int, int]], *, shard_size: int = DEFAULT_SHARD,
+def sweep(targets: tuple[Target, ...], spans: list[tuple[int, int]], *, shard_size: int = DEFAULT_SHARD,
           checkpoint_dir: Path, client, progress=lambda done, total, inputs: None, resume: bool = False,
-          notice=lambda line: None) -> dict:
-    """Run every shard not yet in the checkpoint on ``client``, record each as it finishes, and
-    return the result document (the target, the ranges and the merged statistics)."""
+          notice=lambda line: None) -> list[dict]:
+    """Run every shard not yet in each target's checkpoint on ``client`` (the targets together, over the
+    same inputs: one oracle pass serves them all), record each as it finishes, and return a result
+    document per target (the target, the ranges and the merged statistics)."""
     from distributed import as_completed
 
-    adapter, _ = load_implementation(target)  # fail here, in one line, before any worker starts on it
-    header = json.loads(json.dumps({"target": asdict(target), "spans": spans, "shard_size": shard_size,
-                                    "code": code_fingerprint(target, adapter)}))
-    path = checkpoint_path(checkpoint_dir, target, spans, shard_size)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    done, complete, set_aside = read_checkpoint(path, header)
-    if set_aside:
-        notice(set_aside)
-    if complete and not resume:
-        notice(f"checkpoint {path} holds a finished sweep: computed again (--resume reuses it)")
-        done = {}
+    same_inputs(targets)
+    adapters = [load_implementation(target)[0] for target in targets]  # fail here, before any worker starts
+    paths, done, complete = [], [], []
+    for target, adapter in zip(targets, adapters, strict=True):
+        header = json.loads(json.dumps({"target": asdict(target), "spans": spans, "shard_size": shard_size,
+                                        "code": code_fingerprint(target, adapter)}))
+        path = checkpoint_path(checkpoint_dir, target, spans, shard_size)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        finished, whole, set_aside = read_checkpoint(path, header)
+        if set_aside:
+            notice(set_aside)
+        if whole and not resume:
+            notice(f"checkpoint {path} holds a finished sweep: computed again (--resume reuses it)")
+            finished = {}
+        if set_aside or (whole and not resume) or not path.exists():
+            with open(path, "w") as stream:
+                _append(stream, header)
+        paths.append(path)
+        done.append(finished)
+        complete.append(whole)
     planned = shards(spans, shard_size)
-    todo = [s for s in planned if s not in done]
+    todo = [s for s in planned if any(s not in finished for finished in done)]
     started = time.perf_counter()
-    if set_aside or (complete and not resume) or not path.exists():
-        with open(path, "w") as stream:
-            _append(stream, header)
-    with open(path, "a") as stream:
-        futures = {client.submit(run_shard, target, lo, hi, key=f"{path.stem}-{lo}", pure=False, retries=2): (lo, hi)
-                   for lo, hi in todo}
+    with contextlib.ExitStack() as stack:
+        streams = [stack.enter_context(open(path, "a")) for path in paths]
+        futures = {client.submit(run_shards, targets, lo, hi, key=f"{paths[0].stem}-{len(targets)}-{lo}", pure=False,
+                                 retries=2): (lo, hi) for lo, hi in todo}
         for future in as_completed(futures):
             shard = futures[future]
-            stats = future.result()
-            done[shard] = stats
-            _append(stream, {"shard": list(shard), "stats": stats.as_json()})
-            progress(len(done), len(planned), shard[1] - shard[0])
-        if not complete or not resume:
-            _append(stream, {"complete": True})
-    merged = Stats()
-    for shard in planned:
-        merged = merged.merge(done[shard])
-    return {"target": asdict(target), "version": adapter.version(),
+            for finished, stream, stats in zip(done, streams, future.result(), strict=True):
+                finished[shard] = stats
+                _append(stream, {"shard": list(shard), "stats": stats.as_json()})
+            progress(len(planned) - len(todo) + sum(f.done() for f in futures), len(planned), shard[1] - shard[0])
+        for stream, whole in zip(streams, complete, strict=True):
+            if not whole or not resume:
+                _append(stream, {"complete": True})
+    wall = time.perf_counter() - started
+    documents = []
+    for target, adapter, finished, path in zip(targets, adapters, done, paths, strict=True):
+        merged = Stats()
+        for shard in planned:
+            merged = merged.merge(finished[shard])
+        documents.append({
+            "target": asdict(target), "version": adapter.version(),
             "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "machine": f"{platform.platform()}, {os.cpu_count()} CPUs",
             "workers": len(client.scheduler_info()["workers"]),
             "spans": [[hex(a), hex(b)] for a, b in spans], "shards": len(planned),
-            "resumed_shards": len(planned) - len(todo), "wall_seconds": time.perf_counter() - started,
-            "stats": merged.as_json(), "checkpoint": str(path)}
+            "resumed_shards": len(planned) - len(todo), "wall_seconds": wall,
+            **({"swept_with": [t.implementation for t in targets if t is not target]} if len(targets) > 1 else {}),
+            "stats": merged.as_json(), "checkpoint": str(path)})
+    return documents

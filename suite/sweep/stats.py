@@ -39,6 +39,9 @@ from bcebench.reference.formats import Format, bits_of
 from bcebench.reference.oracle import Reference, exact_value
 
 WORST_KEPT = 8
+# where a shard's time goes: making the inputs and the oracle (shared by the implementations swept
+# together), the implementation's own call, and judging its results (these statistics)
+PHASES = ("inputs", "oracle", "implementation", "judging")
 KINDS = ("nan", "missing-nan", "inf", "finite", "raises", "zero-sign")
 
 
@@ -55,6 +58,7 @@ class Stats:
     seconds: float = 0.0
     signatures: dict[str, int] = field(default_factory=dict)
     error_sum: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)  # seconds in each step of a shard (PHASES)
 
     @property
     def numbers(self) -> int:
@@ -68,14 +72,15 @@ class Stats:
                      sorted(self.worst + other.worst, key=_worst_order)[:WORST_KEPT],
                      sorted(self.specials + other.specials, key=_special_order)[:WORST_KEPT],
                      self.mpmath_count + other.mpmath_count, self.seconds + other.seconds,
-                     _add(self.signatures, other.signatures), self.error_sum + other.error_sum)
+                     _add(self.signatures, other.signatures), self.error_sum + other.error_sum,
+                     _add(self.phases, other.phases))
 
     def as_json(self) -> dict:
         return {"total": self.total, "correct": self.correct,
                 "histogram": {str(k): n for k, n in self.histogram.items()}, "mismatches": self.mismatches,
                 "max_error": self.max_error, "worst": self.worst, "specials": self.specials,
                 "mpmath_count": self.mpmath_count, "seconds": self.seconds, "signatures": self.signatures,
-                "error_sum": self.error_sum}
+                "error_sum": self.error_sum, "phases": self.phases}
 
     @classmethod
     def from_json(cls, data: dict) -> Stats:
@@ -83,13 +88,14 @@ class Stats:
                    dict(data["mismatches"]), float(data["max_error"]), list(data["worst"]),
                    list(data["specials"]), data["mpmath_count"], float(data["seconds"]),
                    dict(data.get("signatures", {})),  # sweeps written before signatures were counted lack them
-                   float(data.get("error_sum", "nan")))  # and before the mean error was: unknown
+                   float(data.get("error_sum", "nan")),  # and before the mean error was: unknown
+                   {k: float(v) for k, v in data.get("phases", {}).items()})  # and before the time was split
 
     def same_findings(self, other: Stats) -> bool:
         """Equal in everything but the time taken and the oracle path that decided."""
         mine, theirs = self.as_json(), other.as_json()
         for data in (mine, theirs):
-            data.pop("seconds"), data.pop("mpmath_count")
+            data.pop("seconds"), data.pop("mpmath_count"), data.pop("phases")
         a, b = mine.pop("error_sum"), theirs.pop("error_sum")
         return mine == theirs and abs(a - b) <= 1e-9 * max(abs(a), abs(b))
 
@@ -130,36 +136,49 @@ def _entry(i: int, patterns, x, labels, got64, rounded) -> dict:
 def measure(patterns: np.ndarray, x: np.ndarray, labels: np.ndarray, got: np.ndarray, ref: Reference,
             fmt: Format, rejected: np.ndarray | None = None) -> Stats:
     """The statistics of one block: ``patterns`` are the inputs' indices (bit patterns);
-    ``rejected`` marks inputs the implementation raised on."""
+    ``rejected`` marks inputs the implementation raised on. Whole-block passes are few: the
+    comparison with r and every error (for the mean); the special values, signatures, histogram and
+    worst inputs are worked out on the results that are not correctly rounded only (a sweep spent
+    more time here than in the oracle when every step ran over the whole block)."""
     rejected = np.zeros(got.shape, dtype=bool) if rejected is None else rejected
     got64 = got.astype(np.float64)
     rounded = ref.rounded.astype(np.float64)
-    masks = metrics.mismatch_masks(got, ref)
-    zero_sign = masks.pop("zero-sign")
-    kinds = {**{k: mask & ~rejected for k, mask in masks.items()}, "raises": rejected}
-    special = np.logical_or.reduce(list(kinds.values()))
-    equal = ((got64 == rounded) | (np.isnan(got64) & np.isnan(rounded))) & ~rejected
-    wrong = np.flatnonzero(~equal & ~special)
-    numbers = ~special & ~np.isnan(rounded)  # every wrong result is among them (a NaN r makes a mismatch)
-    per_input = np.full(got64.shape, np.nan)
+    r_nan = np.isnan(rounded)
+    equal = got64 == rounded
+    if r_nan.any():
+        equal |= np.isnan(got64) & r_nan
+    if rejected.any():
+        equal &= ~rejected
+    suspects = np.flatnonzero(~equal)
+    subset = Reference(ref.rounded[suspects], ref.exact[suspects], ref.exact_lo[suspects], 0)
+    masks = metrics.mismatch_masks(got[suspects], subset)
+    masks.pop("zero-sign")  # a zero of the wrong sign compares equal: looked for among the zeros of r below
+    kinds = {**{k: mask & ~rejected[suspects] for k, mask in masks.items()}, "raises": rejected[suspects]}
+    special_among = np.logical_or.reduce(list(kinds.values()))
+    special = suspects[special_among]
+    wrong = suspects[~special_among]
+    zeros = np.flatnonzero(rounded == 0)
+    zero_sign = int(np.count_nonzero((got64[zeros] == 0) & (np.signbit(got64[zeros]) != np.signbit(rounded[zeros]))))
     with np.errstate(over="ignore", invalid="ignore"):
-        per_input[numbers] = np.abs((got64[numbers] - ref.exact[numbers]) - ref.exact_lo[numbers]) / metrics.ulp(
-            ref.exact[numbers], fmt)
-    error = per_input[wrong]
-    every = per_input[numbers]
-    right = equal[numbers]  # correctly rounded: within half an ULP (an exact infinity: 0)
-    every[right] = np.minimum(np.nan_to_num(every[right], nan=0.0), 0.5)
+        every = np.abs((got64 - ref.exact) - ref.exact_lo) / metrics.ulp(ref.exact, fmt)
+    error = every[wrong]
+    # for the mean: correctly rounded within half an ULP (an exact infinity, whose error is NaN: 0, as
+    # the sum skips what is not finite), the others as they are, specials and NaN r not numbers
+    np.minimum(every, 0.5, out=every)
+    every[wrong] = error
+    every[special] = np.nan
+    every[r_nan] = np.nan
     _, exponents = np.frexp(error)  # error in [2^(e−1), 2^e)
     low = int(exponents.min()) if exponents.size else 0
     counts = np.bincount(exponents - low) if exponents.size else np.zeros(0, dtype=np.int64)
     stats = Stats(
-        total=int(got64.size), correct=int(equal.sum()),
+        total=int(got64.size), correct=int(np.count_nonzero(equal)),
         histogram={low + k: int(n) for k, n in enumerate(counts) if n},
-        mismatches={k: int(mask.sum()) for k, mask in kinds.items() if mask.any()}
-        | ({"zero-sign": int(zero_sign.sum())} if zero_sign.any() else {}),
+        mismatches={k: int(np.count_nonzero(mask)) for k, mask in kinds.items() if mask.any()}
+        | ({"zero-sign": zero_sign} if zero_sign else {}),
         mpmath_count=ref.mpmath_count,
-        signatures=_signature_counts(got, ref, ~equal, rejected),
-        error_sum=float(np.sum(every[np.isfinite(every)])),
+        signatures=_signature_counts(got, subset, suspects, rejected[suspects]),
+        error_sum=float(np.sum(every, where=np.isfinite(every))),
     )
     if wrong.size:
         keep = np.arange(wrong.size)
@@ -170,20 +189,28 @@ def measure(patterns: np.ndarray, x: np.ndarray, labels: np.ndarray, got: np.nda
         stats.worst = [{**_entry(wrong[k], patterns, x, labels, got64, rounded), "error": float(error[k]),
                         "exact": False} for k in order]
         stats.max_error = stats.worst[0]["error"]
-    stats.specials = [{**_entry(i, patterns, x, labels, got64, rounded),
-                       "kind": next(kind for kind, mask in kinds.items() if mask[i])}
-                      for i in np.flatnonzero(special)[:WORST_KEPT]]
+    stats.specials = [{**_entry(suspects[k], patterns, x, labels, got64, rounded),
+                       "kind": next(kind for kind, mask in kinds.items() if mask[k])}
+                      for k in np.flatnonzero(special_among)[:WORST_KEPT]]
     return stats
 
 
-def _signature_counts(got: np.ndarray, ref: Reference, wrong: np.ndarray, rejected: np.ndarray) -> dict[str, int]:
+def _signature_counts(got: np.ndarray, subset: Reference, suspects: np.ndarray, rejected: np.ndarray) -> dict[str, int]:
     """How many inputs of each failure signature (reference/metrics.py) among those not correctly
-    rounded, the inputs that raised as ``raised``; clamps are not told apart from inaccurate
-    results, so that the counts merge exactly across shards."""
-    kinds = metrics.signatures(got, ref, wrong & ~rejected, clamps=False)
-    kinds[rejected] = "raised"
-    names, counts = np.unique(kinds[kinds != ""], return_counts=True)
-    return {str(k): int(n) for k, n in zip(names, counts, strict=True)}
+    rounded (``suspects``, their oracle values ``subset``; ``rejected`` among them: counted as
+    ``raised``); clamps are not told apart from inaccurate results, so that the counts merge exactly
+    across shards — and so that each element's signature is its own: only these elements are
+    classified, as codes, and counted (classifying a whole block as strings and sorting them took
+    half a float32 sweep's time)."""
+    if not suspects.size:
+        return {}
+    codes = metrics.signature_codes(got[suspects], subset, ~rejected, clamps=False)
+    codes[rejected] = RAISED
+    counts = np.bincount(codes, minlength=len(metrics.SIGNATURE_NAMES))
+    return dict(sorted((str(metrics.SIGNATURE_NAMES[i]), int(n)) for i, n in enumerate(counts) if i and n))
+
+
+RAISED = list(metrics.SIGNATURE_NAMES).index("raised")
 
 
 def finalize(stats: Stats, spec: Spec, fmt: Format) -> Stats:
@@ -194,4 +221,5 @@ def finalize(stats: Stats, spec: Spec, fmt: Format) -> Stats:
              for w in stats.worst]
     worst.sort(key=_worst_order)
     return Stats(stats.total, stats.correct, stats.histogram, stats.mismatches, worst[0]["error"] if worst else 0.0,
-                 worst, stats.specials, stats.mpmath_count, stats.seconds, stats.signatures, stats.error_sum)
+                 worst, stats.specials, stats.mpmath_count, stats.seconds, stats.signatures, stats.error_sum,
+                 stats.phases)

@@ -181,13 +181,19 @@ def test_a_shard_whose_worker_dies_is_run_again(tmp_path):
     (["--implementation", "numpy.absent"], "no implementation 'numpy.absent'"),
     (["--implementation", "numpy.stable_logits", "--range", "backwards"], "--range 'backwards'"),
     (["--implementation", "numpy.stable_logits", "--dtype", "float32", "--label", "pairs"], "16-bit dtype"),
-    (["--framework", "numpy"], "one --implementation"),
+    (["--framework", "numpy"], "give one --framework and --implementation"),
     (["--implementation", "numpy.stable_logits", "--device", "cuda"], "numpy has no device 'cuda' here"),
     (["--impl", "bcebench.suite.tests.planted:does_nothing", "--form", "logits", "--quantity", "grad"],
      "gives no grad in float16"),
     (["--impl", "bcebench.suite.tests.planted:unsupported_everywhere", "--form", "logits"], "declines every input"),
     (["--implementation", "numpy.textbook_probs", "--compare-with", "rewrite(probs)", "--quantity", "grad"],
      "rewrite(probs) gives no grad"),
+    (["--implementation", "numpy.stable_logits", "--implementation", "numpy.textbook_probs"],
+     "take different forms (numpy.stable_logits: logits, numpy.textbook_probs: probs)"),
+    (["--implementation", "numpy.stable_logits", "--implementation", "rewrite(logits)", "--compare-with",
+      "rewrite(logits)"], "--compare-with compares one implementation"),
+    (["--implementation", "numpy.stable_logits", "--implementation", "rewrite(logits)", "--out", "x.json"],
+     "--out names one result"),
 ])
 def test_bad_requests_exit_2_with_one_line(tmp_path, extra, message):
     run = subprocess.run([sys.executable, "-m", "bcebench.suite.cli", "sweep", "--framework", "numpy",
@@ -326,3 +332,37 @@ def test_a_result_in_another_dtype_is_refused_before_the_sweep():
     assert declined == (f"user:{spec} returned shape (1,) float64 for one float16 input: a sweep judges one result "
                         "per input, in the input's dtype")
     assert sweep.probe(target()) is None
+
+
+def test_one_oracle_pass_judges_several_implementations(monkeypatch):
+    """Swept together, two implementations of the same function get the statistics each gets alone, from
+    one evaluation of the oracle a chunk (a before/after comparison evaluated it twice); a focal loss
+    beside them computes another function and gets its own."""
+    calls = []
+    evaluate = sweep._reference
+    monkeypatch.setattr(sweep, "_reference", lambda spec, x, y, fast: calls.append(spec) or evaluate(spec, x, y, fast))
+    both = (target(), target("rewrite(logits)"), target("numpy.focal_logits(alpha=0.25, gamma=2)"))
+    together = sweep.run_shards(both, 0, 2**16)
+    assert len(calls) == 2  # one chunk: BCE once, the focal loss once
+    alone = [sweep.run_shard(t, 0, 2**16) for t in both]
+    for joint, single in zip(together, alone, strict=True):
+        assert joint.same_findings(single) and joint.total == 2**16
+    with pytest.raises(sweep.SweepError, match="another quantity"):
+        sweep.same_inputs((target(), target(quantity="grad")))
+
+
+def test_the_command_sweeps_several_implementations_into_a_result_each(tmp_path):
+    """`--implementation` twice: one run, one result file for each beside the checkpoints, each naming the
+    other it was swept with, each the statistics of that implementation alone."""
+    names = ["numpy.stable_logits", "rewrite(logits)"]
+    run = subprocess.run([sys.executable, "-m", "bcebench.suite.cli", "sweep", "--framework", "numpy", "--dtype",
+                          "float16", "--range", "0x3c00:0x4400", "--workers", "1", "--checkpoint",
+                          str(tmp_path / "checkpoints"), *[a for n in names for a in ("--implementation", n)]],
+                         cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    for name, other in (names, names[::-1]):
+        path = tmp_path / sweep.result_name(target(name), "0x3c00:0x4400")
+        document = json.loads(path.read_text())
+        assert document["swept_with"] == [other] and f"{name}: 2048 inputs" in run.stdout
+        assert Stats.from_json(document["stats"]).same_findings(sweep.run_shard(target(name), 0x3C00, 0x4400))
+    assert "one oracle pass" in run.stdout
