@@ -67,15 +67,17 @@ def _verdict_cell(verdict: str, text: str, link: str = "") -> str:
 def page(results: dict, certificate: list[dict], plots: dict) -> str:
     meta = results["metadata"]
     columns, ranked = scorecard.rows(results)
+    orders = scorecard.orders(columns, ranked)
+    labels = [f"{d} {q}" for d, q in columns] + ["special values", "time × fastest"]
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
-           "<title>bcebench report</title>", f"<style>{STYLE}{_scorecard_style(columns, ranked)}</style></head><body>",
+           "<title>bcebench report</title>", f"<style>{STYLE}{_scorecard_style(orders, labels)}</style></head><body>",
            "<h1>BCE implementations against the exact reference</h1>"]
     state = "passed" if results["passed"] else "failed"
     summary = ", ".join(f"{n} {v}" for v, n in sorted(results["summary"].items()))
     out.append(f'<p class="gate-{state}"><strong>{len(results["checks"])} checks: {escape(summary)}. '
                f"Gate {state}.</strong></p>")
-    out.append(_scorecard(results, columns, ranked))
+    out.append(_scorecard(results, columns, ranked, orders, labels))
     out += ["<h2>Environment</h2><ul>", f"<li>Date: {escape(meta['date'])}</li>"]
     for name, info in meta["frameworks"].items():
         out.append(f"<li>{escape(name)} {escape(info['version'])}: {escape(', '.join(info['devices']))}</li>")
@@ -102,20 +104,18 @@ def page(results: dict, certificate: list[dict], plots: dict) -> str:
     return "\n".join(out) + "\n"
 
 
-def _scorecard(results: dict, columns: list, ranked: list) -> str:
-    """The scorecard table, sortable without a script: one radio button per order (``scorecard.orders``),
-    each row carrying its place in every order as a CSS variable; the checked button's rule sets the
-    grid's ``order`` (``_scorecard_style``). Labels for the buttons head the columns and line the top."""
+def _scorecard(results: dict, columns: list, ranked: list, orders: list, labels: list) -> str:
+    """The scorecard table, sortable without a script: one radio button per order (``scorecard.orders``:
+    the ranking, the name, the loss, then one per column of ``labels``), each row carrying its place in
+    every order as a CSS variable; the checked button's rule sets the grid's ``order``
+    (``_scorecard_style``). Labels for the buttons head the columns and line the top."""
     if not ranked:
         return ""
     marks = scorecard.best(columns, ranked)
-    labels = [f"{d} {q}" for d, q in columns] + ["special values", "time × fastest"]
-    orders = scorecard.orders(columns, ranked)
-    sortable = {name: i for i, (name, _) in enumerate(orders)}
-    head_names = [*sortable.keys()][3:]  # the columns', in column order
+    by_column = range(len(orders) - len(labels), len(orders))  # the columns' orders, in column order
     head = ('<tr class="head"><th><label for="sort-1">implementation</label></th>'
-            + "".join(f'<th><label for="sort-{sortable[name]}">{escape(label)}</label></th>'
-                      for name, label in zip(head_names, labels, strict=True)) + "</tr>")
+            + "".join(f'<th><label for="sort-{k}">{escape(label)}</label></th>'
+                      for k, label in zip(by_column, labels, strict=True)) + "</tr>")
     body = []
     for i, row in enumerate(ranked):
         cells = []
@@ -146,13 +146,11 @@ def _scorecard(results: dict, columns: list, ranked: list) -> str:
             + (f'<p id="not-timed">Not timed: {escape("; ".join(untimed))}.</p>' if untimed else ""))
 
 
-def _scorecard_style(columns: list, ranked: list) -> str:
+def _scorecard_style(orders: list, labels: list) -> str:
     """The rules that sort the scorecard by the checked order, mark the order's label, and name each cell's
     column on a phone (where the heading row is hidden)."""
-    if not ranked:
+    if not orders[0][1]:
         return ""
-    orders = scorecard.orders(columns, ranked)
-    labels = [f"{d} {q}" for d, q in columns] + ["special values", "time × fastest"]
     rules = [f"#sort-{k}:checked ~ .scroll tr {{ --o: var(--o{k}); }}\n" for k in range(1, len(orders))]
     rules += [f'#sort-{k}:checked ~ * label[for="sort-{k}"] {{ font-weight: bold; text-decoration: none; }}\n'
               for k in range(len(orders))]
@@ -263,10 +261,10 @@ def _rewrites(sweeps: list[dict]) -> str:
 
 
 def _speed(speed: dict) -> str:
+    rows = render.speed_rows(speed)
     return ("<h2>Speed</h2><p>Median of pytest-benchmark rounds; efficiency is the nearer wall's time (a memory "
             "copy of the same bytes, or one exp and one log1p per element) over the median.</p>"
-            + _collapsed(f"{len(render.speed_rows(speed))} timed cases",
-                         _text_table("speed", render.SPEED_HEADER, render.speed_rows(speed))))
+            + _collapsed(f"{len(rows)} timed cases", _text_table("speed", render.SPEED_HEADER, rows)))
 
 
 def _plots(plots: dict, title: str) -> str:
@@ -311,7 +309,8 @@ def _specials(records: list[dict]) -> str:
 
 def _deviations(results: dict) -> str:
     items = []
-    for d in render.deviations_used(results["checks"]):
+    used = render.deviations_used(results["checks"])
+    for d in used:
         names = d["implementation"] if isinstance(d["implementation"], list) else [d["implementation"]]
         items.append(f'<li id="deviation-{escape(d["key"])}"><strong>{escape(", ".join(names))}</strong> '
                      f"({d['count']} checks; entry {escape(d['key'])}): {escape(d['what'])} "
@@ -319,13 +318,13 @@ def _deviations(results: dict) -> str:
     for stale in results.get("stale_deviations", []):
         items.append(f"<li>No longer reproduces: {escape(stale['what'])}</li>")
     return '<h2 id="known-deviations">Known deviations</h2>' + _collapsed(
-        f"{len(items)} entries explain checks of this run", "<ul>" + "".join(items) + "</ul>")
+        f"{len(used)} entries explain checks of this run", "<ul>" + "".join(items) + "</ul>")
 
 
-DETAILS_INTRO = ("Per implementation and dtype, its checks grouped by verdict, check and quantity: how many, the "
-                 "largest error, the worst input of the worst of them, and what explains them (the known deviation's "
-                 "entry, or the message); each failure or crash on its own row with its repro line. results.json "
-                 "beside this file holds every check in full.")
+DETAILS_INTRO = ("Per implementation and dtype, its checks grouped by verdict and check (every pass in one row), "
+                 "with their quantities: how many, the largest error, the worst input of the worst of them, and what "
+                 "explains them (the known deviation's entry, or the message); each failure or crash on its own row "
+                 "with its repro line. results.json beside this file holds every check in full.")
 
 
 def _details(records: list[dict]) -> str:
@@ -359,8 +358,8 @@ def _detail_row(checks: list[dict], listed: set) -> str:
     short = render.six_digits
     where = (f"x={short(worst['x']['value'])} ({worst['x']['hex']}), y={short(worst['y']['value'])}: got "
              f"{short(worst['got']['value'])}, exact {short(worst['exact'])}. ") if worst and verdict != "pass" else ""
-    entries = sorted({k for r in checks for k in (r.get("deviations_used") or
-                                                   ({r["deviation"]["key"]: 0} if r.get("deviation") else {}))})
+    entries = sorted({k for r in checks for k in r.get("deviations_used", {})}
+                     | {r["deviation"]["key"] for r in checks if r.get("deviation")})
     explained = " ".join(f'<a href="#deviation-{escape(k)}">entry {escape(k)}</a>' if k in listed else
                          f"entry {escape(k)}" for k in entries)
     messages = "" if verdict == "pass" else escape("; ".join(dict.fromkeys(r["message"] for r in checks

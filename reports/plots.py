@@ -55,10 +55,10 @@ def error_plots(records: list[dict]) -> dict[tuple[str, str, str], bytes]:
         series.setdefault(key, {}).setdefault(record["implementation"], []).extend(record["profile"])
         if record["bound"]["scale"] == "result":
             bounds[key] = record["bound"]["limit"]
-    styles: dict = {}
-    for (form, _, _), lines in sorted(series.items()):
-        styles.setdefault(form, set()).update(lines)
-    styles = {form: {name: _series_style(i) for i, name in enumerate(sorted(names))} for form, names in styles.items()}
+    names: dict = {}
+    for (form, _, _), lines in series.items():
+        names.setdefault(form, set()).update(lines)
+    styles = {form: {name: _series_style(i) for i, name in enumerate(sorted(each))} for form, each in names.items()}
     images = {(form, "", "legend"): _legend(names) for form, names in styles.items()}
     images.update({key: _figure(key, lines, bounds.get(key), styles[key[0]]) for key, lines in sorted(series.items())})
     return images

@@ -26,7 +26,7 @@ import math
 from dataclasses import dataclass, field
 
 from bcebench.reference.formats import FORMATS
-from bcebench.reports.render import QUANTITIES, detail_anchor
+from bcebench.reports.render import QUANTITIES, detail_anchor, format_error
 
 EXHAUSTIVE = "∀"
 BEST = "★"
@@ -242,8 +242,7 @@ def cell_text(cell: Cell | None, marks: dict, column) -> str:
         return ""
     starred = cell.share == marks[(column, "share")] and cell.share >= 0.5
     share = f"{cell.share:.2%}" + (BEST if starred else "")
-    worst = (f"{cell.worst:.3g}" if math.isfinite(cell.worst) else "∞") + (
-        BEST if cell.worst == marks[(column, "worst")] else "")
+    worst = format_error(cell.worst) + (BEST if cell.worst == marks[(column, "worst")] else "")
     known = f" {KNOWN}" if cell.explained and cell.worst > 0 else ""
     return f"{share} · {worst}{known}{' ' + EXHAUSTIVE if cell.exhaustive else ''}"
 
@@ -300,7 +299,7 @@ def _worst_text(row: Row) -> str:
 def error_text(error: float) -> str:
     """An error in ULPs as the scorecard writes it; ∞ where the result is NaN, a wrong infinity or a zero of
     the wrong sign (the special-value rules' unbounded error)."""
-    return f"{error:.3g}" if math.isfinite(error) else "∞ (NaN, or a wrong infinity or sign of zero)"
+    return format_error(error) + ("" if math.isfinite(error) else " (NaN, or a wrong infinity or sign of zero)")
 
 
 LEGEND = (f"Which implementation to use: the first row. Per dtype and quantity: the share of results correctly "

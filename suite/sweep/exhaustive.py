@@ -262,12 +262,13 @@ def run_shards(targets: tuple[Target, ...], start: int, stop: int, fast: bool = 
             tick = clock()
             stats[i] = stats[i].merge(measure(index, x, y, got, references[spec], fmt, rejected))
             own[i]["judging"] += clock() - tick
-    tick = clock()
-    stats = [finalize(one, spec, fmt) for one, spec in zip(stats, specs, strict=True)]
-    finalizing = (clock() - tick) / len(targets)
+    for i, spec in enumerate(specs):
+        tick = clock()
+        stats[i] = finalize(stats[i], spec, fmt)
+        own[i]["judging"] += clock() - tick
     for one, mine in zip(stats, own, strict=True):
         one.seconds = time.perf_counter() - began
-        one.phases = {**shared, **mine, "judging": mine["judging"] + finalizing}
+        one.phases = {**shared, **mine}
     return stats
 
 
@@ -467,12 +468,12 @@ def sweep(targets: tuple[Target, ...], spans: list[tuple[int, int]], *, shard_si
         streams = [stack.enter_context(open(path, "a")) for path in paths]
         futures = {client.submit(run_shards, targets, lo, hi, key=f"{paths[0].stem}-{len(targets)}-{lo}", pure=False,
                                  retries=2): (lo, hi) for lo, hi in todo}
-        for future in as_completed(futures):
+        for count, future in enumerate(as_completed(futures), 1):
             shard = futures[future]
             for finished, stream, stats in zip(done, streams, future.result(), strict=True):
                 finished[shard] = stats
                 _append(stream, {"shard": list(shard), "stats": stats.as_json()})
-            progress(len(planned) - len(todo) + sum(f.done() for f in futures), len(planned), shard[1] - shard[0])
+            progress(len(planned) - len(todo) + count, len(planned), shard[1] - shard[0])
         for stream, whole in zip(streams, complete, strict=True):
             if not whole or not resume:
                 _append(stream, {"complete": True})
