@@ -91,17 +91,22 @@ class Reference:
     ones, where the fast path decided, to 2**-48 relative or 2**-1000 absolute, whichever is larger
     (past |z| = 700 it reports e^-700 for a smaller value). Both are far below the target's ULP,
     which is what error measurement needs; ``rounded`` is exact either way.
-    ``mpmath_count`` is the number of elements the mpmath path decided.
+    ``mpmath_count`` is the number of elements the mpmath path decided, ``slow`` their flat indices
+    where ``evaluate`` made the answer.
     """
 
     rounded: np.ndarray
     exact: np.ndarray
     exact_lo: np.ndarray
     mpmath_count: int
+    slow: np.ndarray | None = None
 
 
-def evaluate(spec: Spec, x, y, *, fast: bool = True) -> Reference:
-    """Correctly rounded ``spec`` at every (x, y); x fixes the dtype, y broadcasts against it."""
+def evaluate(spec: Spec, x, y, *, fast: bool = True, known: tuple | None = None) -> Reference:
+    """Correctly rounded ``spec`` at every (x, y); x fixes the dtype, y broadcasts against it.
+    ``known``: (flat indices, rounded as float64, exact, exact_lo) of the elements the mpmath path
+    decided for these very inputs before (``reference.cache``'s tables on disk), taken instead of
+    deciding them again when the fast path leaves exactly those indices pending."""
     x = np.asarray(x)
     fmt = format_of(x.dtype)
     with np.errstate(invalid="ignore"):  # ml_dtypes warns when it widens a NaN
@@ -118,14 +123,19 @@ def evaluate(spec: Spec, x, y, *, fast: bool = True) -> Reference:
     if fast:  # NaN in gives NaN out for every quantity (exact.special_value): no need to ask mpmath
         nan = pending & np.isnan(xs)
         rounded[nan], approx[nan], pending[nan] = np.nan, np.nan, False
-    for i in np.flatnonzero(pending):
-        rounded[i], bounds = decide_scalar(spec, float(xs[i]), float(ys[i]), fmt)
-        approx[i], approx_lo[i] = _double_double(bounds)
+    slow = np.flatnonzero(pending)
+    if known is not None and np.array_equal(known[0], slow):
+        rounded[slow], approx[slow], approx_lo[slow] = known[1:]
+    else:
+        for i in slow:
+            rounded[i], bounds = decide_scalar(spec, float(xs[i]), float(ys[i]), fmt)
+            approx[i], approx_lo[i] = _double_double(bounds)
     return Reference(
         rounded=as_dtype(rounded, fmt).reshape(shape),
         exact=approx.reshape(shape),
         exact_lo=approx_lo.reshape(shape),
-        mpmath_count=int(pending.sum()),
+        mpmath_count=int(slow.size),
+        slow=slow,
     )
 
 
