@@ -5,7 +5,10 @@ a gating check that was judged (pass, known deviation) and now is unsupported or
 gone; fewer gating checks than in the baseline; and a check whose largest error grew by
 more than the threshold factor and now exceeds the policy bound's half (small errors moving around
 inside the bound are noise, not regressions). Improvements are the reverse. Checks present in
-only one run are listed as new or missing as well.
+only one run are listed as new or missing as well. A check of drawn inputs that is gone is no
+regression where the new run judged every input of its kind instead (``superseded``): an accuracy
+check of the same implementation, dtype, quantity and labels whose record is ``exhaustive`` and was
+judged (the 16-bit cases of every input hold every input that any draw of hard or soft labels holds).
 
 ``bcebench compare OLD NEW --identical`` asks more: that two runs judged alike, check by check, every
 field of every record but its timing (``TIMING``) equal, and the run's verdict, summary, unjudged
@@ -22,8 +25,15 @@ def _max_error(record: dict) -> float | None:
     return (record.get("errors") or {}).get("max")
 
 
+def _kind(record: dict) -> tuple:
+    """What an accuracy check judges but for its inputs: implementation, dtype, quantity, labels."""
+    return tuple(record.get(key) for key in ("framework", "device", "implementation", "dtype", "check", "quantity",
+                                              "labels"))
+
+
 def compare(old: dict, new: dict, threshold: float = 2.0, fail_over: float = 10.0) -> dict:
-    """{'regressions', 'improvements', 'new', 'missing'}: lists of (id, before, after) rows. When
+    """{'regressions', 'improvements', 'superseded'}: lists of (id, before, after) rows (a superseded
+    check's after: the id of the check of every input that holds its inputs); 'new', 'missing': ids. When
     both runs carry a speed section, a case slower by more than ``fail_over`` percent and beyond
     its noise is a regression too (suite.bench.regressions)."""
     if threshold <= 1:
@@ -31,12 +41,16 @@ def compare(old: dict, new: dict, threshold: float = 2.0, fail_over: float = 10.
     before = {r["id"]: r for r in old["checks"]}
     after = {r["id"]: r for r in new["checks"]}
     changes: dict = {"regressions": [], "improvements": [], "new": sorted(after.keys() - before.keys()),
-                     "missing": sorted(before.keys() - after.keys())}
+                     "missing": sorted(before.keys() - after.keys()), "superseded": []}
+    every = {_kind(r): r for r in new["checks"] if r.get("exhaustive") and r["verdict"] in JUDGED}
     for check_id in changes["missing"]:
         a = before[check_id]
-        if a.get("gating", True) and a["verdict"] in JUDGED:
+        if a.get("check") == "accuracy" and _kind(a) in every:
+            changes["superseded"].append((check_id, a["verdict"], every[_kind(a)]["id"]))
+        elif a.get("gating", True) and a["verdict"] in JUDGED:
             changes["regressions"].append((check_id, a["verdict"], "gone"))
     gating_before, gating_after = (sum(r.get("gating", True) for r in run["checks"]) for run in (old, new))
+    gating_before -= sum(before[check_id].get("gating", True) for check_id, _, _ in changes["superseded"])
     if gating_after < gating_before:
         changes["regressions"].append(("gating checks", str(gating_before), str(gating_after)))
     for check_id in sorted(before.keys() & after.keys()):
@@ -75,6 +89,9 @@ def summary(changes: dict) -> str:
         lines += [f"## {title.capitalize()}: {len(rows)}", ""]
         if rows:
             lines += [*table(["check", "before", "after"], [list(row) for row in rows]), ""]
+    if changes.get("superseded"):
+        lines += [f"## Superseded by a check of every input: {len(changes['superseded'])}", "",
+                  *table(["check", "before", "judged now by"], [list(row) for row in changes["superseded"][:50]]), ""]
     for title in ("new", "missing"):
         ids = changes[title]
         lines += [f"## {title.capitalize()} checks: {len(ids)}", ""] + [f"- {i}" for i in ids[:50]]

@@ -3,11 +3,13 @@
 One row per implementation and device; per dtype and quantity a cell with the share of results
 correctly rounded and the largest error (in the policy's unit, ULPs for hard labels) over every
 judged element — a known deviation's elements included: an explained error is still an error, and
-the cell marks it as known (≈, with the entries that explain it) — over the accuracy checks' sampled
-cases, or both over every input of the exhaustive sweeps where a sweep of that implementation, dtype
-and quantity exists (marked ∀: labels 0 and 1, every bit pattern); then the special values right out
-of those judged, and the time relative to the fastest implementation of the same device, dtype, mode
-and size in the speed section (its largest size, forward, float32 where timed).
+the cell marks it as known (≈, with the entries that explain it) — over the accuracy checks' cases,
+or both over every input of the exhaustive sweeps where a sweep of that implementation, dtype and
+quantity exists; marked ∀ where every finite input was judged with labels 0 and 1 (by a sweep, or by
+the gate itself in float16 and bfloat16, whose special values the special check judges); then the
+special values right out of those judged, and the time relative to the fastest implementation of the
+same device, dtype, mode and size in the speed section (its largest size, forward, float32 where
+timed).
 
 The order answers "which gives the right numbers": first the share of its dtype's digits that the
 worst result gets wrong, log2(1 + largest error in ULPs) / precision (1: every digit lost; more: off
@@ -148,6 +150,7 @@ def rows(results: dict) -> tuple[list[tuple[str, str]], list[Row]]:
             cell.count += r["count"]
             cell.worst = max(cell.worst, r["errors"]["max"])
             cell.explained |= set(r.get("deviations_used", {}))
+            cell.exhaustive |= bool(r.get("exhaustive")) and r.get("labels") == "hard"
         if r.get("check") == "special":
             elements = r.get("elements", [])
             row.specials_right += sum(e["ok"] for e in elements)
@@ -305,7 +308,8 @@ def error_text(error: float) -> str:
 LEGEND = (f"Which implementation to use: the first row. Per dtype and quantity: the share of results correctly "
           f"rounded · the largest error (ULPs, or the policy's unit) over every element judged, known deviations "
           f"included ({KNOWN}: elements there are explained by a known deviation; the error is measured all the same); "
-          f"{EXHAUSTIVE}: both over every input of an exhaustive sweep (labels 0 and 1), else over the sampled cases. "
+          f"{EXHAUSTIVE}: every finite input judged with labels 0 and 1 (by an exhaustive sweep, or by the gate in "
+          f"float16 and bfloat16), else drawn cases. "
           f"Special values right of those judged; time over the fastest on the same device. {BEST}: the best "
           f"measured figure of the column (never a share below 50 %). Rows: the fewest of its dtype's digits "
           f"wrong in the worst result (in twentieths of the precision: the worst dtype's, then the mean over its "

@@ -197,6 +197,21 @@ def test_compare_counts_vanished_unsupported_and_empty_runs_as_regressions(resul
     capsys.readouterr()
 
 
+def test_a_drawn_check_judged_now_on_every_input_is_superseded_not_gone(results):
+    """A sampled accuracy check that the new run replaced by a judged check of every input of the same
+    implementation, dtype, quantity and labels is no regression; replaced by one that fails, it is."""
+    drawn = next(r for r in results["checks"] if r["check"] == "accuracy" and r["verdict"] == "pass" and r["gating"])
+    every = {**copy.deepcopy(drawn), "id": drawn["id"].rsplit("/", 1)[0] + f"/every-{drawn['labels']}",
+             "regime": "every", "exhaustive": True}
+    new = copy.deepcopy(results)
+    new["checks"] = [r for r in new["checks"] if r["id"] != drawn["id"]] + [every]
+    changes = compare.compare(results, new)
+    assert changes["regressions"] == [] and changes["superseded"] == [(drawn["id"], "pass", every["id"])]
+    assert "Superseded by a check of every input: 1" in compare.summary(changes)
+    new["checks"][-1] = {**every, "verdict": "fail"}
+    assert (drawn["id"], "pass", "gone") in compare.compare(results, new)["regressions"]
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--threshold", "-1"], "--threshold -1: must be a factor > 1"),
     (["--threshold", "1"], "--threshold 1: must be a factor > 1"),

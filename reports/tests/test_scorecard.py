@@ -114,6 +114,20 @@ def test_an_exhaustive_sweep_of_both_labels_replaces_the_samples_and_one_label_d
     assert cells["careful"].exhaustive and not cells["other"].exhaustive
 
 
+def test_the_gate_s_own_cases_of_every_input_with_labels_0_and_1_mark_the_cell():
+    """The 16-bit accuracy cases of every input: with labels 0 and 1 the cell is marked ∀ and sums them
+    with the drawn random-label cases; every input with the soft labels alone is not labels 0 and 1."""
+    every = {**record("careful", "float16", correct=126000, count=126976), "labels": "hard", "exhaustive": True}
+    soft = {**record("soft-only", "float16", correct=250000, count=253952), "labels": "soft", "exhaustive": True}
+    drawn = {**record("careful", "float16", correct=1000, count=1024), "labels": "random"}
+    columns, ranked = scorecard.rows({"checks": [every, soft, drawn]})
+    cells = {row.implementation: row.cells[("float16", "loss")] for row in ranked}
+    assert cells["careful"].exhaustive and (cells["careful"].correct, cells["careful"].count) == (127000, 128000)
+    assert not cells["soft-only"].exhaustive
+    marks = scorecard.best(columns, ranked)
+    assert scorecard.cell_text(cells["careful"], marks, columns[0]).endswith(scorecard.EXHAUSTIVE)
+
+
 def test_speed_is_the_time_over_the_fastest_at_the_largest_forward_float32_size():
     timed = [{"kind": "implementation", "framework": "torch", "device": "cpu", "implementation": name,
               "dtype": "float32", "mode": "forward", "size": size, "vs_fastest": ratio}

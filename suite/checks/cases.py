@@ -14,6 +14,14 @@ replayed bit for bit from (regime, labels, dtype, seed):
 
 Labels are ``hard`` (0 and 1), ``soft`` (0.1, 0.5, 0.9, 0.999) or ``random`` (uniform in
 [0, 1]), rounded once to the dtype.
+
+A 16-bit dtype has so few inputs that they are all judged instead of drawn: the regime ``every``
+holds every input the form takes short of the special values (for logits every finite z: 63,488 in
+float16, 65,280 in bfloat16, ±0 and the subnormals included; for probabilities every p strictly
+between 0 and 1), once with each hard label (0, then 1) or each soft label, and replaces the sampled
+hard and soft cases. The special values (±∞ and NaN, and p = 0 and 1) are the special check's, input
+by input, where the policy may allow an exception. Random labels are still drawn, as in the wider
+dtypes: their (x, y) pairs number 2^32.
 """
 
 from __future__ import annotations
@@ -30,6 +38,9 @@ CASE_SIZE = 1024
 REGIMES = {"logits": ("wide", "moderate", "overflow"), "probs": ("wide", "uniform")}
 LABELS = ("hard", "soft", "random")
 SOFT_LABELS = (0.1, 0.5, 0.9, 0.999)
+EVERY = "every"
+EXHAUSTIVE_DTYPES = ("float16", "bfloat16")
+EVERY_LABELS = {"hard": (0.0, 1.0), "soft": SOFT_LABELS}  # the label sets every input is judged with
 
 
 @dataclass(frozen=True)
@@ -89,7 +100,36 @@ def labels(kind: str, rng, count: int) -> np.ndarray:
     return rng.uniform(0, 1, count)
 
 
+def every_input(form: str, fmt: Format) -> np.ndarray:
+    """Every value of a 16-bit format that is not a special value of the form, in bit-pattern order:
+    the finite ones for logits, those strictly between 0 and 1 for probabilities."""
+    x = np.arange(1 << 16, dtype=np.uint16).view(fmt.dtype)
+    with np.errstate(invalid="ignore"):  # ml_dtypes warns when it widens a NaN
+        wide = x.astype(np.float64)
+    return x[np.isfinite(wide)] if form == "logits" else x[(wide > 0) & (wide < 1)]
+
+
+def every_case(form: str, dtype: str, label_kind: str) -> Case:
+    """Every input (``every_input``) once with each label of ``EVERY_LABELS[label_kind]``, in that order."""
+    fmt = FORMATS[dtype]
+    x = every_input(form, fmt)
+    values = EVERY_LABELS[label_kind]
+    y = exact_cast(np.repeat(np.array(values, dtype=np.float64), x.size), fmt)
+    return Case(form, dtype, EVERY, label_kind, np.tile(x, len(values)), y)
+
+
+def accuracy_regimes(form: str, dtype: str, label_kinds: tuple[str, ...]) -> list[tuple[str, str]]:
+    """The (regime, labels) of a form's accuracy cases in a dtype: every input for the label kinds
+    that have a fixed set in a 16-bit dtype, the sampled regimes for the rest."""
+    every = [kind for kind in label_kinds if dtype in EXHAUSTIVE_DTYPES and kind in EVERY_LABELS]
+    return [(EVERY, kind) for kind in every] + [(regime, kind) for regime in REGIMES[form]
+                                                for kind in label_kinds if kind not in every]
+
+
 def make_case(form: str, dtype: str, regime: str, label_kind: str, count: int = CASE_SIZE, seed: int = SEED) -> Case:
+    """The case of a regime: drawn from the seed, or, for ``every``, every input (``every_case``)."""
+    if regime == EVERY:
+        return every_case(form, dtype, label_kind)
     fmt = FORMATS[dtype]
     rng = np.random.default_rng([seed, list(REGIMES[form]).index(regime), LABELS.index(label_kind), fmt.precision])
     x = exact_cast(inputs(form, regime, fmt, rng, count), fmt)
@@ -97,11 +137,6 @@ def make_case(form: str, dtype: str, regime: str, label_kind: str, count: int = 
         x = x[(x.astype(np.float64) > 0) & (x.astype(np.float64) < 1)]
     y = exact_cast(labels(label_kind, rng, x.size), fmt)
     return Case(form, dtype, regime, label_kind, x, y)
-
-
-def accuracy_cases(form: str, dtype: str, hard_labels_only: bool = False) -> list[Case]:
-    kinds = ("hard",) if hard_labels_only else LABELS
-    return [make_case(form, dtype, regime, kind) for regime in REGIMES[form] for kind in kinds]
 
 
 # The special inputs: (x, y) pairs where the answer is a limit, an infinity, a NaN or a zero.

@@ -39,6 +39,8 @@ def accuracy(adapter, impl, device, case: cases.Case, quantity: str, policy: Pol
     spec = spec_for(impl, quantity)
     record, errors, _ = judge(record, values, None, case.x, case.y, spec, policy)
     record["profile"] = error_profile(case.x, errors)
+    if case.regime == cases.EVERY:  # every input of the dtype with each label of the set, not a sample
+        record["exhaustive"] = True
     return in_another_dtype(record, problem) if problem else record
 
 
@@ -122,6 +124,28 @@ def domain(adapter, impl, device, case: cases.Case, quantity: str, policy: Polic
     return record
 
 
+def exact_sum(values: np.ndarray, weights: np.ndarray) -> mpmath.mpf:
+    """Σ wᵢvᵢ without rounding, for float64 values and small integer weights (below 2^16), as an
+    mpmath number; the context's precision must hold it (2200 bits do: 2,097 bits of exponent range,
+    53 of significand, 16 of weight, 20 of count). Each finite value is m·2^e with an integer m of 53
+    bits, split in halves of 27 and 26 bits so that a sum of up to 2^20 products of a half and a
+    weight stays exact in int64; those sums are added per exponent as Python integers. More terms, a
+    NaN or an infinity: mpmath sums them one by one."""
+    values = np.asarray(values, dtype=np.float64).reshape(-1)
+    if not np.isfinite(values).all() or values.size > 1 << 20:
+        return mpmath.fsum(mpmath.mpf(w) * v for w, v in zip(weights, values, strict=True))
+    fraction, exponent = np.frexp(values)
+    magnitude = (np.abs(fraction) * 2.0**53).astype(np.int64)
+    sign = np.where(values < 0, -1, 1) * weights.astype(np.int64)
+    high, low = (magnitude >> 26) * sign, (magnitude & ((1 << 26) - 1)) * sign
+    exponent = exponent.astype(np.int64) - 53
+    total, lowest = 0, int(exponent.min()) if values.size else 0
+    for e in np.unique(exponent):
+        at = exponent == e
+        total += (int(high[at].sum()) << (int(e) - lowest + 26)) + (int(low[at].sum()) << (int(e) - lowest))
+    return mpmath.ldexp(mpmath.mpf(total), lowest)
+
+
 def _exact_reduction(spec: Spec, case: cases.Case, reduction: str) -> Reference:
     """The exact mean, sum or weighted mean (Σ wᵢLᵢ / Σ wᵢ, w = ``sample_weights``) of the exact
     elementwise values, rounded once to the dtype."""
@@ -129,8 +153,8 @@ def _exact_reduction(spec: Spec, case: cases.Case, reduction: str) -> Reference:
     fmt = FORMATS[case.dtype]
     weights = sample_weights(case.x.size) if reduction == "weighted-mean" else np.ones(case.x.size)
     with mpmath.workprec(2200):  # exact: every float64 term (times a small integer) fits in 2200 bits
-        total = mpmath.fsum([mpmath.mpf(w) * v for w, v in zip(weights, ref.exact, strict=True)]
-                            + [mpmath.mpf(w) * v for w, v in zip(weights, ref.exact_lo, strict=True)])
+        total = exact_sum(np.concatenate([ref.exact.reshape(-1), ref.exact_lo.reshape(-1)]),
+                          np.concatenate([weights, weights]))
         if case.x.size == 0:
             value = mpmath.mpf(0) if reduction == "sum" else mpmath.mpf("nan")
         else:

@@ -120,7 +120,7 @@ def tasks_for(framework: str, device: str, impl: base.Implementation, dtype: str
         label_kinds = ("hard",) if impl.hard_labels_only else cases.LABELS
         for quantity in quantities:
             tasks += [{"kind": "accuracy", "check": "accuracy", "quantity": quantity, "regime": regime,
-                       "labels": labels} for regime in cases.REGIMES[impl.form] for labels in label_kinds]
+                       "labels": labels} for regime, labels in cases.accuracy_regimes(impl.form, dtype, label_kinds)]
             if quantity != "hess":
                 tasks.append({"kind": "special", "check": "special", "quantity": quantity, "regime": "special",
                               "labels": "special-hard" if impl.hard_labels_only else "special"})

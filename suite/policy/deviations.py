@@ -71,12 +71,17 @@ class Condition:
 @dataclass(frozen=True)
 class Explains:
     """One signature a deviation explains, the input region where it does (every condition holds;
-    ["all"] is the whole input space), and for a finite error the largest it allows (the
-    measured maximum with a stated margin)."""
+    ["all"] is the whole input space), for a finite error the largest it allows (the measured
+    maximum with a stated margin), and the dtypes where it was measured (``dtypes``; empty: every
+    dtype the entry matches), so that what one dtype showed explains nothing in another."""
 
     signature: str
     region: tuple[Condition, ...]
     max_error: float | None = None
+    dtypes: tuple[str, ...] = ()
+
+    def applies_to(self, dtype: str | None) -> bool:
+        return not self.dtypes or dtype in self.dtypes
 
     def explains(self, x, y, kinds, errors) -> np.ndarray:
         inside = self.covers(x, y) & (kinds == self.signature)
@@ -121,19 +126,21 @@ class Deviation:
     def matches(self, context: dict) -> bool:
         return keys_match({"implementation": self.implementation, **self.keys}, context)
 
-    def explains(self, x, y, kinds, errors) -> np.ndarray:
-        """Which elements (by input, signature and error) this deviation explains."""
+    def explains(self, x, y, kinds, errors, dtype: str | None = None) -> np.ndarray:
+        """Which elements (by input, signature and error) of a check in ``dtype`` this deviation explains."""
         explained = np.zeros(np.shape(kinds), dtype=bool)
         for part in self.parts:
-            explained |= part.explains(x, y, kinds, errors)
+            if part.applies_to(dtype):
+                explained |= part.explains(x, y, kinds, errors)
         return explained
 
-    def covers(self, x, y, check: str | None) -> bool:
+    def covers(self, x, y, check: str | None, dtype: str | None = None) -> bool:
         """Some input of a check of kind ``check`` lies in the region of a part whose signature that
         check can show: a whole-check signature only in its own kind of check (claim-breaks in a
         claim, writes-input in unchanged-inputs, wrong-result elsewhere), so that an entry is not
         covered, and then reported stale, by checks that could never need it."""
-        return any(part.covers(x, y).any() for part in self.parts if can_show(check, part.signature))
+        return any(part.covers(x, y).any() for part in self.parts
+                   if can_show(check, part.signature) and part.applies_to(dtype))
 
     @cached_property
     def key(self) -> str:
@@ -141,14 +148,15 @@ class Deviation:
         return hashlib.sha1(json.dumps(self.as_record(), sort_keys=True).encode()).hexdigest()[:12]
 
     def as_record(self) -> dict:
-        parts = [{"signature": p.signature, "region": [str(c) for c in p.region] or ["all"],
+        parts = [{"signature": p.signature, **({"dtype": list(p.dtypes)} if p.dtypes else {}),
+                  "region": [str(c) for c in p.region] or ["all"],
                   **({"max_error": p.max_error} if p.max_error is not None else {})} for p in self.parts]
         return {"implementation": self.implementation, **self.keys, "what": self.what, "why": self.why,
                 "link": self.link, "explains": parts}
 
 
 DEVIATION_KEYS = {"implementation", "what", "why", "link", "explains", "reproducer", *MATCH_KEYS}
-EXPLAINS_KEYS = {"signature", "region", "max_error", "margin"}
+EXPLAINS_KEYS = {"signature", "dtype", "region", "max_error", "margin"}
 
 
 def _explains(entry: dict, where: Located, index: int, what: str) -> tuple[Explains, ...]:
@@ -192,8 +200,29 @@ def _explains(entry: dict, where: Located, index: int, what: str) -> tuple[Expla
         if limit is not None and not isinstance(part.get("margin"), str):
             raise where.error(f"{what} {index + 1}: max_error needs margin, the measurement it was set from",
                               index, "max_error")
-        result.append(Explains(signature, conditions, None if limit is None else float(limit)))
+        result.append(Explains(signature, conditions, None if limit is None else float(limit),
+                               _part_dtypes(entry, part, where, index, what)))
     return tuple(result)
+
+
+def _part_dtypes(entry: dict, part: dict, where: Located, index: int, what: str) -> tuple[str, ...]:
+    """An explains table's ``dtype`` (a name or a list of names), each one the entry matches."""
+    from bcebench.reference.formats import FORMATS
+
+    if "dtype" not in part:
+        return ()
+    names = [part["dtype"]] if isinstance(part["dtype"], str) else part["dtype"]
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise where.error(f"{what} {index + 1}: explains: dtype must be a dtype or a non-empty list of them",
+                          index, "dtype")
+    for name in names:
+        if name not in FORMATS:
+            raise where.error(f"{what} {index + 1}: explains: dtype {name!r} is not one of {', '.join(FORMATS)}",
+                              index, "dtype")
+        if not keys_match({"dtype": entry.get("dtype", "*")}, {"dtype": name}):
+            raise where.error(f"{what} {index + 1}: explains: dtype {name!r} is not one the entry matches, so it "
+                              f"would never apply", index, "dtype")
+    return tuple(names)
 
 
 def load_deviations(path: Path = DEVIATIONS_FILE, table: str = "deviation") -> tuple[Deviation, ...]:

@@ -65,7 +65,7 @@ def apply(record: dict, deviations: tuple[Deviation, ...]) -> dict:
     x, y, kinds, errors = elements
     like = record.get("like")  # a user's function built on a built-in inherits the built-in's entries
     matching = [d for d in deviations if d.matches({**record, "implementation": like} if like else record)]
-    covered = [d.key for d in matching if d.covers(x, y, record.get("check"))]
+    covered = [d.key for d in matching if d.covers(x, y, record.get("check"), record.get("dtype"))]
     if covered and not like:  # an entry describes its built-in: a function built on it cannot make it stale
         record["deviations_covered"] = covered
     failing = kinds != ""
@@ -74,7 +74,7 @@ def apply(record: dict, deviations: tuple[Deviation, ...]) -> dict:
         return _outside(record, errors, explained)
     used = []
     for deviation in matching:
-        now = deviation.explains(x, y, kinds, errors) & failing & ~explained
+        now = deviation.explains(x, y, kinds, errors, record.get("dtype")) & failing & ~explained
         if now.any():
             used.append({**deviation.as_record(), "key": deviation.key, "elements": int(now.sum()),
                          "measured": measured(x[now], y[now], kinds[now], errors[now]),

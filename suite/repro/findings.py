@@ -76,9 +76,11 @@ def candidates(record: dict) -> list[dict]:
     return found
 
 
-def explained_by(deviation: Deviation, found: list[dict], earlier: tuple[Deviation, ...] = ()) -> list[dict]:
-    """The candidates the entry explains and no ``earlier`` one does (the gate gives an element to
-    the first that explains it); a claim's input stands for the claim-breaks explained at NaN."""
+def explained_by(deviation: Deviation, found: list[dict], dtype: str,
+                 earlier: tuple[Deviation, ...] = ()) -> list[dict]:
+    """The candidates (of a check in ``dtype``) the entry explains and no ``earlier`` one does (the gate
+    gives an element to the first that explains it); a claim's input stands for the claim-breaks
+    explained at NaN."""
     if not found:
         return []
     x = np.array([c["x"] for c in found])
@@ -89,7 +91,7 @@ def explained_by(deviation: Deviation, found: list[dict], earlier: tuple[Deviati
     nan = np.full(x.shape, np.nan)
 
     def explains(d: Deviation) -> np.ndarray:
-        return d.explains(x, y, kinds, errors) | (claims & d.explains(nan, nan, kinds, errors))
+        return d.explains(x, y, kinds, errors, dtype) | (claims & d.explains(nan, nan, kinds, errors, dtype))
 
     mask = explains(deviation)
     for other in earlier:
@@ -201,7 +203,7 @@ def for_deviation(deviation: Deviation, records: list[dict], policy: Policy, run
                     and runnable(r)),
                    key=lambda r: (DTYPE_ORDER.index(r["dtype"]), _rank(CHECK_ORDER, r["check"])))
     for record in order:
-        chosen = one_per_signature(explained_by(deviation, candidates(record),
+        chosen = one_per_signature(explained_by(deviation, candidates(record), record["dtype"],
                                                 tuple(d for d in earlier if d.matches(record))))
         if chosen:
             return finding(record, chosen, policy, deviation)

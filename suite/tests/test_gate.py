@@ -8,14 +8,16 @@ import sys
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
+import mpmath
 import numpy as np
 import pytest
 
 from bcebench.adapters import base
 from bcebench.adapters.numpy_adapter import NumpyAdapter
+from bcebench.reference.formats import FORMATS
 from bcebench.reports.results import SCHEMA_VERSION
 from bcebench.suite import cli
-from bcebench.suite.checks import cases
+from bcebench.suite.checks import cases, elementwise
 from bcebench.suite.cli import common
 from bcebench.suite.gate import controller, planning, verdicts
 from bcebench.suite.policy import explain
@@ -365,3 +367,78 @@ def test_a_quantity_an_implementation_lacks_plans_nothing_for_it():
     tasks = planning.plan(NumpyAdapter(), planning.Selection(["numpy"], quantities=["hess"]))
     assert tasks and not [t for t in tasks if "focal" in t["implementation"]]
     assert {t["quantity"] for t in tasks if t["check"] == "accuracy"} == {"hess"}
+
+
+def test_a_part_measured_in_one_dtype_explains_nothing_in_another():
+    """An explains table with a dtype is what that dtype showed: the same element in another dtype the
+    entry matches stays unexplained, and the entry is not even covered there."""
+    entry = Deviation("a", "tail", "a test", "", {"quantity": "loss"},
+                      (Explains("lost-tail", (Condition.parse("z < 0"),), None, ("float16",)),))
+    here = explain.apply(_record([-20], ["lost-tail"], [1e7]) | {"dtype": "float16"}, (entry,))
+    there = explain.apply(_record([-20], ["lost-tail"], [1e7]) | {"dtype": "bfloat16"}, (entry,))
+    assert here["verdict"] == "known-deviation"
+    assert there["verdict"] == "fail" and "deviations_covered" not in there
+
+
+# Every finite 16-bit value: 2^16 bit patterns less those whose exponent bits are all ones (±∞ and the
+# NaNs: 2 × 2^10 in float16's 10-bit significand, 2 × 2^7 in bfloat16's 7-bit one); strictly between 0
+# and 1, the positive patterns below 1.0 (0x3C00 in float16, 0x3F80 in bfloat16) less +0.
+FINITE = {"float16": 65536 - 2 * 1024, "bfloat16": 65536 - 2 * 128}
+INSIDE_0_1 = {"float16": 0x3C00 - 1, "bfloat16": 0x3F80 - 1}
+
+
+@pytest.mark.parametrize("dtype", cases.EXHAUSTIVE_DTYPES)
+def test_the_16_bit_cases_hold_every_input_once_per_label(dtype):
+    for form, count in (("logits", FINITE[dtype]), ("probs", INSIDE_0_1[dtype])):
+        for kind, labels in cases.EVERY_LABELS.items():
+            case = cases.make_case(form, dtype, cases.EVERY, kind)
+            assert case.x.size == count * len(labels)
+            bits = case.x.view(np.uint16).reshape(len(labels), count)
+            assert all(np.unique(row).size == count for row in bits) and (bits == bits[0]).all()
+            wide = case.x.astype(np.float64)
+            assert np.isfinite(wide).all() and (form == "logits" or ((wide > 0) & (wide < 1)).all())
+            assert [float(v) for v in np.unique(case.y.astype(np.float64))] == sorted(
+                float(cases.exact_cast(np.array([v]), FORMATS[dtype]).astype(np.float64)[0]) for v in labels)
+
+
+def test_the_16_bit_plan_judges_every_input_and_draws_only_random_labels():
+    impl = base.Implementation("i", "numpy", "logits", planted.correct)
+    plan = planning.tasks_for("numpy", "cpu", impl, "float16", planning.Selection(["numpy"]))
+    accuracy = {(t["regime"], t["labels"]) for t in plan if t["check"] == "accuracy"}
+    assert accuracy == {("every", "hard"), ("every", "soft"), ("wide", "random"), ("moderate", "random"),
+                        ("overflow", "random")}
+    wider = planning.tasks_for("numpy", "cpu", impl, "float32", planning.Selection(["numpy"]))
+    assert {(t["regime"], t["labels"]) for t in wider if t["check"] == "accuracy"} == {
+        (regime, kind) for regime in cases.REGIMES["logits"] for kind in cases.LABELS}
+
+
+def test_one_wrong_float16_input_that_no_draw_meets_fails_the_gate(monkeypatch):
+    """A function right everywhere but at z = 0x4248 (3.140625): no drawn case holds it, and the
+    exhaustive cases find it, once per label, and say they judged every input."""
+    monkeypatch.setenv("BCEBENCH_PLANTED_PATTERN", "0x4248")
+    impl = base.Implementation("user:bcebench.suite.tests.planted:wrong_at_one_input", "numpy", "logits",
+                               planted.wrong_at_one_input)
+    records = planning.run_in_process(ADAPTER, impl, "cpu", "float16", planning.Selection(["numpy"]), POLICY, ())
+    drawn = [cases.make_case("logits", "float16", regime, "random") for regime in cases.REGIMES["logits"]]
+    assert not any((case.x.view(np.uint16) == 0x4248).any() for case in drawn)
+    failing = {r["labels"]: r for r in records if r["verdict"] == "fail"}
+    assert set(failing) == {"hard", "soft"} and not verdicts.gate_passes(records)
+    assert failing["hard"]["failures"] == 2 and failing["soft"]["failures"] == len(cases.SOFT_LABELS)
+    assert failing["hard"]["worst"][0]["x"]["hex"] == "0x4248"
+    assert all(r["exhaustive"] and r["count"] == FINITE["float16"] * len(cases.EVERY_LABELS[r["labels"]])
+               for r in failing.values())
+
+
+def test_the_exact_sum_of_a_reduction_is_mpmaths_exact_sum():
+    """Σ wᵢvᵢ of float64 terms over the whole exponent range (subnormals, ±max, both zeros) with the
+    weighted mean's weights, against mpmath adding the same products one by one at 2200 bits, where
+    every such sum is exact."""
+    rng = np.random.default_rng(20261205)
+    values = rng.standard_normal(3000) * np.exp2(rng.integers(-1074, 1000, 3000).astype(np.float64))
+    values = np.concatenate([values, [5e-324, -5e-324, 1.7976931348623157e308, -1.7976931348623157e308, 0.0, -0.0]])
+    weights = base.sample_weights(values.size)
+    with mpmath.workprec(2200):
+        expected = mpmath.fsum(mpmath.mpf(w) * v for w, v in zip(weights, values, strict=True))
+        assert elementwise.exact_sum(values, weights) == expected
+        assert elementwise.exact_sum(values[:1], weights[:1]) == mpmath.mpf(values[0])
+        assert elementwise.exact_sum(np.zeros(0), np.zeros(0)) == 0

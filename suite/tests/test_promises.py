@@ -165,6 +165,12 @@ LOST_TAIL = 'signature = "lost-tail"\nregion = ["z < 0"]'
     ("", 'signature = "inaccurate"\nregion = ["z < 0"]\nmax_error = 40', 11, "deviation 1: max_error needs margin"),
     ("", 'signature = "inaccurate"\nregion = ["z < 0"]\nmax_error = nan\nmargin = "m"', 11,
      "deviation 1: max_error must be a number >= 0"),
+    ("", 'signature = "lost-tail"\ndtype = "flaot16"\nregion = ["z < 0"]', 10,
+     "deviation 1: explains: dtype 'flaot16' is not one of"),
+    ("", 'signature = "lost-tail"\ndtype = []\nregion = ["z < 0"]', 10,
+     "deviation 1: explains: dtype must be a dtype or a non-empty list"),
+    ('dtype = "float32"\n', 'signature = "lost-tail"\ndtype = "float16"\nregion = ["z < 0"]', 6,  # the entry's
+     "deviation 1: explains: dtype 'float16' is not one the entry matches"),
 ])
 def test_a_deviations_file_is_validated_with_file_and_line(tmp_path, extra, explains, line, message):
     path = tmp_path / "deviations.toml"
