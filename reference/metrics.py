@@ -117,10 +117,19 @@ def _apply_special_rules(error: np.ndarray, got: np.ndarray, ref: Reference, sig
 
 
 def signatures(got: np.ndarray, ref: Reference, failing: np.ndarray, clamps: bool = True) -> np.ndarray:
-    """The failure signature of each element (``SIGNATURES``; '' where ``failing`` is False). A
+    """The failure signature of each element, flat (``SIGNATURES``; '' where ``failing`` is False). A
     clamp is a pattern across elements; without ``clamps`` its elements count as inaccurate (a
-    sweep's shards must merge to the same counts however the range is cut)."""
-    return SIGNATURE_NAMES[signature_codes(got, ref, failing, clamps)]
+    sweep's shards must merge to the same counts however the range is cut). Only the failing
+    elements are classified (a clamp is sought among them alone), so a few failures among 2^18
+    elements cost what they are."""
+    failing = np.asarray(failing, dtype=bool).reshape(-1)
+    kinds = np.full(failing.size, "", dtype=object)
+    index = np.flatnonzero(failing)
+    if index.size:
+        subset = Reference(*(np.asarray(a).reshape(-1)[index] for a in (ref.rounded, ref.exact, ref.exact_lo)), 0)
+        codes = signature_codes(np.asarray(got).reshape(-1)[index], subset, np.ones(index.size, dtype=bool), clamps)
+        kinds[index] = SIGNATURE_NAMES[codes]
+    return kinds
 
 
 SIGNATURE_NAMES = np.array(("", *SIGNATURES), dtype=object)  # a signature code's name: 0 is none

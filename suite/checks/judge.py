@@ -175,8 +175,9 @@ def signature_groups(kinds: np.ndarray, x: np.ndarray, y: np.ndarray, errors: np
     """The failing elements grouped by signature, most severe first: how many, the range of x and
     of y they span, and the largest error (the region a known deviation must describe)."""
     groups = {}
+    failing = np.flatnonzero(kinds != "")
     for kind in metrics.SIGNATURES:
-        where = np.flatnonzero(kinds == kind)
+        where = failing[kinds[failing] == kind]
         if where.size:
             groups[kind] = {"count": int(where.size), "x": explain.span(x[where]), "y": explain.span(y[where]),
                             "max_error": explain.json_number(np.max(errors[where]))}

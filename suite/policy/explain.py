@@ -73,8 +73,11 @@ def apply(record: dict, deviations: tuple[Deviation, ...]) -> dict:
     if record.get("verdict") != "fail" or not failing.any():
         return _outside(record, errors, explained)
     used = []
+    index = np.flatnonzero(failing)  # only failing elements can be explained: ask about those alone
     for deviation in matching:
-        now = deviation.explains(x, y, kinds, errors, record.get("dtype")) & failing & ~explained
+        now = np.zeros(kinds.shape, dtype=bool)
+        now[index] = deviation.explains(x[index], y[index], kinds[index], errors[index], record.get("dtype"))
+        now &= ~explained
         if now.any():
             used.append({**deviation.as_record(), "key": deviation.key, "elements": int(now.sum()),
                          "measured": measured(x[now], y[now], kinds[now], errors[now]),
