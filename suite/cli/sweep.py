@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     paths = [Path(args.out) if args.out else Path(args.checkpoint).parent / sweep.result_name(t, args.range)
              for t in targets]
     compared = args.compare_with is not None
-    speeds = _speeds(targets[0], [t.implementation for t in targets]) if compared else {}
+    speeds = _speeds(targets, user) if compared else {}
     for document, path in zip(documents, paths, strict=True):
         if compared:  # swept over the same inputs and timed beside each other: stored with each
             document["compared_with"] = next(t.implementation for t in targets
@@ -114,20 +114,25 @@ def _profile(documents: list[dict]) -> str:
             f"; {own}")
 
 
-def _speeds(target, implementations: list[str]) -> dict:
-    """{implementation: {seconds_per_element, mode, size, date, timed_with}}: the median of each at
-    10^6 elements, forward (the loss) or forward + backward (the gradient, the Hessian), timed by
-    the bench harness in one run."""
+def _speeds(targets: list, user: dict | None) -> dict:
+    """{implementation: {seconds_per_element, mode, size, date, timed_with}}: the median of each target
+    (the user's function by its declaration) at 10^6 elements, forward (the loss) or forward + backward
+    (the gradient, the Hessian), timed by the bench harness in one run."""
     import datetime
 
+    from bcebench.adapters import base
+    from bcebench.adapters.declaration import Declaration
 
-    mode = "forward" if target.quantity == "loss" else "forward+backward"
-    timed = timing.run([target.framework], implementations, [target.dtype], [mode], [1_000_000],
-                      devices=[target.device])
+    first = targets[0]
+    timed_as = {(base.user_implementation(Declaration.from_dict(user)).id if t.user_spec else t.implementation):
+                t.implementation for t in targets}
+    mode = "forward" if first.quantity == "loss" else "forward+backward"
+    timed = timing.run([first.framework], list(timed_as), [first.dtype], [mode], [1_000_000], user_impl=user,
+                       devices=[first.device])
     date = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-    return {c["implementation"]: {"seconds_per_element": c["median"] / c["size"], "mode": mode, "size": c["size"],
-                                  "date": date, "timed_with": implementations}
-            for c in timed["cases"] if c["kind"] == "implementation"}
+    return {timed_as[c["implementation"]]: {"seconds_per_element": c["median"] / c["size"], "mode": mode,
+                                            "size": c["size"], "date": date, "timed_with": list(timed_as.values())}
+            for c in timed["cases"] if c["kind"] == "implementation" and c["implementation"] in timed_as}
 
 
 def add_to(commands) -> None:

@@ -366,3 +366,17 @@ def test_the_command_sweeps_several_implementations_into_a_result_each(tmp_path)
         assert document["swept_with"] == [other] and f"{name}: 2048 inputs" in run.stdout
         assert Stats.from_json(document["stats"]).same_findings(sweep.run_shard(target(name), 0x3C00, 0x4400))
     assert "one oracle pass" in run.stdout
+
+
+def test_your_function_beside_a_rewrite_is_timed_as_the_rewrite_is(tmp_path):
+    """`--impl` with `--compare-with`: both swept and both timed by the bench harness in one run, each
+    result carrying its own time per element (the user's function by its declaration, not as a built-in)."""
+    (tmp_path / "mine.py").write_text("from bcebench.adapters.numpy_adapter import stable_logits as bce\n")
+    run = subprocess.run([sys.executable, "-m", "bcebench.suite.cli", "sweep", "--framework", "numpy", "--impl",
+                          "./mine.py:bce", "--form", "logits", "--dtype", "float16", "--range", "0x3c00:0x3e00",
+                          "--compare-with", "rewrite(logits)", "--workers", "1", "--checkpoint", "cp"],
+                         cwd=tmp_path, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    documents = [json.loads(path.read_text()) for path in tmp_path.glob("*.json")]
+    assert sorted(d["target"]["implementation"] for d in documents) == ["./mine.py:bce", "rewrite(logits)"]
+    assert all(d["speed"]["seconds_per_element"] > 0 for d in documents)
