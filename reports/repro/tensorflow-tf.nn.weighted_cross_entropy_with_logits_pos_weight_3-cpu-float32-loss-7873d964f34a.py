@@ -1,10 +1,10 @@
-"""Reproduces the known deviation f9d3634e50d6 of bcebench with nothing but torch and the standard library:
-torch.binary_cross_entropy_with_logits on cpu, float32, its loss.
+"""Reproduces the known deviation 7873d964f34a of bcebench with nothing but tensorflow and the standard library:
+tf.nn.weighted_cross_entropy_with_logits(pos_weight=3) on cpu, float32, its loss.
 
 Each input, expected value and accepted bound is exact (hexadecimal). The expected value is the
 exact loss correctly rounded to float32; the strict policy accepts a result in
 [low, high]. Exits 1 while some result is outside it, raises, or comes back in another dtype or
-shape; 0 once the fault is gone. Measured with torch 2.13.0+cpu on 2026-12-05T10:06:38+00:00.
+shape; 0 once the fault is gone. Measured with tensorflow 2.21.0 on 2026-12-05T10:02:57+00:00.
 """
 
 import contextlib  # noqa: F401
@@ -12,13 +12,15 @@ import functools  # noqa: F401
 import math
 import sys
 
-import torch
-import torch.nn.functional as F
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import tensorflow as tf  # noqa: E402
 
 
-IMPLEMENTATION = 'torch.binary_cross_entropy_with_logits'
-FRAMEWORK = 'torch'
-DEVICE = 'cpu'
+IMPLEMENTATION = 'tf.nn.weighted_cross_entropy_with_logits(pos_weight=3)'
+FRAMEWORK = 'tensorflow'
+DEVICE = '/CPU:0'
 DTYPE = 'float32'
 QUANTITY = 'loss'
 REDUCTION = 'none'
@@ -30,40 +32,38 @@ CASES = [
 ]
 
 
-VERSION = torch.__version__
-
-
-TORCH_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32,
-                "float64": torch.float64}
+VERSION = tf.__version__
 
 
 def array(values, dtype):
-    return torch.tensor(values, dtype=torch.float64).to(TORCH_DTYPES[dtype]).to(DEVICE)
+    with tf.device(DEVICE):
+        return tf.identity(tf.cast(tf.constant(values, dtype=tf.float64), dtype))
 
 
 def evaluate(bce, quantity, x, y):
-    """The loss, or autograd's gradient of its sum (and the gradient of that: the Hessian diagonal)."""
-    if quantity == "loss":
-        with torch.no_grad():
+    """The loss, or a tape's gradient of its sum (a tape inside a tape for the Hessian diagonal)."""
+    with tf.device(DEVICE):
+        if quantity == "loss":
             return bce(x, y)
-    z = x.detach().clone().requires_grad_(True)
-    (grad,) = torch.autograd.grad(bce(z, y).sum(), z, create_graph=quantity == "hess")
-    if quantity == "grad":
-        return grad
-    (hess,) = torch.autograd.grad(grad.sum(), z)
-    return hess
+        with tf.GradientTape() as outer:
+            outer.watch(x)
+            with tf.GradientTape() as inner:
+                inner.watch(x)
+                total = tf.reduce_sum(bce(x, y))
+            grad = inner.gradient(total, x)
+            grad_total = tf.reduce_sum(grad)
+        return grad if quantity == "grad" else outer.gradient(grad_total, x)
 
 
 def floats(result):
-    result = result.detach().cpu()
-    return result.double().reshape(-1).tolist(), str(result.dtype).removeprefix("torch."), tuple(result.shape)
+    return tf.cast(result, tf.float64).numpy().reshape(-1).tolist(), result.dtype.name, tuple(result.shape)
 
 
 def scope():
     return contextlib.nullcontext()
 
 
-bce = lambda z, y: F.binary_cross_entropy_with_logits(z, y, reduction='none')
+bce = lambda z, y: tf.nn.weighted_cross_entropy_with_logits(labels=y, logits=z, pos_weight=3.0)
 
 
 PRECISION = {"float16": (11, -14), "bfloat16": (8, -126), "float32": (24, -126), "float64": (53, -1022)}

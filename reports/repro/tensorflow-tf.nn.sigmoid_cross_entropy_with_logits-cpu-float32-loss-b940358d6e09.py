@@ -1,4 +1,4 @@
-"""Reproduces the known deviation 0630594700d7 of bcebench with nothing but tensorflow and the standard library:
+"""Reproduces the known deviation b940358d6e09 of bcebench with nothing but tensorflow and the standard library:
 tf.nn.sigmoid_cross_entropy_with_logits on cpu, float32, its loss.
 
 Each input, expected value and accepted bound is exact (hexadecimal). The expected value is the
