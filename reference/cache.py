@@ -74,7 +74,12 @@ def folder() -> Path | None:
 
 def _from_disk(spec: Spec, x: np.ndarray, y: np.ndarray, key: tuple) -> oracle.Reference:
     where = folder()
-    path = where / f"{hashlib.sha256(repr((spec, *key[1:])).encode()).hexdigest()[:32]}.npz" if where else None
+    if where:  # the key's parts: the spec and the inputs' dtypes and shapes as text, their bytes as they are
+        digest = hashlib.sha256(repr([spec, *(k for k in key[1:] if not isinstance(k, bytes))]).encode())
+        for part in key[1:]:
+            if isinstance(part, bytes):
+                digest.update(part)
+    path = where / f"{digest.hexdigest()[:32]}.npz" if where else None
     known = _read(path) if path else None
     answer = oracle.evaluate(spec, x, y, known=known)
     if path and known is None:
