@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from bcebench.adapters.declaration import Declaration
+from bcebench.reference import fenv
 
 REGISTRY = {
     "numpy": "bcebench.adapters.numpy_adapter:NumpyAdapter",
@@ -203,7 +204,8 @@ class Adapter:
                      for i in range(x.size)]
             return np.concatenate(parts) if parts else np.empty(x.shape, dtype=x.dtype)
         fx, fy = self.from_numpy(x, device), self.from_numpy(y, device)
-        return self.to_numpy(self.evaluate(impl, quantity, fx, fy, device))
+        with fenv.theirs():  # the floating-point environment its own process set (reference.fenv)
+            return self.to_numpy(self.evaluate(impl, quantity, fx, fy, device))
 
 
 # Each framework's own thread pool held to one thread: a process that checks or sweeps gets one core,

@@ -27,7 +27,7 @@ import mpmath
 import numpy as np
 from mpmath.libmp import fnan, fzero, mpf_add, mpf_shift, mpf_sub
 
-from bcebench.reference import exact, fastpath
+from bcebench.reference import exact, fastpath, fenv
 from bcebench.reference import interval as iv
 from bcebench.reference.exact import Spec
 from bcebench.reference.formats import FORMATS, Format, as_dtype, format_of, round_mpf, to_mpf
@@ -106,7 +106,13 @@ def evaluate(spec: Spec, x, y, *, fast: bool = True, known: tuple | None = None)
     """Correctly rounded ``spec`` at every (x, y); x fixes the dtype, y broadcasts against it.
     ``known``: (flat indices, rounded as float64, exact, exact_lo) of the elements the mpmath path
     decided for these very inputs before (``reference.cache``'s tables on disk), taken instead of
-    deciding them again when the fast path leaves exactly those indices pending."""
+    deciding them again when the fast path leaves exactly those indices pending. It computes in IEEE
+    754's default floating-point environment, whatever the thread's is (``fenv.ours``)."""
+    with fenv.ours():
+        return _evaluate(spec, x, y, fast, known)
+
+
+def _evaluate(spec: Spec, x, y, fast: bool, known: tuple | None) -> Reference:
     x = np.asarray(x)
     fmt = format_of(x.dtype)
     with np.errstate(invalid="ignore"):  # ml_dtypes warns when it widens a NaN

@@ -12,7 +12,7 @@ from functools import cache
 import mpmath
 import numpy as np
 
-from bcebench.reference import metrics, oracle
+from bcebench.reference import fenv, metrics, oracle
 from bcebench.reference.exact import Spec
 from bcebench.reference.formats import FORMATS, Format, as_dtype, round_float64, round_mpf
 from bcebench.suite.checks import cases
@@ -30,8 +30,10 @@ def sgd_step(ctx: Context) -> dict:
     w = ctx.cast(rng.integers(-15, 16, d) / 16)
     y = ctx.cast(rng.integers(0, 2, n))
     z = ctx.cast(X.astype(np.float64) @ w.astype(np.float64))
-    got = np.stack([ctx.adapter.linear_gradient(ctx.impl, X[i : i + 1], w, y[i : i + 1], ctx.device)
-                    for i in range(n)]).astype(np.float64)
+    with fenv.theirs():
+        got = np.stack([ctx.adapter.linear_gradient(ctx.impl, X[i : i + 1], w, y[i : i + 1], ctx.device)
+                        for i in range(n)])
+    got = got.astype(np.float64)
     ref = claim_reference(Spec("grad", "logits"), z, y)
     scale = X.astype(np.float64)  # powers of two: scaling the reference by them is exact
     scaled = oracle.Reference((ref.rounded.astype(np.float64)[:, None] * scale).astype(ctx.fmt.dtype),
@@ -124,7 +126,8 @@ def _trained(ctx: Context, problem: str) -> tuple[np.ndarray, dict]:
     setup = PROBLEMS[problem](ctx.fmt)
 
     def gradient(X, w, y):
-        return ctx.adapter.linear_gradient(ctx.impl, X, w, y, ctx.device)
+        with fenv.theirs():
+            return ctx.adapter.linear_gradient(ctx.impl, X, w, y, ctx.device)
 
     return _train(gradient, *setup, ctx.fmt, keep=setup.keep)
 

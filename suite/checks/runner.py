@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from bcebench.reference import fenv
 from bcebench.reference.formats import FORMATS, from_bits
 from bcebench.suite.checks import cases, claims
 from bcebench.suite.checks.elementwise import CHECKS, LARGE_MEAN, accuracy
@@ -12,7 +13,14 @@ from bcebench.suite.policy.bounds import Policy
 
 
 def run_check(adapter, impl, device, task: dict, policy: Policy) -> dict:
-    """Run one planned check; the record carries its identity, verdict, figures and time."""
+    """Run one planned check; the record carries its identity, verdict, figures and time. The check
+    computes in IEEE 754's default floating-point environment, the implementation in its own
+    (``reference.fenv``)."""
+    with fenv.ours():
+        return _run_check(adapter, impl, device, task, policy)
+
+
+def _run_check(adapter, impl, device, task: dict, policy: Policy) -> dict:
     if task["kind"] == "claim":
         return claims.run_claim(adapter, impl, device, task, policy)
     if task["kind"] == "large-mean":
@@ -34,4 +42,5 @@ def single_input(adapter, impl, task: dict, bits: tuple[str, str], policy: Polic
     x, y = (from_bits([int(b, 16)], fmt) for b in bits)
     case = cases.Case(impl.form, task["dtype"], "input", "given", x, y)
     record = {k: task[k] for k in task if k != "kind"}
-    return accuracy(adapter, impl, task["device"], case, task["quantity"], policy, record)
+    with fenv.ours():
+        return accuracy(adapter, impl, task["device"], case, task["quantity"], policy, record)

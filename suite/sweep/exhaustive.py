@@ -32,7 +32,7 @@ import numpy as np
 
 from bcebench.adapters import base, rewrites
 from bcebench.adapters.declaration import Declaration
-from bcebench.reference import cache, oracle
+from bcebench.reference import cache, fenv, oracle
 from bcebench.reference.exact import Spec
 from bcebench.reference.formats import FORMATS, Format, as_dtype, from_bits
 from bcebench.suite.sweep.stats import Stats, finalize, measure
@@ -245,27 +245,28 @@ def run_shards(targets: tuple[Target, ...], start: int, stop: int, fast: bool = 
     shared = dict.fromkeys(("inputs", "oracle"), 0.0)
     own = [dict.fromkeys(("implementation", "judging"), 0.0) for _ in targets]
     clock = time.perf_counter
-    for lo in range(start, stop, CHUNK):
-        tick = clock()
-        index, x, y = _inputs(targets[0], fmt, lo, min(lo + CHUNK, stop))
-        shared["inputs"] += clock() - tick
-        references: dict = {}
-        for i, (target, (adapter, impl), spec) in enumerate(zip(targets, loaded, specs, strict=True)):
-            with np.errstate(all="ignore"):
-                tick = clock()
-                got, rejected = _evaluate(adapter, impl, target.quantity, x, y, target.device)
-                own[i]["implementation"] += clock() - tick
-                if spec not in references:
-                    tick = clock()
-                    references[spec] = _reference(spec, x, y, fast)
-                    shared["oracle"] += clock() - tick
+    with fenv.ours():  # the implementations run in their own floating-point environment (reference.fenv)
+        for lo in range(start, stop, CHUNK):
             tick = clock()
-            stats[i] = stats[i].merge(measure(index, x, y, got, references[spec], fmt, rejected))
+            index, x, y = _inputs(targets[0], fmt, lo, min(lo + CHUNK, stop))
+            shared["inputs"] += clock() - tick
+            references: dict = {}
+            for i, (target, (adapter, impl), spec) in enumerate(zip(targets, loaded, specs, strict=True)):
+                with np.errstate(all="ignore"):
+                    tick = clock()
+                    got, rejected = _evaluate(adapter, impl, target.quantity, x, y, target.device)
+                    own[i]["implementation"] += clock() - tick
+                    if spec not in references:
+                        tick = clock()
+                        references[spec] = _reference(spec, x, y, fast)
+                        shared["oracle"] += clock() - tick
+                tick = clock()
+                stats[i] = stats[i].merge(measure(index, x, y, got, references[spec], fmt, rejected))
+                own[i]["judging"] += clock() - tick
+        for i, spec in enumerate(specs):
+            tick = clock()
+            stats[i] = finalize(stats[i], spec, fmt)
             own[i]["judging"] += clock() - tick
-    for i, spec in enumerate(specs):
-        tick = clock()
-        stats[i] = finalize(stats[i], spec, fmt)
-        own[i]["judging"] += clock() - tick
     for one, mine in zip(stats, own, strict=True):
         one.seconds = time.perf_counter() - began
         one.phases = {**shared, **mine}

@@ -16,6 +16,8 @@ import pytest
 
 from bcebench.adapters import base
 from bcebench.adapters.numpy_adapter import NumpyAdapter
+from bcebench.reference import fenv
+from bcebench.reference.tests.flushing import flushing, needs_x86_linux
 from bcebench.suite import api, cli
 from bcebench.suite.gate import planning, verdicts
 from bcebench.suite.policy.bounds import load_policy
@@ -523,3 +525,46 @@ def test_a_function_declared_like_a_builtin_makes_none_of_its_entries_stale(tmp_
                     "torch.binary_cross_entropy_with_logits", "--dtype", "float32", "--check", "accuracy",
                     "--quantity", "grad", "--fail-on-stale", cwd=tmp_path)
     assert "no longer reproduce" not in done.stdout, done.stdout
+
+
+def _textbook_probs(p, y):
+    """−y·ln p − (1 − y)·ln(1 − p) in float64, rounded to the input's dtype: right for every p of
+    float32 where subnormals are kept; where the thread reads them as zero, +inf for each subnormal p
+    with y > 0, as the oracle (reading it so too) once agreed."""
+    wide, label = np.asarray(p).astype(np.float64), np.asarray(y).astype(np.float64)
+    with np.errstate(divide="ignore"):
+        return (-label * np.log(wide) - (1 - label) * np.log1p(-wide)).astype(np.asarray(p).dtype)
+
+
+@needs_x86_linux
+def test_a_function_judged_in_a_flushing_process_is_judged_against_the_exact_values():
+    """The caller's thread flushes subnormals (as after ``torch.set_flush_denormal(True)``): the function
+    runs so, and returns +inf for subnormal p; the oracle once read those p as 0 too, and the accuracy
+    checks passed. Now they fail there, and the caller's thread still flushes afterwards."""
+    with flushing():
+        caller = fenv.faults()
+        result = api.check(_textbook_probs, framework="numpy", form="probs", dtypes=["float32"], checks=["accuracy"],
+                           quantities=["loss"])
+        assert fenv.faults() == caller
+    failed = [r for r in result.records if r["verdict"] == "fail"]
+    assert failed and not result.passed
+    assert "first overflow x=1.401298464324817e-45" in result.explanation and "got=inf" in result.explanation
+    clean = api.check(_textbook_probs, framework="numpy", form="probs", dtypes=["float32"], checks=["accuracy"],
+                      quantities=["loss"])
+    assert "got=inf" not in clean.explanation  # keeping subnormals, it is finite there
+
+
+@needs_x86_linux
+def test_a_module_that_flushes_when_imported_is_judged_flushing_by_the_cli(tmp_path):
+    """The worker imports the user's module, which turns flushing on for its process: the function's
+    results are what it returns so, the exact values what they are."""
+    (tmp_path / "mine.py").write_text(
+        "import numpy as np\nfrom bcebench.reference.tests.flushing import flush_subnormals\n"
+        "flush_subnormals()\n"
+        "def bce(p, y):\n    p, y = np.asarray(p).astype(np.float64), np.asarray(y).astype(np.float64)\n"
+        "    with np.errstate(divide='ignore'):\n"
+        "        return (-y * np.log(p) - (1 - y) * np.log1p(-p)).astype(np.float32)\n")
+    done = bcebench("check", "--framework", "numpy", "--impl", "./mine.py:bce", "--form", "probs", "--dtype", "float32",
+                    "--quantity", "loss", "--input", "0x00000001:0x3f800000", cwd=tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "got=inf exact=103.27892990343184" in done.stdout  # −ln 2**-149, by the oracle in its own environment
