@@ -15,6 +15,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import threading
 
 _active: Supervisor | None = None
@@ -114,3 +115,30 @@ def supervising():
     else:
         with Supervisor() as fresh:
             yield fresh
+
+
+def answers_to_parent():
+    """The stream a child process answers its parent on: its standard output as it was. File descriptor
+    1 (``sys.stdout``, and C's stdout) becomes standard error from here on, so that whatever the judged
+    code prints, from Python or from a C library, goes where the parent keeps messages, never between
+    the answers."""
+    sys.stdout.flush()
+    answers = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
+    os.dup2(2, 1)
+    return answers
+
+
+@contextlib.contextmanager
+def printing_to_stderr():
+    """What the block prints to standard output, from Python or C, goes to standard error: a user's
+    module imported to be checked prints nothing into a command's report."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)

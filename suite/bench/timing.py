@@ -41,7 +41,7 @@ from bcebench.adapters import base
 from bcebench.adapters.declaration import Declaration
 from bcebench.reference.formats import FORMATS
 from bcebench.reports.results import glob_match, write_atomically
-from bcebench.suite.supervisor import supervising
+from bcebench.suite.supervisor import answers_to_parent, supervising
 
 SIZES = (1_000, 10_000, 100_000, 1_000_000, 10_000_000)
 SAVED = Path(".benchmarks") / "bcebench"
@@ -299,10 +299,11 @@ def load_saved(name: str) -> dict:
 
 
 if __name__ == "__main__":  # the planning half of _plan, in the framework's own process
+    answers = answers_to_parent()
     asked = json.loads(sys.stdin.read())
     adapter, reason = base.load(asked["framework"])
     only = set(asked["only"]) if asked["only"] is not None else None
     planned = expand(adapter, asked["requests"], asked["user_impl"], only) if adapter is not None else []
     notice = (f"{adapter.name}: no {adapter.gpu_device} device here, its cases are timed on the cpu only"
               if adapter is not None and adapter.gpu_device and adapter.gpu_device not in adapter.devices() else "")
-    print(json.dumps({"cases": planned, "reason": reason, "notice": notice}))
+    print(json.dumps({"cases": planned, "reason": reason, "notice": notice}), file=answers)

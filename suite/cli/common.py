@@ -8,6 +8,8 @@ import argparse
 import tempfile
 from pathlib import Path
 
+from bcebench.suite.supervisor import printing_to_stderr
+
 EXIT_OK = 0
 EXIT_FAILED = 1  # a check failed the policy
 EXIT_USAGE = 2  # the request itself is wrong
@@ -170,7 +172,8 @@ def loadable(declaration, command: str, where: str = "") -> None:
     from bcebench.adapters import base
 
     try:
-        base.user_implementation(declaration)
+        with printing_to_stderr():
+            base.user_implementation(declaration)
         if declaration.like:
             adapter, reason = base.load(declaration.framework, scoped=True)
             if adapter is None:

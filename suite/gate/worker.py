@@ -14,6 +14,7 @@ import sys
 
 from bcebench.adapters import base
 from bcebench.suite.checks import runner
+from bcebench.suite.supervisor import answers_to_parent
 
 
 def units_of(tasks: list[dict]) -> list[list[str]]:
@@ -38,11 +39,12 @@ def worker_main() -> None:
     from bcebench.suite.policy import explain
     from bcebench.suite.policy.bounds import load_policy
 
+    answers = answers_to_parent()
     request = json.loads(sys.stdin.readline())
     selection = Selection(**request["selection"])
     adapter, reason = base.load(request["framework"])
     if adapter is None:
-        print("unavailable\t" + reason, flush=True)
+        print("unavailable\t" + reason, file=answers, flush=True)
         return
     policy = load_policy(selection.policy)
     deviations = known_deviations(selection)
@@ -50,11 +52,11 @@ def worker_main() -> None:
     tasks = {task["id"]: task for task in plan(adapter, selection)}
     about = {"version": adapter.version(), "devices": adapter.devices(), "checks": len(tasks),
              "units": units_of(list(tasks.values())), "not_offered": not_offered(adapter, selection)}
-    print("about\t" + json.dumps(about), flush=True)
+    print("about\t" + json.dumps(about), file=answers, flush=True)
     for line in iter(sys.stdin.readline, ""):
         for task_id in json.loads(line):
             task = tasks[task_id]
-            print("start\t" + task_id, flush=True)
+            print("start\t" + task_id, file=answers, flush=True)
             impl = by_id[task["implementation"]]
             if task["kind"] == "single":
                 result = runner.single_input(adapter, impl, task, selection.single_input, policy)
@@ -62,8 +64,8 @@ def worker_main() -> None:
                 result = runner.run_check(adapter, impl, task["device"], task, policy)
             if impl.compile_seconds is not None:
                 result["compile_seconds"] = round(impl.compile_seconds(), 3)
-            print("result\t" + json.dumps(explain.apply(result, deviations)), flush=True)
-        print("done", flush=True)
+            print("result\t" + json.dumps(explain.apply(result, deviations)), file=answers, flush=True)
+        print("done", file=answers, flush=True)
 
 
 if __name__ == "__main__":

@@ -568,3 +568,20 @@ def test_a_module_that_flushes_when_imported_is_judged_flushing_by_the_cli(tmp_p
                     "--quantity", "loss", "--input", "0x00000001:0x3f800000", cwd=tmp_path)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "got=inf exact=103.27892990343184" in done.stdout  # −ln 2**-149, by the oracle in its own environment
+
+
+def test_a_function_that_prints_is_judged_and_its_prints_stay_out_of_the_report(tmp_path):
+    """A module that prints when imported and when called, from Python and to file descriptor 1 as C
+    code does: its lines once fell between the worker's answers, and the gate said nothing was judged."""
+    (tmp_path / "mine.py").write_text(
+        "import os\nimport numpy as np\nprint('loading my loss')\nos.write(1, b'from C\\n')\n"
+        "def bce(z, y):\n    print('called')\n"
+        "    return np.where(z > 0, (1 - y) * z, -y * z) + np.log1p(np.exp(-np.abs(z)))\n")
+    mine = ("--framework", "numpy", "--impl", "./mine.py:bce", "--form", "logits", "--dtype", "float32")
+    done = bcebench("check", *mine, "--quantity", "loss", "--check", "accuracy", "--json", "results.json", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    records = json.loads((tmp_path / "results.json").read_text())["checks"]
+    assert records and all(r["verdict"] == "pass" for r in records)
+    assert not any(line in done.stdout for line in ("loading my loss", "from C", "called"))
+    bench = bcebench("bench", *mine, "--size", "64", "--mode", "forward", "--implementation", "user:*", cwd=tmp_path)
+    assert bench.returncode == 0 and "user:./mine.py:bce/float32/forward/64" in bench.stdout, bench.stderr
