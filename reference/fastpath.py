@@ -16,7 +16,13 @@ the final bits.
 
 A value is decided when the whole interval [v − B, v + B] lies strictly inside the rounding cell
 of v's nearest format value; the rest (a few in a million, and every special input) go to the
-mpmath path. A result that rounds to zero also needs the sign of the exact value, which float64
+mpmath path. For float32 the hardware's own conversion tells (``decide_by_cast``: both ends of a
+slightly wider interval convert to one float32 value), in IEEE 754's default floating-point
+environment, which ``oracle.evaluate`` sets (``fenv``); float16 and bfloat16 scale by the binade
+(``decide``). Work goes a block at a time (BLOCK elements: widened from the input's dtype, every
+temporary in cache), and the loss of plain BCE runs in place.
+
+A result that rounds to zero also needs the sign of the exact value, which float64
 loses when it underflows (σ(z) − 1 at z = 800 is −e^−800, a negative zero in every format). Each
 quantity is a sum of two terms, a coefficient times a positive factor (the loss c₊·A + c₋·B, the
 gradient c₋·P − c₊·Q, the Hessian (c₊ + c₋)·σ(z)σ(−z), and the same in the probability form), and
@@ -66,15 +72,26 @@ def supports(spec: Spec, fmt: Format, y: np.ndarray) -> bool:
     underflow nor overflow float64. Not covered: label smoothing (y(1 − ε) + ε/2 is not a float32
     value), γ > 4, and the weighted or focal probability form.
     """
-    extended = spec.weight is not None or spec.pos_weight is not None or spec.gamma is not None
     return (
         fmt.name != "float64"
         and spec.smoothing is None
-        and not (extended and spec.form == "probs")
+        and not (extended(spec) and spec.form == "probs")
         and (spec.gamma is None or spec.gamma <= FOCAL_GAMMA_MAX)
         and all(_in_range(factor) for factor in _parameter_factors(spec))
-        and bool(np.all((y.astype(np.float32) == y) | np.isnan(y)))
+        and _float32_values(y)
     )
+
+
+def _float32_values(y: np.ndarray) -> bool:
+    """Every label a float32 value (or NaN): by its dtype, or else element by element."""
+    if str(y.dtype) in ("float16", "bfloat16", "float32"):
+        return True
+    return bool(np.all((y.astype(np.float32) == y) | np.isnan(y)))
+
+
+def extended(spec: Spec) -> bool:
+    """Whether the spec has a weight, a pos_weight or a focal factor."""
+    return spec.weight is not None or spec.pos_weight is not None or spec.gamma is not None
 
 
 def _parameter_factors(spec: Spec) -> list[float]:
@@ -104,7 +121,21 @@ def _sigmoid_pair(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def values_and_bounds(spec: Spec, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
     """(value, error bound, applicable) for float64 inputs x and float32-valued labels y."""
+    value, bound, applicable = _values_and_bounds(spec, x, y, unit_labels(y))
+    return value, bound, np.isfinite(value) if applicable is None else applicable
+
+
+def _values_and_bounds(spec: Spec, x: np.ndarray, y: np.ndarray, unit: bool,
+                       widened: float = 1.0) -> tuple[np.ndarray, ...]:
+    """``values_and_bounds`` (``unit``: every label in [0, 1]) with the bound times ``widened``, and
+    applicable None for the plain loss of the logit form: there an
+    infinite or NaN z or y makes the value infinite or NaN (max(z, 0) − y z is ∞ − ∞, 0·∞ or ±∞,
+    and the tail is finite), which ``decide`` and ``decide_by_cast`` leave undecided."""
+    plain = spec.quantity == "loss" and spec.form == "logits" and not extended(spec)
     with np.errstate(all="ignore"):
+        if plain:
+            value, magnitude = _logits(spec.quantity, x, y, unit)
+            return value, _bound(spec, x, y, magnitude, widened), None
         applicable = np.isfinite(y)
         if spec.form == "logits":
             applicable &= np.isfinite(x)
@@ -113,13 +144,25 @@ def values_and_bounds(spec: Spec, x: np.ndarray, y: np.ndarray) -> tuple[np.ndar
             elif spec.weight is not None or spec.pos_weight is not None:
                 value, magnitude = _weighted_logits(spec, x, y)
             else:
-                value, magnitude = _logits(spec.quantity, x, y)
+                value, magnitude = _logits(spec.quantity, x, y, unit)
         else:
             applicable &= (x > 0) & (x < 1)
             value, magnitude = _probs(spec.quantity, x, y)
-        bound = magnitude * (safety_factor(spec) * UNIT_ROUNDOFF) + _floor(spec, x, y)
+        bound = _bound(spec, x, y, magnitude, widened)
         applicable &= np.isfinite(value)  # an infinite or NaN bound decides nothing (``decide``)
     return value, bound, applicable
+
+
+def _bound(spec: Spec, x: np.ndarray, y: np.ndarray, magnitude: np.ndarray, widened: float) -> np.ndarray:
+    """B = K·u·S + F times ``widened`` (>= 1: a bound still), as (S + F/(Ku))·Ku where F is one
+    number: no product then falls to a float64 subnormal, which the processor computes a hundred
+    times slower."""
+    scale, floor = safety_factor(spec) * UNIT_ROUNDOFF * widened, _floor(spec, x, y) * widened
+    if np.isscalar(floor):
+        bound = magnitude + floor / scale
+        bound *= scale
+        return bound
+    return magnitude * scale + floor
 
 
 def _floor(spec: Spec, x: np.ndarray, y: np.ndarray):
@@ -139,9 +182,9 @@ def proven_sign(spec: Spec, x: np.ndarray, y: np.ndarray, value: np.ndarray, bou
     term at all (a = 0: +0) or terms of opposite signs, where only |value| > bound proves the sign."""
     if spec.quantity == "grad" and spec.form == "probs":
         return np.where(x >= y, 1.0, -1.0)  # (p − y)/(p(1 − p)); p and y are exact
+    if never_negative(spec, unit_labels(y)):
+        return np.ones_like(value)
     pos_factor, neg_factor = parameter_signs(spec)
-    if spec.quantity != "grad" and pos_factor > 0 and neg_factor > 0 and y.size and 0 <= y.min() and y.max() <= 1:
-        return np.ones_like(value)  # two non-negative coefficients, not both zero: the common case, quickly
     first, second = np.sign(y), np.sign(1.0 - y)  # 1 − y of a float32 y has the exact sign
     if pos_factor != 1.0:
         first *= pos_factor
@@ -155,6 +198,14 @@ def proven_sign(spec: Spec, x: np.ndarray, y: np.ndarray, value: np.ndarray, bou
         certain = np.where(np.abs(value[undecided]) > bound[undecided], np.sign(value[undecided]), 0.0)
         sign[undecided] = np.where(first[undecided] == 0, 1.0, certain)
     return sign
+
+
+def never_negative(spec: Spec, unit: bool) -> bool:
+    """Whether every exact value is +0 or positive: a loss or Hessian whose two coefficients are
+    non-negative and not both zero (positive parameter factors, ``unit``: labels in [0, 1]), the
+    common case."""
+    pos_factor, neg_factor = parameter_signs(spec)
+    return spec.quantity != "grad" and pos_factor > 0 and neg_factor > 0 and unit
 
 
 def parameter_signs(spec: Spec) -> tuple[float, float]:
@@ -173,13 +224,21 @@ def coefficient_factors(spec: Spec) -> tuple[float, float]:
     return weight * pos_weight * alpha, weight * one_minus_alpha
 
 
-def _logits(quantity: str, z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _logits(quantity: str, z: np.ndarray, y: np.ndarray, unit: bool) -> tuple[np.ndarray, np.ndarray]:
     if quantity == "loss":
         # max(z, 0) − y z + log1p(e^−|z|): the softplus never overflows; y z is exact (24 + 24
-        # bits), so max(z, 0) − y z is rounded once, relative to itself.
-        tail = np.log1p(np.exp(-np.minimum(np.abs(z), CLIP)))  # absolute error < e^-700 past the clip
+        # bits), so max(z, 0) − y z is rounded once, relative to itself. For y in [0, 1] both terms
+        # are non-negative and the magnitude is the value itself.
+        tail = np.abs(z)
+        np.negative(tail, out=tail)
+        np.maximum(tail, -CLIP, out=tail)
+        np.exp(tail, out=tail)
+        np.log1p(tail, out=tail)  # absolute error < e^-700 past the clip
         linear = np.maximum(z, 0.0)
         linear -= y * z
+        if unit:
+            linear += tail
+            return linear, linear
         magnitude = np.abs(linear)
         magnitude += tail
         linear += tail
@@ -191,6 +250,11 @@ def _logits(quantity: str, z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np
         return pos - neg, np.abs(pos) + np.abs(neg)
     hess = s * s_minus
     return hess, hess
+
+
+def unit_labels(y: np.ndarray) -> bool:
+    """Every label in [0, 1] (a NaN makes the minimum NaN, and fails it)."""
+    return bool(y.size) and 0.0 <= y.min() and y.max() <= 1.0
 
 
 def _softplus(z: np.ndarray) -> np.ndarray:
@@ -263,8 +327,7 @@ SHORT_BITS = 29  # c with at most 29 significant bits times z with at most 24 is
 
 def splits(spec: Spec) -> bool:
     """Whether ``split_loss`` covers the spec: the weighted and focal losses in the logit form."""
-    extended = spec.weight is not None or spec.pos_weight is not None or spec.gamma is not None
-    return spec.form == "logits" and spec.quantity == "loss" and extended
+    return spec.form == "logits" and spec.quantity == "loss" and extended(spec)
 
 
 def hard_label_coefficients(spec: Spec) -> tuple[float, float]:
@@ -370,24 +433,58 @@ def decide(value: np.ndarray, bound: np.ndarray, fmt: Format) -> tuple[np.ndarra
     return rounded, decided
 
 
+CAST_MARGIN = 1.125
+
+
+def decide_by_cast(value: np.ndarray, margin: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rounded to float32, decided), for float32 targets and a margin B' = 9B/8 (CAST_MARGIN times
+    the bound B): ``decide`` in five passes instead of twenty.
+
+    With that margin, low = fl(v − B') <= v − B and high = fl(v + B') >= v + B: every bound has
+    B >= 32u|v| (K >= 32, and the magnitude it scales is at least |v|), so B/8 >= 4u|v| covers the
+    rounding of B' (u B') and of v ± B' (u(|v| + B')). The exact value lies in [low, high]; where both
+    ends round to one float32 value, the cell of that value (an interval: round to nearest, ties to
+    even, subnormals and overflow to ±inf as IEEE 754 says, which the hardware's conversion does in
+    the default environment ``fenv.ours`` sets) holds the whole of [low, high], and the exact value
+    rounds to it. A NaN value makes both ends NaN, and an infinite one an infinite margin (its
+    magnitude is at least |v|) and low NaN: NaN equals nothing. A zero keeps the sign of low: the
+    caller proves it."""
+    low = value - margin
+    high = value + margin
+    low32 = low.astype(np.float32)
+    return low32, low32 == high.astype(np.float32)
+
+
 def evaluate(spec: Spec, x: np.ndarray, y: np.ndarray, fmt: Format) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(rounded, exact approximation, decided) in blocks that stay in cache."""
-    rounded = np.empty_like(x)
-    approx = np.empty_like(x)
-    decided = np.empty(x.shape, dtype=bool)
-    for start in range(0, x.size, BLOCK):
-        block = slice(start, start + BLOCK)
-        value, bound, applicable = values_and_bounds(spec, x[block], y[block])
-        result, ok = decide(value, bound, fmt)
-        ok &= applicable
-        zero = np.flatnonzero(result == 0)
-        if zero.size:
-            sign = proven_sign(spec, x[block][zero], y[block][zero], value[zero], bound[zero])
-            result[zero] = np.copysign(0.0, sign)
-            ok[zero] &= sign != 0
-        if splits(spec):
-            _decide_ties(spec, x[block], y[block], applicable & ~ok, fmt, result, ok)
-        rounded[block], approx[block], decided[block] = result, value, ok
+    """(rounded in the format's dtype, exact approximation, decided) for flat x in its format and
+    flat labels y of x's size or of size 1 (one label for all), in blocks that stay in cache."""
+    rounded = np.empty(x.size, dtype=fmt.dtype)
+    approx = np.empty(x.size)
+    decided = np.empty(x.size, dtype=bool)
+    single = y.size == 1
+    with np.errstate(all="ignore"):  # ml_dtypes warns when it widens a NaN; casts overflow to ±inf
+        labels = y.astype(np.float64) if single else None
+        unit = unit_labels(y)
+        by_cast = fmt.name == "float32"
+        for start in range(0, x.size, BLOCK):
+            block = slice(start, start + BLOCK)
+            z = x[block].astype(np.float64)
+            labels_here = np.broadcast_to(labels, z.shape) if single else y[block].astype(np.float64)
+            value, bound, applicable = _values_and_bounds(spec, z, labels_here, unit, CAST_MARGIN if by_cast else 1.0)
+            result, ok = decide_by_cast(value, bound) if by_cast else decide(value, bound, fmt)
+            if applicable is not None:
+                ok &= applicable
+            zero = result == 0
+            if zero.any() and never_negative(spec, unit):
+                np.abs(result, out=result)  # a zero is +0; a decided result is not negative
+            elif zero.any():
+                zero = np.flatnonzero(zero)
+                sign = proven_sign(spec, z[zero], labels_here[zero], value[zero], bound[zero])
+                result[zero] = np.copysign(0.0, sign)
+                ok[zero] &= sign != 0
+            if splits(spec):  # never the plain loss: applicable is an array
+                _decide_ties(spec, z, labels_here, applicable & ~ok, fmt, result, ok)
+            rounded[block], approx[block], decided[block] = result, value, ok
     return rounded, approx, decided
 
 

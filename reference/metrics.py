@@ -49,16 +49,17 @@ CHECK_SIGNATURES = ("claim-breaks", "writes-input", "wrong-result", "wrong-dtype
 def ulp(exact: np.ndarray, fmt: Format) -> np.ndarray:
     """The spacing of ``fmt`` at each exact value (float64 array): 2^(binade − precision + 1), the binade
     floor(log2 |exact|) clipped to the format's exponent range (a zero's is emin; an infinity's or a NaN's
-    −1, frexp's answer). The binade is read from the float64 exponent field (a float64 subnormal lies
-    below every format's emin) and the spacing written as float64 bits where it is normal: four times
-    frexp and ldexp's speed, the same numbers."""
+    −1, frexp's answer). 2^binade is the float64 exponent field alone (0 for a float64 subnormal, which
+    lies below every format's emin; ∞ for an infinity or a NaN), clipped and scaled: four passes over
+    the values, exact, the same numbers as frexp and ldexp."""
     exact = np.asarray(exact, dtype=np.float64)
-    biased = ((exact.view(np.uint64) >> np.uint64(52)) & np.uint64(0x7FF)).astype(np.int64)
-    binade = np.clip(np.where(biased == 0x7FF, -1, biased - 1023), fmt.emin, fmt.emax)
-    spacing = binade - (fmt.precision - 1)
-    if spacing.size and spacing.min() >= -1022:
-        return ((spacing + 1023) << 52).view(np.float64)
-    return np.ldexp(1.0, spacing)
+    power = (exact.view(np.uint64) & EXPONENT_FIELD).view(np.float64)
+    spacing = np.clip(power, 2.0**fmt.emin, 2.0**fmt.emax)
+    spacing *= 2.0 ** (1 - fmt.precision)
+    return np.where(power == np.inf, 2.0**-fmt.precision, spacing)
+
+
+EXPONENT_FIELD = np.uint64(0x7FF0_0000_0000_0000)
 
 
 def _finite_difference(got: np.ndarray, ref: Reference) -> np.ndarray:
@@ -135,9 +136,11 @@ def signatures(got: np.ndarray, ref: Reference, failing: np.ndarray, clamps: boo
 SIGNATURE_NAMES = np.array(("", *SIGNATURES), dtype=object)  # a signature code's name: 0 is none
 
 
-def signature_codes(got: np.ndarray, ref: Reference, failing: np.ndarray, clamps: bool = True) -> np.ndarray:
+def signature_codes(got: np.ndarray, ref: Reference, failing: np.ndarray, clamps: bool = True,
+                    masks: dict | None = None) -> np.ndarray:
     """``signatures`` as small integers, the index in ``SIGNATURE_NAMES`` (0 where ``failing`` is False):
-    what a sweep counts, a block at a time, without arrays of strings."""
+    what a sweep counts, a block at a time, without arrays of strings; ``masks``: ``mismatch_masks(got,
+    ref)`` where the caller has them already."""
     code = {name: i for i, name in enumerate(SIGNATURE_NAMES)}
     got64 = np.asarray(got).astype(np.float64).reshape(-1)
     r = ref.rounded.astype(np.float64).reshape(-1)
@@ -145,7 +148,7 @@ def signature_codes(got: np.ndarray, ref: Reference, failing: np.ndarray, clamps
     fmt = format_of(np.asarray(got).dtype)
     smallest_normal = 2.0**fmt.emin
     kinds = np.full(got64.shape, code["inaccurate"], dtype=np.int8)
-    masks = {kind: mask.reshape(-1) for kind, mask in mismatch_masks(got, ref).items()}
+    masks = {kind: mask.reshape(-1) for kind, mask in (masks or mismatch_masks(got, ref)).items()}
     with np.errstate(invalid="ignore"):
         zero = (got64 == 0) & (r != 0) & np.isfinite(r)
         kinds[zero & (np.abs(r) >= smallest_normal)] = code["lost-tail"]

@@ -115,29 +115,31 @@ def evaluate(spec: Spec, x, y, *, fast: bool = True, known: tuple | None = None)
 def _evaluate(spec: Spec, x, y, fast: bool, known: tuple | None) -> Reference:
     x = np.asarray(x)
     fmt = format_of(x.dtype)
-    with np.errstate(invalid="ignore"):  # ml_dtypes warns when it widens a NaN
-        xs, ys = np.broadcast_arrays(x.astype(np.float64), np.asarray(y, dtype=np.float64))
-    shape = xs.shape
-    xs, ys = xs.ravel(), ys.ravel()
-    rounded = np.empty(xs.size)
-    approx = np.empty(xs.size)
-    approx_lo = np.zeros(xs.size)
-    pending = np.ones(xs.size, dtype=bool)
+    labels = np.asarray(y)
+    shape = np.broadcast_shapes(x.shape, labels.shape)
+    xs = np.broadcast_to(x, shape).ravel()
+    ys = labels.ravel() if labels.size == 1 else np.broadcast_to(labels, shape).ravel()
     if fast and fastpath.supports(spec, fmt, ys):
         rounded, approx, decided = fastpath.evaluate(spec, xs, ys, fmt)
-        pending = ~decided
-    if fast:  # NaN in gives NaN out for every quantity (exact.special_value): no need to ask mpmath
-        nan = pending & np.isnan(xs)
-        rounded[nan], approx[nan], pending[nan] = np.nan, np.nan, False
-    slow = np.flatnonzero(pending)
+        slow = np.flatnonzero(~decided)
+    else:
+        rounded, approx, slow = np.empty(xs.size, dtype=fmt.dtype), np.empty(xs.size), np.arange(xs.size)
+    approx_lo = np.zeros(xs.size)
+    if fast and slow.size:  # NaN in gives NaN out for every quantity (exact.special_value): no need to ask mpmath
+        with np.errstate(invalid="ignore"):  # ml_dtypes warns when it widens a NaN
+            nan = np.isnan(xs[slow].astype(np.float64))
+        rounded[slow[nan]], approx[slow[nan]] = np.nan, np.nan
+        slow = slow[~nan]
     if known is not None and np.array_equal(known[0], slow):
-        rounded[slow], approx[slow], approx_lo[slow] = known[1:]
+        rounded[slow], approx[slow], approx_lo[slow] = as_dtype(known[1], fmt), known[2], known[3]
     else:
         for i in slow:
-            rounded[i], bounds = decide_scalar(spec, float(xs[i]), float(ys[i]), fmt)
+            label = ys[0] if ys.size == 1 else ys[i]
+            value, bounds = decide_scalar(spec, float(xs[i]), float(label), fmt)
+            rounded[i] = value
             approx[i], approx_lo[i] = _double_double(bounds)
     return Reference(
-        rounded=as_dtype(rounded, fmt).reshape(shape),
+        rounded=rounded.reshape(shape),
         exact=approx.reshape(shape),
         exact_lo=approx_lo.reshape(shape),
         mpmath_count=int(slow.size),

@@ -128,57 +128,56 @@ def exact_error(got: float, spec: Spec, x: float, y: float, fmt: Format) -> floa
         return float(abs(mpmath.mpf(got) - exact) / mpmath.ldexp(1, binade - fmt.precision + 1))
 
 
-def _entry(i: int, patterns, x, labels, got64, rounded) -> dict:
+def _entry(i: int, patterns, x, labels, got, rounded) -> dict:
     return {"pattern": int(patterns[i]), "x": repr(float(x[i])), "x_hex": hex(int(bits_of(x[i : i + 1])[0])),
-            "label": float(labels[i]), "got": repr(float(got64[i])), "rounded": repr(float(rounded[i]))}
+            "label": float(labels[i]), "got": repr(float(got[i])), "rounded": repr(float(rounded[i]))}
 
 
 def measure(patterns: np.ndarray, x: np.ndarray, labels: np.ndarray, got: np.ndarray, ref: Reference,
-            fmt: Format, rejected: np.ndarray | None = None) -> Stats:
+            fmt: Format, rejected: np.ndarray | None = None, rounding: tuple | None = None) -> Stats:
     """The statistics of one block: ``patterns`` are the inputs' indices (bit patterns);
-    ``rejected`` marks inputs the implementation raised on. Whole-block passes are few: the
-    comparison with r and every error (for the mean); the special values, signatures, histogram and
-    worst inputs are worked out on the results that are not correctly rounded only (a sweep spent
-    more time here than in the oracle when every step ran over the whole block)."""
+    ``rejected`` marks inputs the implementation raised on; ``rounding`` is ``rounding_errors(ref,
+    fmt)`` where the caller has it (one block judged for several implementations). Whole-block passes
+    are few: the comparison with r; the special values, signatures, histogram, worst inputs and the
+    errors of the mean are worked out on the results that are not correctly rounded only (a sweep
+    spent more time here than in the oracle when every step ran over the whole block)."""
     rejected = np.zeros(got.shape, dtype=bool) if rejected is None else rejected
-    got64 = got.astype(np.float64)
-    rounded = ref.rounded.astype(np.float64)
-    r_nan = np.isnan(rounded)
-    equal = got64 == rounded
+    r_nan = np.isnan(ref.rounded)
+    equal = got == ref.rounded
     if r_nan.any():
-        equal |= np.isnan(got64) & r_nan
+        equal |= np.isnan(got) & r_nan
     if rejected.any():
         equal &= ~rejected
     suspects = np.flatnonzero(~equal)
     subset = Reference(ref.rounded[suspects], ref.exact[suspects], ref.exact_lo[suspects], 0)
-    masks = metrics.mismatch_masks(got[suspects], subset)
-    masks.pop("zero-sign")  # a zero of the wrong sign compares equal: looked for among the zeros of r below
-    kinds = {**{k: mask & ~rejected[suspects] for k, mask in masks.items()}, "raises": rejected[suspects]}
+    suspect_got, suspect_rejected = got[suspects], rejected[suspects]
+    masks = metrics.mismatch_masks(suspect_got, subset)
+    # a zero of the wrong sign compares equal: looked for among the zeros of r below
+    kinds = {k: mask & ~suspect_rejected if suspect_rejected.any() else mask for k, mask in masks.items()
+             if k != "zero-sign"} | {"raises": suspect_rejected}
     special_among = np.logical_or.reduce(list(kinds.values()))
-    special = suspects[special_among]
     wrong = suspects[~special_among]
-    zeros = np.flatnonzero(rounded == 0)
-    zero_sign = int(np.count_nonzero((got64[zeros] == 0) & (np.signbit(got64[zeros]) != np.signbit(rounded[zeros]))))
+    zeros = np.flatnonzero(ref.rounded == 0)
+    zero_sign = int(np.count_nonzero((got[zeros] == 0) & (np.signbit(got[zeros]) != np.signbit(ref.rounded[zeros]))))
     with np.errstate(over="ignore", invalid="ignore"):
-        every = np.abs((got64 - ref.exact) - ref.exact_lo) / metrics.ulp(ref.exact, fmt)
-    error = every[wrong]
-    # for the mean: correctly rounded within half an ULP (an exact infinity, whose error is NaN: 0, as
-    # the sum skips what is not finite), the others as they are, specials and NaN r not numbers
-    np.minimum(every, 0.5, out=every)
-    every[wrong] = error
-    every[special] = np.nan
-    every[r_nan] = np.nan
+        error = np.abs((suspect_got.astype(np.float64) - subset.exact) - subset.exact_lo)
+        error /= metrics.ulp(subset.exact, fmt)
+    error = error[~special_among]  # finite: got and r are finite numbers here
+    # for the mean: each correctly rounded result's error is r's own (rounding_errors: all of them, less
+    # those of the others), the others' as they are; special values are not numbers
+    own_errors, own_sum = rounding if rounding is not None else rounding_errors(ref, fmt)
+    error_sum = (own_sum - float(np.sum(own_errors[suspects]))) + float(np.sum(error))
     _, exponents = np.frexp(error)  # error in [2^(e−1), 2^e)
     low = int(exponents.min()) if exponents.size else 0
     counts = np.bincount(exponents - low) if exponents.size else np.zeros(0, dtype=np.int64)
     stats = Stats(
-        total=int(got64.size), correct=int(np.count_nonzero(equal)),
+        total=int(got.size), correct=int(np.count_nonzero(equal)),
         histogram={low + k: int(n) for k, n in enumerate(counts) if n},
         mismatches={k: int(np.count_nonzero(mask)) for k, mask in kinds.items() if mask.any()}
         | ({"zero-sign": zero_sign} if zero_sign else {}),
         mpmath_count=ref.mpmath_count,
-        signatures=_signature_counts(got, subset, suspects, rejected[suspects]),
-        error_sum=float(np.sum(every, where=np.isfinite(every))),
+        signatures=_signature_counts(suspect_got, subset, suspect_rejected, masks),
+        error_sum=error_sum,
     )
     if wrong.size:
         keep = np.arange(wrong.size)
@@ -186,25 +185,47 @@ def measure(patterns: np.ndarray, x: np.ndarray, labels: np.ndarray, got: np.nda
             cut = np.partition(error, wrong.size - WORST_KEPT)[wrong.size - WORST_KEPT]
             keep = np.flatnonzero(error >= cut)
         order = keep[np.lexsort((patterns[wrong[keep]], -error[keep]))][:WORST_KEPT]
-        stats.worst = [{**_entry(wrong[k], patterns, x, labels, got64, rounded), "error": float(error[k]),
+        stats.worst = [{**_entry(wrong[k], patterns, x, labels, got, ref.rounded), "error": float(error[k]),
                         "exact": False} for k in order]
         stats.max_error = stats.worst[0]["error"]
-    stats.specials = [{**_entry(suspects[k], patterns, x, labels, got64, rounded),
+    stats.specials = [{**_entry(suspects[k], patterns, x, labels, got, ref.rounded),
                        "kind": next(kind for kind, mask in kinds.items() if mask[k])}
                       for k in np.flatnonzero(special_among)[:WORST_KEPT]]
     return stats
 
 
-def _signature_counts(got: np.ndarray, subset: Reference, suspects: np.ndarray, rejected: np.ndarray) -> dict[str, int]:
+SUM_BLOCK = 1 << 14  # rounding_errors' arithmetic in blocks that stay in cache
+
+
+def rounding_errors(ref: Reference, fmt: Format) -> tuple[np.ndarray, float]:
+    """(errors, their sum): each correctly rounded value's own error min(|r − exact| / ulp(exact), 1/2),
+    0 where it is not a number (an exact infinity or NaN): what a correctly rounded result adds to the
+    mean error, the same for every implementation judged on these inputs. A cache-sized block at a
+    time."""
+    errors = np.empty(ref.rounded.size)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for start in range(0, errors.size, SUM_BLOCK):
+            block = slice(start, start + SUM_BLOCK)
+            exact, error = ref.exact[block], errors[block]
+            np.subtract(ref.rounded[block], exact, out=error)
+            error -= ref.exact_lo[block]
+            np.abs(error, out=error)
+            error /= metrics.ulp(exact, fmt)
+            np.minimum(error, 0.5, out=error)
+            error[np.flatnonzero(~np.isfinite(error))] = 0.0  # few: faster than a sum with where=
+    return errors, float(np.sum(errors))
+
+
+def _signature_counts(got: np.ndarray, subset: Reference, rejected: np.ndarray, masks: dict) -> dict[str, int]:
     """How many inputs of each failure signature (reference/metrics.py) among those not correctly
-    rounded (``suspects``, their oracle values ``subset``; ``rejected`` among them: counted as
-    ``raised``); clamps are not told apart from inaccurate results, so that the counts merge exactly
+    rounded (their results ``got``, oracle values ``subset`` and ``mismatch_masks``; ``rejected`` among
+    them: counted as ``raised``); clamps are not told apart from inaccurate results, so that the counts merge exactly
     across shards — and so that each element's signature is its own: only these elements are
     classified, as codes, and counted (classifying a whole block as strings and sorting them took
     half a float32 sweep's time)."""
-    if not suspects.size:
+    if not got.size:
         return {}
-    codes = metrics.signature_codes(got[suspects], subset, ~rejected, clamps=False)
+    codes = metrics.signature_codes(got, subset, ~rejected, clamps=False, masks=masks)
     codes[rejected] = RAISED
     counts = np.bincount(codes, minlength=len(metrics.SIGNATURE_NAMES))
     return dict(sorted((str(metrics.SIGNATURE_NAMES[i]), int(n)) for i, n in enumerate(counts) if i and n))
