@@ -121,7 +121,7 @@ def _sigmoid_pair(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def values_and_bounds(spec: Spec, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
     """(value, error bound, applicable) for float64 inputs x and float32-valued labels y."""
-    value, bound, applicable = _values_and_bounds(spec, x, y, unit_labels(y))
+    value, bound, applicable = _values_and_bounds(spec, x, y, _unit_labels(y))
     return value, bound, np.isfinite(value) if applicable is None else applicable
 
 
@@ -167,7 +167,7 @@ def _bound(spec: Spec, x: np.ndarray, y: np.ndarray, magnitude: np.ndarray, wide
 
 def _floor(spec: Spec, x: np.ndarray, y: np.ndarray):
     """F of the bound: 2**-1000, scaled for weights and the focal factor by (|c₊| + |c₋|)(1 + γ)(1 + |z|)."""
-    if not (spec.gamma is not None or spec.weight is not None or spec.pos_weight is not None):
+    if not extended(spec):
         return UNDERFLOW_FLOOR
     c_pos, c_neg = _coefficients(spec, y)
     return (np.abs(c_pos) + np.abs(c_neg)) * ((1.0 + (spec.gamma or 0.0)) * UNDERFLOW_FLOOR) * (1.0 + np.abs(x))
@@ -182,7 +182,7 @@ def proven_sign(spec: Spec, x: np.ndarray, y: np.ndarray, value: np.ndarray, bou
     term at all (a = 0: +0) or terms of opposite signs, where only |value| > bound proves the sign."""
     if spec.quantity == "grad" and spec.form == "probs":
         return np.where(x >= y, 1.0, -1.0)  # (p − y)/(p(1 − p)); p and y are exact
-    if never_negative(spec, unit_labels(y)):
+    if _never_negative(spec, _unit_labels(y)):
         return np.ones_like(value)
     pos_factor, neg_factor = parameter_signs(spec)
     first, second = np.sign(y), np.sign(1.0 - y)  # 1 − y of a float32 y has the exact sign
@@ -200,7 +200,7 @@ def proven_sign(spec: Spec, x: np.ndarray, y: np.ndarray, value: np.ndarray, bou
     return sign
 
 
-def never_negative(spec: Spec, unit: bool) -> bool:
+def _never_negative(spec: Spec, unit: bool) -> bool:
     """Whether every exact value is +0 or positive: a loss or Hessian whose two coefficients are
     non-negative and not both zero (positive parameter factors, ``unit``: labels in [0, 1]), the
     common case."""
@@ -252,7 +252,7 @@ def _logits(quantity: str, z: np.ndarray, y: np.ndarray, unit: bool) -> tuple[np
     return hess, hess
 
 
-def unit_labels(y: np.ndarray) -> bool:
+def _unit_labels(y: np.ndarray) -> bool:
     """Every label in [0, 1] (a NaN makes the minimum NaN, and fails it)."""
     return bool(y.size) and 0.0 <= y.min() and y.max() <= 1.0
 
@@ -464,7 +464,8 @@ def evaluate(spec: Spec, x: np.ndarray, y: np.ndarray, fmt: Format) -> tuple[np.
     single = y.size == 1
     with np.errstate(all="ignore"):  # ml_dtypes warns when it widens a NaN; casts overflow to ±inf
         labels = y.astype(np.float64) if single else None
-        unit = unit_labels(y)
+        unit = _unit_labels(y)
+        positive = _never_negative(spec, unit)
         by_cast = fmt.name == "float32"
         for start in range(0, x.size, BLOCK):
             block = slice(start, start + BLOCK)
@@ -475,9 +476,9 @@ def evaluate(spec: Spec, x: np.ndarray, y: np.ndarray, fmt: Format) -> tuple[np.
             if applicable is not None:
                 ok &= applicable
             zero = result == 0
-            if zero.any() and never_negative(spec, unit):
+            if positive and zero.any():
                 np.abs(result, out=result)  # a zero is +0; a decided result is not negative
-            elif zero.any():
+            elif not positive and zero.any():
                 zero = np.flatnonzero(zero)
                 sign = proven_sign(spec, z[zero], labels_here[zero], value[zero], bound[zero])
                 result[zero] = np.copysign(0.0, sign)

@@ -50,7 +50,7 @@ def ulp(exact: np.ndarray, fmt: Format) -> np.ndarray:
     """The spacing of ``fmt`` at each exact value (float64 array): 2^(binade − precision + 1), the binade
     floor(log2 |exact|) clipped to the format's exponent range (a zero's is emin; an infinity's or a NaN's
     −1, frexp's answer). 2^binade is the float64 exponent field alone (0 for a float64 subnormal, which
-    lies below every format's emin; ∞ for an infinity or a NaN), clipped and scaled: four passes over
+    lies below every format's emin; ∞ for an infinity or a NaN), clipped and scaled: five passes over
     the values, exact, the same numbers as frexp and ldexp."""
     exact = np.asarray(exact, dtype=np.float64)
     power = (exact.view(np.uint64) & EXPONENT_FIELD).view(np.float64)
