@@ -21,6 +21,7 @@ def run(args: argparse.Namespace) -> int:
         from tqdm import tqdm
 
         from bcebench.suite.sweep import exhaustive as sweep
+        from bcebench.suite.sweep import scan
     except ImportError as error:
         raise UsageError(f"bcebench sweep: {error.name} is missing: pip install 'bcebench[sweep]'") from None
     from bcebench.reference.formats import FORMATS
@@ -60,6 +61,9 @@ def run(args: argparse.Namespace) -> int:
     except sweep.SweepError as error:
         raise UsageError(f"bcebench sweep: {error}") from None
     total = sum(b - a for a, b in spans)
+    if not scan.COMPILED:
+        print("bcebench sweep: Numba is not installed: each block is judged in plain Python, about a hundred times "
+              "slower (pip install 'bcebench[sweep]')", file=sys.stderr)
     try:
         with sweep.dask_client(args.scheduler, args.workers) as client:
             for swept in targets:  # before the progress bar

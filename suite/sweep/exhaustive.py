@@ -35,7 +35,7 @@ from bcebench.adapters.declaration import Declaration
 from bcebench.reference import cache, fenv, oracle
 from bcebench.reference.exact import Spec
 from bcebench.reference.formats import FORMATS, Format, as_dtype, from_bits
-from bcebench.suite.sweep.stats import Stats, finalize, measure, rounding_errors
+from bcebench.suite.sweep.stats import Stats, finalize, measure
 
 # inputs evaluated at once inside a shard: arrays of 2^16 float64 come back from the heap each chunk, where
 # those of 2^18 were mapped and faulted in again (a quarter of the oracle's time went to page faults)
@@ -254,7 +254,6 @@ def run_shards(targets: tuple[Target, ...], start: int, stop: int, fast: bool = 
             index, x, y = _inputs(targets[0], fmt, lo, min(lo + CHUNK, stop))
             shared["inputs"] += clock() - tick
             references: dict = {}
-            rounding: dict = {}  # each spec's own rounding errors, judged once for all the targets
             for i, (target, (adapter, impl), spec) in enumerate(zip(targets, loaded, specs, strict=True)):
                 with np.errstate(all="ignore"):
                     tick = clock()
@@ -265,9 +264,7 @@ def run_shards(targets: tuple[Target, ...], start: int, stop: int, fast: bool = 
                         references[spec] = _reference(spec, x, y, fast)
                         shared["oracle"] += clock() - tick
                 tick = clock()
-                if spec not in rounding:
-                    rounding[spec] = rounding_errors(references[spec], fmt)
-                stats[i] = stats[i].merge(measure(index, x, y, got, references[spec], fmt, rejected, rounding[spec]))
+                stats[i] = stats[i].merge(measure(index, x, y, got, references[spec], fmt, rejected))
                 own[i]["judging"] += clock() - tick
         for i, spec in enumerate(specs):
             tick = clock()

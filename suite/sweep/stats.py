@@ -37,6 +37,7 @@ from bcebench.reference import metrics
 from bcebench.reference.exact import Spec
 from bcebench.reference.formats import Format, bits_of
 from bcebench.reference.oracle import Reference, exact_value
+from bcebench.suite.sweep.scan import scan
 
 WORST_KEPT = 8
 # where a shard's time goes: making the inputs and the oracle (shared by the implementations swept
@@ -134,50 +135,40 @@ def _entry(i: int, patterns, x, labels, got, rounded) -> dict:
 
 
 def measure(patterns: np.ndarray, x: np.ndarray, labels: np.ndarray, got: np.ndarray, ref: Reference,
-            fmt: Format, rejected: np.ndarray | None = None, rounding: tuple | None = None) -> Stats:
+            fmt: Format, rejected: np.ndarray | None = None) -> Stats:
     """The statistics of one block: ``patterns`` are the inputs' indices (bit patterns);
-    ``rejected`` marks inputs the implementation raised on; ``rounding`` is ``rounding_errors(ref,
-    fmt)`` where the caller has it (one block judged for several implementations). Whole-block passes
-    are few: the comparison with r; the special values, signatures, histogram, worst inputs and the
-    errors of the mean are worked out on the results that are not correctly rounded only (a sweep
-    spent more time here than in the oracle when every step ran over the whole block)."""
+    ``rejected`` marks inputs the implementation raised on. One compiled pass over the block
+    (``scan``) counts the correctly rounded results, sums their own errors and finds the others;
+    the special values, signatures, histogram, worst inputs and errors of the mean are worked out on
+    those others alone."""
     rejected = np.zeros(got.shape, dtype=bool) if rejected is None else rejected
-    r_nan = np.isnan(ref.rounded)
-    equal = got == ref.rounded
-    if r_nan.any():
-        equal |= np.isnan(got) & r_nan
-    if rejected.any():
-        equal &= ~rejected
-    suspects = np.flatnonzero(~equal)
+    correct, own_sum, zero_sign, suspects = scan(got, ref.rounded, ref.exact, ref.exact_lo, rejected, fmt)
+    zero_signs = {"zero-sign": zero_sign} if zero_sign else {}
+    if not suspects.size:  # every result correctly rounded, as in most blocks
+        return Stats(total=int(got.size), correct=correct, mismatches=zero_signs, mpmath_count=ref.mpmath_count,
+                     error_sum=own_sum)
     subset = Reference(ref.rounded[suspects], ref.exact[suspects], ref.exact_lo[suspects], 0)
     suspect_got, suspect_rejected = got[suspects], rejected[suspects]
     masks = metrics.mismatch_masks(suspect_got, subset)
-    # a zero of the wrong sign compares equal: looked for among the zeros of r below
+    # a zero of the wrong sign compares equal: counted by the scan
     kinds = {k: mask & ~suspect_rejected if suspect_rejected.any() else mask for k, mask in masks.items()
              if k != "zero-sign"} | {"raises": suspect_rejected}
     special_among = np.logical_or.reduce(list(kinds.values()))
     wrong = suspects[~special_among]
-    zeros = np.flatnonzero(ref.rounded == 0)
-    zero_sign = int(np.count_nonzero((got[zeros] == 0) & (np.signbit(got[zeros]) != np.signbit(ref.rounded[zeros]))))
     with np.errstate(over="ignore", invalid="ignore"):
         error = np.abs((suspect_got.astype(np.float64) - subset.exact) - subset.exact_lo)
         error /= metrics.ulp(subset.exact, fmt)
     error = error[~special_among]  # finite: got and r are finite numbers here
-    # for the mean: each correctly rounded result's error is r's own (rounding_errors: all of them, less
-    # those of the others), the others' as they are; special values are not numbers
-    own_errors, own_sum = rounding if rounding is not None else rounding_errors(ref, fmt)
-    error_sum = (own_sum - float(np.sum(own_errors[suspects]))) + float(np.sum(error))
     _, exponents = np.frexp(error)  # error in [2^(e−1), 2^e)
     low = int(exponents.min()) if exponents.size else 0
     counts = np.bincount(exponents - low) if exponents.size else np.zeros(0, dtype=np.int64)
     stats = Stats(
-        total=int(got.size), correct=int(np.count_nonzero(equal)),
+        total=int(got.size), correct=correct,
         histogram={low + k: int(n) for k, n in enumerate(counts) if n},
-        mismatches={k: int(np.count_nonzero(mask)) for k, mask in kinds.items() if mask.any()}
-        | ({"zero-sign": zero_sign} if zero_sign else {}),
+        mismatches={k: int(np.count_nonzero(mask)) for k, mask in kinds.items() if mask.any()} | zero_signs,
         mpmath_count=ref.mpmath_count,
         signatures=_signature_counts(suspect_got, subset, suspect_rejected, masks),
-        error_sum=error_sum,
+        error_sum=own_sum + float(np.sum(error)),  # special values are not numbers
     )
     if wrong.size:
         keep = np.arange(wrong.size)
@@ -192,28 +183,6 @@ def measure(patterns: np.ndarray, x: np.ndarray, labels: np.ndarray, got: np.nda
                        "kind": next(kind for kind, mask in kinds.items() if mask[k])}
                       for k in np.flatnonzero(special_among)[:WORST_KEPT]]
     return stats
-
-
-SUM_BLOCK = 1 << 14  # rounding_errors' arithmetic in blocks that stay in cache
-
-
-def rounding_errors(ref: Reference, fmt: Format) -> tuple[np.ndarray, float]:
-    """(errors, their sum): each correctly rounded value's own error min(|r − exact| / ulp(exact), 1/2),
-    0 where it is not a number (an exact infinity or NaN): what a correctly rounded result adds to the
-    mean error, the same for every implementation judged on these inputs. A cache-sized block at a
-    time."""
-    errors = np.empty(ref.rounded.size)
-    with np.errstate(over="ignore", invalid="ignore"):
-        for start in range(0, errors.size, SUM_BLOCK):
-            block = slice(start, start + SUM_BLOCK)
-            exact, error = ref.exact[block], errors[block]
-            np.subtract(ref.rounded[block], exact, out=error)
-            error -= ref.exact_lo[block]
-            np.abs(error, out=error)
-            error /= metrics.ulp(exact, fmt)
-            np.minimum(error, 0.5, out=error)
-            error[np.flatnonzero(~np.isfinite(error))] = 0.0  # few: faster than a sum with where=
-    return errors, float(np.sum(errors))
 
 
 def _signature_counts(got: np.ndarray, subset: Reference, rejected: np.ndarray, masks: dict) -> dict[str, int]:

@@ -1,0 +1,65 @@
+"""The sweep's pass over a whole block (suite/sweep/scan.py): what it counts and sums is what the
+NumPy statement of the same rules gives, and compiled it gives what it gives interpreted."""
+
+import numpy as np
+import pytest
+
+from bcebench.reference import metrics, oracle
+from bcebench.reference.exact import Spec
+from bcebench.reference.formats import FORMATS, from_bits
+from bcebench.suite.sweep import scan
+
+
+def block(dtype: str):
+    """Every 16-bit pattern, or 2^16 float32 patterns spread over the whole range (NaNs, infinities,
+    zeros and subnormals included), with the oracle's loss at y = 1 weighted by pos_weight = 2 (which
+    overflows the dtype where −z is near its largest value: an infinite r whose own error is 1/2), and
+    results that are the correct rounding except for planted faults: one ULP off, NaN, +inf, the other
+    zero, and rejected inputs."""
+    fmt = FORMATS[dtype]
+    patterns = np.arange(2**16, dtype=np.uint64)
+    if dtype == "float32":
+        patterns = patterns * 65537 % 2**32
+    x = from_bits(patterns, fmt)
+    ref = oracle.evaluate(Spec("loss", "logits", pos_weight=2.0), x, np.ones(1, dtype=fmt.dtype))
+    got = ref.rounded.copy()
+    got[1::7] = np.nextafter(got[1::7].astype(np.float32), np.float32(np.inf)).astype(fmt.dtype)
+    got[2::11] = np.nan
+    got[3::13] = np.inf
+    zeros = np.flatnonzero(ref.rounded == 0)
+    got[zeros[::2]] = -ref.rounded[zeros[::2]]
+    rejected = np.zeros(x.size, dtype=bool)
+    rejected[5::17] = True
+    return got, ref, rejected, fmt
+
+
+def numpy_statement(got, ref, rejected, fmt):
+    """The rules of the scan's docstring, one NumPy pass per step."""
+    g, r = got.astype(np.float64), ref.rounded.astype(np.float64)
+    correct = ((g == r) | (np.isnan(g) & np.isnan(r))) & ~rejected
+    with np.errstate(invalid="ignore", over="ignore"):
+        own = np.minimum(np.abs((r - ref.exact) - ref.exact_lo) / metrics.ulp(ref.exact, fmt), 0.5)
+    own[np.isnan(own)] = 0.0
+    zero_sign = correct & (r == 0) & (np.signbit(g) != np.signbit(r))
+    return int(correct.sum()), float(own[correct].sum()), int(zero_sign.sum()), np.flatnonzero(~correct)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
+def test_the_scan_counts_and_sums_what_numpy_does(dtype):
+    got, ref, rejected, fmt = block(dtype)
+    correct, own, zero_sign, suspects = scan.scan(got, ref.rounded, ref.exact, ref.exact_lo, rejected, fmt)
+    want_correct, want_own, want_zero_sign, want_suspects = numpy_statement(got, ref, rejected, fmt)
+    assert (correct, zero_sign) == (want_correct, want_zero_sign) and np.array_equal(suspects, want_suspects)
+    assert 0 < zero_sign and 0 < suspects.size < got.size  # the planted faults are there, and overflow
+    assert np.any(np.isinf(ref.rounded) & np.isfinite(ref.exact) & (got == ref.rounded))
+    assert own == pytest.approx(want_own, rel=1e-12)  # the same terms, summed in another order
+
+
+@pytest.mark.skipif(not scan.COMPILED, reason="Numba is not installed: the scan runs interpreted only")
+@pytest.mark.parametrize("dtype", ["bfloat16", "float32"])
+def test_the_compiled_scan_is_the_interpreted_one(dtype):
+    got, ref, rejected, fmt = block(dtype)
+    args = (got.astype(np.float32), ref.rounded.astype(np.float32), ref.exact, ref.exact_lo, rejected,
+            2.0 ** (np.arange(fmt.emin, fmt.emax + 1) + (1.0 - fmt.precision)), fmt.emin, 2.0**-fmt.precision)
+    compiled, interpreted = scan._kernel()(*args), scan._scan(*args)
+    assert compiled[:3] == interpreted[:3] and np.array_equal(compiled[3], interpreted[3])
