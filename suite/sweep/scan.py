@@ -47,12 +47,16 @@ def scan(got: np.ndarray, rounded: np.ndarray, exact: np.ndarray, exact_lo: np.n
 
 @functools.cache
 def _kernel():
-    """``_scan`` compiled (its machine code cached on disk by Numba), or as it is without Numba."""
+    """``_scan`` compiled (its machine code cached on disk by Numba where it finds a writable folder:
+    beside this file, NUMBA_CACHE_DIR or the user's cache), or as it is without Numba."""
     if not COMPILED:
         return _scan
     import numba
 
-    return numba.njit(cache=True, nogil=True, error_model="numpy")(_scan)
+    try:
+        return numba.njit(cache=True, nogil=True, error_model="numpy")(_scan)
+    except RuntimeError:  # no folder to cache it in: compiled again in each process
+        return numba.njit(nogil=True, error_model="numpy")(_scan)
 
 
 def _scan(got, rounded, exact, exact_lo, rejected, spacing, emin, nonfinite_spacing):

@@ -63,3 +63,19 @@ def test_the_compiled_scan_is_the_interpreted_one(dtype):
             2.0 ** (np.arange(fmt.emin, fmt.emax + 1) + (1.0 - fmt.precision)), fmt.emin, 2.0**-fmt.precision)
     compiled, interpreted = scan._kernel()(*args), scan._scan(*args)
     assert compiled[:3] == interpreted[:3] and np.array_equal(compiled[3], interpreted[3])
+
+
+@pytest.mark.skipif(not scan.COMPILED, reason="Numba is not installed: the scan runs interpreted only")
+def test_the_scan_compiles_where_nothing_can_hold_its_cache(monkeypatch):
+    """A read-only installation with no home folder: Numba finds no folder for the cache (no locator)."""
+    from numba.core import caching
+
+    monkeypatch.setattr(caching.CacheImpl, "_locator_classes", [])
+    kernel = scan._kernel.__wrapped__()  # what the functools.cache of an earlier call would hide
+    assert kernel.py_func is scan._scan  # compiled, not interpreted
+    monkeypatch.setattr(scan, "_kernel", lambda: kernel)
+    got, ref, rejected, fmt = block("float16")
+    correct, own, zero_sign, suspects = scan.scan(got, ref.rounded, ref.exact, ref.exact_lo, rejected, fmt)
+    want_correct, want_own, want_zero_sign, want_suspects = numpy_statement(got, ref, rejected, fmt)
+    assert (correct, zero_sign) == (want_correct, want_zero_sign) and np.array_equal(suspects, want_suspects)
+    assert own == pytest.approx(want_own, rel=1e-12)
