@@ -80,9 +80,7 @@ def careful_logits(xp):
     """The logit form's rewrite over the namespace ``xp``."""
 
     def loss(z, y):
-        zero = xp.zeros_like(z)
-        positive = z > 0
-        up, down = xp.where(positive, z, zero), xp.where(positive, zero, z)  # each branch's safe input
+        zero, positive, up, down = _branches(xp, z)
         linear = xp.where(positive, xp.where(y == 1, zero, (1 - y) * up), xp.where(y == 0, zero, -y * down))
         return linear + xp.where(positive, xp.log1p(xp.exp(-up)), xp.log1p(xp.exp(down)))
 
@@ -92,10 +90,16 @@ def careful_logits(xp):
 def _softplus(xp, v):
     """log(1 + e^v) for finite v, each branch on an input where it is finite: v + log1p(e^−v) for
     v > 0, log1p(e^v) otherwise, so that its derivative is 1 − σ(−v) ≥ 1/2 or σ(v), never a cancellation."""
+    _, positive, up, down = _branches(xp, v)
+    return xp.where(positive, up + xp.log1p(xp.exp(-up)), xp.log1p(xp.exp(down)))
+
+
+def _branches(xp, v):
+    """(zeros, v > 0, v where v > 0 else 0, 0 where v > 0 else v): each branch of a ``where`` on v
+    gets an input where it is finite, so that neither its value nor its derivative meets 0·∞."""
     zero = xp.zeros_like(v)
     positive = v > 0
-    up, down = xp.where(positive, v, zero), xp.where(positive, zero, v)
-    return xp.where(positive, up + xp.log1p(xp.exp(-up)), xp.log1p(xp.exp(down)))
+    return zero, positive, xp.where(positive, v, zero), xp.where(positive, zero, v)
 
 
 def _modulating(xp, gamma: float, softplus):
