@@ -5,10 +5,11 @@ Per element, with the result g, the correctly rounded r and the exact value hi +
 the implementation did not reject the input. Such an element adds r's own error to the block's sum
 of errors, min(|(r − hi) − lo| / ulp(hi), 1/2), 0 where that is NaN (an exact infinity or NaN),
 ulp as ``reference.metrics.ulp`` takes it: 2^(b + 1 − p), the binade b of hi's float64 exponent
-field clipped to the format's [emin, emax], and 2^−p for an infinite or NaN hi. Each error is the
-same float64 number as those NumPy operations give, a quotient by a power of two; the sum is taken
-in element order. A zero of the other sign than r's is counted. Every other element is a suspect,
-judged by ``stats.measure`` on its own.
+field clipped to the format's [emin, emax] (for an infinite or NaN hi the error is ∞ or NaN whatever
+the spacing, so the clip serves there too). Each error is the same float64 number as those NumPy
+operations give, a quotient by a power of two; the sum is taken in element order. A zero of the
+other sign than r's is counted. Every other element is a suspect, judged by ``stats.measure`` on its
+own.
 
 In NumPy the same took a dozen passes over the block (comparisons, a float64 difference, the
 exponent field, the clip, the quotient, the minimum, the sum), half as long as the oracle itself on
@@ -37,12 +38,17 @@ def scan(got: np.ndarray, rounded: np.ndarray, exact: np.ndarray, exact_lo: np.n
     the indices of the other elements) for flat arrays of one block."""
     if got.dtype not in (np.float32, np.float64):
         got, rounded = got.astype(np.float32), rounded.astype(np.float32)
-    spacing = 2.0 ** (np.arange(fmt.emin, fmt.emax + 1, dtype=np.float64) + (1 - fmt.precision))
     with np.errstate(all="ignore"):  # interpreted, ∞ − ∞ of an infinite exact value warns
         correct, own, zero_sign, suspects = _kernel()(
             np.ascontiguousarray(got), np.ascontiguousarray(rounded), np.ascontiguousarray(exact),
-            np.ascontiguousarray(exact_lo), np.ascontiguousarray(rejected), spacing, fmt.emin, 2.0**-fmt.precision)
+            np.ascontiguousarray(exact_lo), np.ascontiguousarray(rejected), spacings(fmt), fmt.emin)
     return int(correct), float(own), int(zero_sign), suspects
+
+
+@functools.cache
+def spacings(fmt: Format) -> np.ndarray:
+    """The format's spacing in each binade from emin to emax: 2^(b + 1 − p)."""
+    return 2.0 ** (np.arange(fmt.emin, fmt.emax + 1, dtype=np.float64) + (1 - fmt.precision))
 
 
 @functools.cache
@@ -59,7 +65,7 @@ def _kernel():
         return numba.njit(nogil=True, error_model="numpy")(_scan)
 
 
-def _scan(got, rounded, exact, exact_lo, rejected, spacing, emin, nonfinite_spacing):
+def _scan(got, rounded, exact, exact_lo, rejected, spacing, emin):
     n = got.size
     suspects = np.empty(n, dtype=np.int64)
     bits = exact.view(np.int64)
@@ -75,12 +81,8 @@ def _scan(got, rounded, exact, exact_lo, rejected, spacing, emin, nonfinite_spac
         correct += 1
         if r == 0 and math.copysign(1.0, g) != math.copysign(1.0, r):
             zero_sign += 1
-        field = (bits[i] >> 52) & 0x7FF
-        if field == 0x7FF:
-            ulp = nonfinite_spacing
-        else:
-            ulp = spacing[min(max(field - 1023 - emin, 0), top)]
-        error = abs((np.float64(r) - exact[i]) - exact_lo[i]) / ulp
+        binade = ((bits[i] >> 52) & 0x7FF) - 1023
+        error = abs((np.float64(r) - exact[i]) - exact_lo[i]) / spacing[min(max(binade - emin, 0), top)]
         if error != error:
             error = 0.0
         elif error > 0.5:

@@ -60,7 +60,7 @@ def test_the_scan_counts_and_sums_what_numpy_does(dtype):
 def test_the_compiled_scan_is_the_interpreted_one(dtype):
     got, ref, rejected, fmt = block(dtype)
     args = (got.astype(np.float32), ref.rounded.astype(np.float32), ref.exact, ref.exact_lo, rejected,
-            2.0 ** (np.arange(fmt.emin, fmt.emax + 1) + (1.0 - fmt.precision)), fmt.emin, 2.0**-fmt.precision)
+            scan.spacings(fmt), fmt.emin)
     compiled, interpreted = scan._kernel()(*args), scan._scan(*args)
     assert compiled[:3] == interpreted[:3] and np.array_equal(compiled[3], interpreted[3])
 
