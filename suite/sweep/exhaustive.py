@@ -193,16 +193,15 @@ def probe(target: Target) -> str | None:
     return None
 
 
-def _inputs(target: Target, fmt: Format, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(index, x, y) for the indices [start, stop): bit patterns of x with the target's label, or,
-    for the two-variable sweep, index = x pattern · (number of labels) + label number."""
-    index = np.arange(start, stop, dtype=np.int64)
+def _inputs(target: Target, fmt: Format, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) for the indices [start, stop): bit patterns of x with the target's label, or, for the
+    two-variable sweep, index = x pattern · (number of labels) + label number."""
     if target.label is not None:  # the patterns made in their own width, the labels in the dtype: one pass each
         x = np.arange(start, stop, dtype=fmt.bits_dtype).view(fmt.dtype)
-        return index, x, np.full(index.size, target.label, dtype=fmt.dtype)
+        return x, np.full(x.size, target.label, dtype=fmt.dtype)
     labels = label_values(fmt)
-    x = from_bits((index // labels.size).astype(np.uint64), fmt)
-    return index, x, labels[index % labels.size]
+    index = np.arange(start, stop, dtype=np.int64)
+    return from_bits((index // labels.size).astype(np.uint64), fmt), labels[index % labels.size]
 
 
 def _evaluate(adapter: base.Adapter, impl: base.Implementation, quantity: str, x: np.ndarray,
@@ -251,7 +250,7 @@ def run_shards(targets: tuple[Target, ...], start: int, stop: int, fast: bool = 
     with fenv.ours():  # the implementations run in their own floating-point environment (reference.fenv)
         for lo in range(start, stop, CHUNK):
             tick = clock()
-            index, x, y = _inputs(targets[0], fmt, lo, min(lo + CHUNK, stop))
+            x, y = _inputs(targets[0], fmt, lo, min(lo + CHUNK, stop))
             shared["inputs"] += clock() - tick
             references: dict = {}
             for i, (target, (adapter, impl), spec) in enumerate(zip(targets, loaded, specs, strict=True)):
@@ -264,7 +263,7 @@ def run_shards(targets: tuple[Target, ...], start: int, stop: int, fast: bool = 
                         references[spec] = _reference(spec, x, y, fast)
                         shared["oracle"] += clock() - tick
                 tick = clock()
-                stats[i] = stats[i].merge(measure(index, x, y, got, references[spec], fmt, rejected))
+                stats[i] = stats[i].merge(measure(lo, x, y, got, references[spec], fmt, rejected))
                 own[i]["judging"] += clock() - tick
         for i, spec in enumerate(specs):
             tick = clock()
