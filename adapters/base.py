@@ -272,7 +272,9 @@ def load(name: str, scoped: bool = False) -> tuple[Adapter | None, str]:
 
 
 def load_user_function(spec: str) -> Callable:
-    """``path/to/file.py:fn`` or ``package.module:fn`` -> the function; ValueError if it is not there."""
+    """``path/to/file.py:fn`` (loaded with its folder first on the import path, as Python runs a
+    script) or ``package.module:fn`` (imported from the current folder first, as ``python -m`` would)
+    -> the function; ValueError if it is not there."""
     target, _, function_name = spec.rpartition(":")
     if not target or not function_name:
         raise ValueError(f"--impl {spec!r}: expected path/to/file.py:function or package.module:function")
@@ -282,7 +284,8 @@ def load_user_function(spec: str) -> Callable:
             raise ValueError(f"--impl {spec!r}: cannot load {target}")
         module = importlib.util.module_from_spec(location)
         try:
-            location.loader.exec_module(module)
+            with _first_on_path(Path(target).resolve().parent):  # the modules beside it, as for a script
+                location.loader.exec_module(module)
         except FileNotFoundError:
             raise ValueError(f"--impl {spec!r}: no such file {target}") from None
         except SyntaxError as error:
@@ -291,7 +294,8 @@ def load_user_function(spec: str) -> Callable:
             raise ValueError(f"--impl {spec!r}: loading {target} raised {_first_line(error)}") from None
     else:
         try:
-            module = _import_from_current_folder(target)
+            with _first_on_path(Path.cwd()):  # as ``python -m`` would: the current folder, then the installed packages
+                module = importlib.import_module(target)
         except ImportError as error:
             raise ValueError(f"--impl {spec!r}: cannot import {target} from {Path.cwd()} or the installed packages "
                              f"({error})") from None
@@ -305,18 +309,19 @@ def load_user_function(spec: str) -> Callable:
     return function
 
 
-def _import_from_current_folder(name: str):
-    """Import ``name`` as ``python -m`` would: the current folder first, then the installed packages.
-    The folder is on the path during the import alone, so the caller's process keeps its own path."""
-    folder = str(Path.cwd())
-    added = folder not in sys.path
+@contextlib.contextmanager
+def _first_on_path(folder: Path):
+    """``folder`` first on the import path while a user's module loads, and then off it again, so
+    that the caller's process keeps its own path."""
+    entry = str(folder)
+    added = entry not in sys.path
     if added:
-        sys.path.insert(0, folder)
+        sys.path.insert(0, entry)
     try:
-        return importlib.import_module(name)
+        yield
     finally:
-        if added and folder in sys.path:
-            sys.path.remove(folder)
+        if added and entry in sys.path:
+            sys.path.remove(entry)
 
 
 def _first_line(error: BaseException) -> str:

@@ -403,6 +403,40 @@ def test_a_module_function_is_found_from_the_current_folder(tmp_path):
     assert "user:losses.mine:bce" in done.stdout
 
 
+def _a_loss_beside_its_helper(folder: Path) -> None:
+    """losses/mine.py, which imports the function from the module beside it: a project's loss file."""
+    (folder / "losses").mkdir()
+    (folder / "losses" / "helpers.py").write_text(CAREFUL)
+    (folder / "losses" / "mine.py").write_text("from helpers import bce  # the module beside this file\n")
+
+
+def test_a_file_that_imports_the_module_beside_it_is_judged(tmp_path):
+    """A loss file named by its path that imports a module of its own folder did not load ("No module
+    named 'helpers'"), in the check and in a sweep's workers: its folder is now first on the import path
+    while it loads, as Python puts a script's."""
+    _a_loss_beside_its_helper(tmp_path)
+    mine = ("--framework", "numpy", "--impl", "losses/mine.py:bce", "--form", "logits")
+    done = bcebench("check", *mine, "--dtype", "float32", "--check", "accuracy", "--quantity", "loss", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "user:losses/mine.py:bce" in done.stdout
+    swept = bcebench("sweep", *mine, "--dtype", "float16", "--quantity", "loss", "--label", "1", "--range",
+                     "0x3c00:0x3c40", "--workers", "1", "--out", "swept.json", cwd=tmp_path)
+    assert swept.returncode == 0, swept.stdout + swept.stderr
+    assert json.loads((tmp_path / "swept.json").read_text())["stats"]["total"] == 0x40
+
+
+def test_a_declared_file_loads_beside_its_modules_and_the_import_path_is_yours_again(tmp_path, monkeypatch):
+    _a_loss_beside_its_helper(tmp_path)
+    (tmp_path / "bcebench.toml").write_text('[[implementation]]\nimpl = "losses/mine.py:bce"\nframework = "numpy"\n'
+                                            'form = "logits"\n')
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delitem(sys.modules, "helpers", raising=False)
+    path = list(sys.path)
+    result = api.check_declared("bcebench.toml", dtypes=["float32"], checks=["accuracy"], quantities=["loss"])
+    assert result.passed and result.records
+    assert sys.path == path
+
+
 def test_an_implementation_filter_never_drops_your_function(tmp_path):
     """--impl with an --implementation glob ran only the built-in and said "Gate passed": the glob now
     adds built-ins to your function, which is always judged."""
