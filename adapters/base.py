@@ -284,7 +284,8 @@ def load_user_function(spec: str) -> Callable:
             raise ValueError(f"--impl {spec!r}: cannot load {target}")
         module = importlib.util.module_from_spec(location)
         try:
-            with _first_on_path(Path(target).resolve().parent):  # the modules beside it, as for a script
+            folder = Path(target).resolve().parent
+            with _first_on_path(folder), _own_modules(folder):  # the modules beside it, as a script imports them
                 location.loader.exec_module(module)
         except FileNotFoundError:
             raise ValueError(f"--impl {spec!r}: no such file {target}") from None
@@ -322,6 +323,40 @@ def _first_on_path(folder: Path):
     finally:
         if added and entry in sys.path:
             sys.path.remove(entry)
+
+
+@contextlib.contextmanager
+def _own_modules(folder: Path):
+    """The modules ``folder`` holds imported from it while a user's file of that folder loads, as a
+    script imports the modules beside it: a module of the same top-level name cached from elsewhere
+    (another declared file's helpers.py, or the caller's own) is set aside meanwhile, and put back
+    after, so that the caller's modules are its own again."""
+    held = _modules_in(folder)
+    aside = {name: module for name, module in list(sys.modules.items())
+             if name.partition(".")[0] in held and not _loaded_from(module, folder)}
+    for name in aside:
+        del sys.modules[name]
+    try:
+        yield
+    finally:
+        sys.modules.update(aside)
+
+
+def _modules_in(folder: Path) -> set[str]:
+    """The top-level names an import finds in ``folder``: its modules and packages (``__main__`` and
+    the like left out)."""
+    if not folder.is_dir():
+        return set()
+    found = {entry.stem if entry.suffix == ".py" else entry.name for entry in folder.iterdir()
+             if (entry.suffix == ".py" and entry.is_file()) or (entry / "__init__.py").is_file()}
+    return {name for name in found if not name.startswith("__")}
+
+
+def _loaded_from(module, folder: Path) -> bool:
+    """Whether the cached ``module`` came from a file in ``folder``; a built-in module has no file, and
+    an import never looks past it, so it stays."""
+    origin = getattr(module, "__file__", None)
+    return not origin or Path(origin).resolve().is_relative_to(folder.resolve())
 
 
 def _first_line(error: BaseException) -> str:

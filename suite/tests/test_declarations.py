@@ -76,3 +76,20 @@ def test_a_bad_declarations_file_is_one_line_and_exit_2(project, edit, message):
 def test_a_framework_filter_that_leaves_a_declared_function_out_is_refused(project):
     done = bcebench("check", "--declarations", "bcebench.toml", "--framework", "torch", cwd=project)
     assert done.returncode == 2 and "declares user:plain for numpy, which --framework leaves out" in done.stderr
+
+
+def test_two_declared_files_each_import_the_module_beside_them(tmp_path):
+    """a/loss.py and b/loss.py each import their own helpers.py: b's was judged as a's (the first
+    helpers cached in the process) and a wrong loss passed the gate. Each file now imports its own."""
+    planted = "from bcebench.suite.tests.planted import"
+    for folder, function in (("a", "correct"), ("b", "focal_loss_off_by_a_part_in_a_thousand")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "helpers.py").write_text(f"{planted} {function} as bce\n")
+        (tmp_path / folder / "loss.py").write_text("from helpers import bce  # the module beside this file\n")
+    (tmp_path / "bcebench.toml").write_text("".join(f'[[implementation]]\nimpl = "{folder}/loss.py:bce"\n'
+                                                    'framework = "numpy"\nform = "logits"\n\n' for folder in "ab"))
+    done = bcebench("check", "--declarations", "bcebench.toml", "--dtype", "float32", "--check", "accuracy",
+                    "--quantity", "loss", cwd=tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    failing = [line for line in done.stdout.splitlines() if line.startswith("FAIL ")]
+    assert failing and all("/user:b/loss.py:bce/" in line for line in failing), failing

@@ -9,6 +9,7 @@ import os
 import shlex
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -430,11 +431,13 @@ def test_a_declared_file_loads_beside_its_modules_and_the_import_path_is_yours_a
     (tmp_path / "bcebench.toml").write_text('[[implementation]]\nimpl = "losses/mine.py:bce"\nframework = "numpy"\n'
                                             'form = "logits"\n')
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delitem(sys.modules, "helpers", raising=False)
+    yours = types.ModuleType("helpers")  # a module of that name of your own, loaded from elsewhere
+    yours.__file__ = str(tmp_path / "elsewhere" / "helpers.py")
+    monkeypatch.setitem(sys.modules, "helpers", yours)
     path = list(sys.path)
     result = api.check_declared("bcebench.toml", dtypes=["float32"], checks=["accuracy"], quantities=["loss"])
     assert result.passed and result.records
-    assert sys.path == path
+    assert sys.path == path and sys.modules["helpers"] is yours
 
 
 def test_an_implementation_filter_never_drops_your_function(tmp_path):
