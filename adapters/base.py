@@ -11,10 +11,13 @@ same again gives the Hessian's diagonal.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import importlib.util
 import os
+import site
 import sys
+import sysconfig
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -328,12 +331,14 @@ def _first_on_path(folder: Path):
 @contextlib.contextmanager
 def _own_modules(folder: Path):
     """The modules ``folder`` holds imported from it while a user's file of that folder loads, as a
-    script imports the modules beside it: a module of the same top-level name cached from elsewhere
-    (another declared file's helpers.py, or the caller's own) is set aside meanwhile, and put back
-    after, so that the caller's modules are its own again."""
+    script imports the modules beside it: a module of the same top-level name cached from another
+    folder of a project (another declared file's helpers.py, or the caller's own) is set aside
+    meanwhile, and put back after, so that the caller's modules are its own again. An installed
+    module (the standard library's, a site-packages') stays: the file gets it as before, and a
+    framework imported a second time would not load."""
     held = _modules_in(folder)
     aside = {name: module for name, module in list(sys.modules.items())
-             if name.partition(".")[0] in held and not _loaded_from(module, folder)}
+             if name.partition(".")[0] in held and _from_another_project_folder(module, folder)}
     for name in aside:
         del sys.modules[name]
     try:
@@ -344,19 +349,31 @@ def _own_modules(folder: Path):
 
 def _modules_in(folder: Path) -> set[str]:
     """The top-level names an import finds in ``folder``: its modules and packages (``__main__`` and
-    the like left out)."""
+    the like left out, and bcebench's own name: the judge is never set aside)."""
     if not folder.is_dir():
         return set()
     found = {entry.stem if entry.suffix == ".py" else entry.name for entry in folder.iterdir()
              if (entry.suffix == ".py" and entry.is_file()) or (entry / "__init__.py").is_file()}
-    return {name for name in found if not name.startswith("__")}
+    return {name for name in found if not name.startswith("__") and name != __name__.partition(".")[0]}
 
 
-def _loaded_from(module, folder: Path) -> bool:
-    """Whether the cached ``module`` came from a file in ``folder``; a built-in module has no file, and
-    an import never looks past it, so it stays."""
+def _from_another_project_folder(module, folder: Path) -> bool:
+    """Whether the cached ``module`` was loaded from a file outside ``folder`` and outside the
+    installed packages and the standard library (a built-in module has no file: it stays)."""
     origin = getattr(module, "__file__", None)
-    return not origin or Path(origin).resolve().is_relative_to(folder.resolve())
+    if not origin:
+        return False
+    origin = Path(origin).resolve()
+    return not any(origin.is_relative_to(root) for root in (folder.resolve(), *_installed_roots()))
+
+
+@functools.cache
+def _installed_roots() -> tuple[Path, ...]:
+    """Where this interpreter's installed modules live: the standard library and every site-packages."""
+    paths = sysconfig.get_paths()
+    roots = [paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")]
+    roots += [*site.getsitepackages(), site.getusersitepackages()]
+    return tuple(dict.fromkeys(Path(root).resolve() for root in roots))
 
 
 def _first_line(error: BaseException) -> str:

@@ -426,6 +426,19 @@ def test_a_file_that_imports_the_module_beside_it_is_judged(tmp_path):
     assert json.loads((tmp_path / "swept.json").read_text())["stats"]["total"] == 0x40
 
 
+def test_a_folder_that_holds_a_package_of_an_installed_name_does_not_replace_it(tmp_path):
+    """A project folder may hold a package named as an installed one (losses/numpy/ for its NumPy losses): the
+    installed module, imported already, is what a file of that folder gets, as before; only modules loaded from
+    other folders of their own are set aside while it loads (NumPy imported twice would not even load)."""
+    _a_loss_beside_its_helper(tmp_path)
+    (tmp_path / "losses" / "numpy").mkdir()
+    (tmp_path / "losses" / "numpy" / "__init__.py").write_text('raise ImportError("the project\'s own numpy folder")\n')
+    (tmp_path / "losses" / "mine.py").write_text("import numpy as np  # the installed one\n\nfrom helpers import bce\n")
+    done = bcebench("check", "--framework", "numpy", "--impl", "losses/mine.py:bce", "--form", "logits", "--dtype",
+                    "float32", "--check", "accuracy", "--quantity", "loss", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_a_declared_file_loads_beside_its_modules_and_the_import_path_is_yours_again(tmp_path, monkeypatch):
     _a_loss_beside_its_helper(tmp_path)
     (tmp_path / "bcebench.toml").write_text('[[implementation]]\nimpl = "losses/mine.py:bce"\nframework = "numpy"\n'
