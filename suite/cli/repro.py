@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from bcebench.reports.results import write_atomically
@@ -14,7 +15,23 @@ from bcebench.suite.cli.common import EXIT_FAILED, EXIT_OK, OneLineParser, Usage
 
 
 def run(args: argparse.Namespace) -> int:
-    """Scripts and issue texts for one failing check or for known deviations, from a results file."""
+    """Scripts and issue texts for one failing check or for known deviations, from a results file (or
+    from the accuracy check of one input, ``--input``)."""
+    check_writable(args.out, "--out", "repro")
+    if (args.results is None) == (args.input is None):
+        raise UsageError("bcebench repro: give a results file (with --check or --deviation) or --input X:Y "
+                         "(with --framework, --implementation, --dtype, --quantity), not both")
+    if args.input is not None:  # the check's results file lives only while the command runs
+        with tempfile.TemporaryDirectory(prefix="bcebench-repro-") as folder:
+            args.results, args.check = _single_input_results(args, Path(folder) / "results.json"), "all failing"
+            return _from_results(args)
+    if (args.check is None) == (args.deviation is None):
+        raise UsageError("bcebench repro: with a results file, give --check ID or --deviation KEY|all")
+    return _from_results(args)
+
+
+def _from_results(args: argparse.Namespace) -> int:
+    """The scripts and issue texts of ``run`` from the results file ``args.results``."""
     from bcebench.reports import exhaustive
     from bcebench.reports import results as results_file
     from bcebench.suite.policy.bounds import load_policy
@@ -23,14 +40,6 @@ def run(args: argparse.Namespace) -> int:
     from bcebench.suite.repro import files as repro_files
     from bcebench.suite.repro import findings as repro
 
-    check_writable(args.out, "--out", "repro")
-    if (args.results is None) == (args.input is None):
-        raise UsageError("bcebench repro: give a results file (with --check or --deviation) or --input X:Y "
-                         "(with --framework, --implementation, --dtype, --quantity), not both")
-    if args.input is not None:
-        args.results, args.check = _single_input_results(args), "all failing"
-    elif (args.check is None) == (args.deviation is None):
-        raise UsageError("bcebench repro: with a results file, give --check ID or --deviation KEY|all")
     try:
         results = results_file.load(args.results)
         policy = load_policy(args.policy)
@@ -92,15 +101,12 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
-def _single_input_results(args: argparse.Namespace) -> str:
-    """Run the accuracy check on one input (``bcebench check --input``) and return its results file."""
-    import tempfile
-
+def _single_input_results(args: argparse.Namespace, path: Path) -> str:
+    """Run the accuracy check on one input (``bcebench check --input``) into the results file ``path``."""
     for option in ("framework", "implementation", "dtype", "quantity"):
         values = getattr(args, option)
         if not values or len(values) != 1 or "," in values[0] or "*" in values[0]:
             raise UsageError(f"bcebench repro: --input needs one --{option}")
-    path = Path(tempfile.mkdtemp(prefix="bcebench-repro-")) / "results.json"
     argv = ["check", "--framework", args.framework[0], "--implementation", args.implementation[0], "--dtype",
             args.dtype[0], "--quantity", args.quantity[0], "--input", args.input, "--policy", args.policy,
             "--json", str(path), *(["--device", args.device] if args.device else [])]

@@ -8,6 +8,7 @@ import ast
 import importlib.metadata
 import json
 import math
+import os
 import re
 import subprocess
 import sys
@@ -345,15 +346,20 @@ def test_results_are_read_gzipped_too(tmp_path):
 @pytest.mark.skipif(not installed("torch"), reason="torch is not installed here")
 def test_one_input_of_an_implementation_gives_a_reproducer_that_fails_today(tmp_path):
     """--input runs the accuracy check on that input, then writes and verifies its reproducer; an
-    input where the implementation is right gives none (exit 1, nothing written)."""
+    input where the implementation is right gives none (exit 1, nothing written). The check's results
+    file lives only while the command runs: the temporary folder is left as it was."""
     command = [sys.executable, "-m", "bcebench.suite.cli", "repro", "--framework", "torch", "--implementation",
                "torch.binary_cross_entropy_with_logits", "--dtype", "float32", "--quantity", "loss"]
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    environment = {**os.environ, "TMPDIR": str(scratch)}
     lost = subprocess.run([*command, "--input", "0xc1a80486:0x0", "--out", str(tmp_path / "lost"), "--verify"],
-                          cwd=ROOT, capture_output=True, text=True)  # z = −21.0022, y = 0: the lost tail
+                          cwd=ROOT, capture_output=True, text=True, env=environment)  # z = −21.0022, y = 0: lost tail
     assert lost.returncode == 0 and "reproduces (exit 1)" in lost.stdout, lost.stdout + lost.stderr
     script = next((tmp_path / "lost").glob("*.py"))
     assert run_alone(script, "torch").returncode == 1 and "lost-tail" in script.read_text()
     right = subprocess.run([*command, "--input", "0x3f800000:0x3f800000", "--out", str(tmp_path / "right")],
-                           cwd=ROOT, capture_output=True, text=True)  # z = 1, y = 1: correctly rounded
+                           cwd=ROOT, capture_output=True, text=True, env=environment)  # z = 1, y = 1: correctly rounded
     assert right.returncode == 1 and "nothing to reproduce" in right.stdout
     assert not (tmp_path / "right").exists()
+    assert not list(scratch.glob("bcebench-*"))  # (PyTorch keeps its own compile cache there)
