@@ -253,6 +253,7 @@ def run_shards(targets: tuple[Target, ...], start: int, stop: int, fast: bool = 
             x, y = _inputs(targets[0], fmt, lo, min(lo + CHUNK, stop))
             shared["inputs"] += clock() - tick
             references: dict = {}
+            found: dict = {}  # what judging finds of each reference once, for every result judged on it
             for i, (target, (adapter, impl), spec) in enumerate(zip(targets, loaded, specs, strict=True)):
                 with np.errstate(all="ignore"):
                     tick = clock()
@@ -263,7 +264,8 @@ def run_shards(targets: tuple[Target, ...], start: int, stop: int, fast: bool = 
                         references[spec] = _reference(spec, x, y, fast)
                         shared["oracle"] += clock() - tick
                 tick = clock()
-                stats[i] = stats[i].merge(measure(lo, x, y, got, references[spec], fmt, rejected))
+                judged = measure(lo, x, y, got, references[spec], fmt, rejected, found.setdefault(spec, {}))
+                stats[i] = stats[i].merge(judged)
                 own[i]["judging"] += clock() - tick
         for i, spec in enumerate(specs):
             tick = clock()

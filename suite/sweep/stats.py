@@ -135,15 +135,16 @@ def _entry(i: int, first: int, x, labels, got, rounded) -> dict:
 
 
 def measure(first: int, x: np.ndarray, labels: np.ndarray, got: np.ndarray, ref: Reference, fmt: Format,
-            rejected: np.ndarray | None = None) -> Stats:
+            rejected: np.ndarray | None = None, shared: dict | None = None) -> Stats:
     """The statistics of one block whose inputs have the indices (bit patterns) ``first``, ``first`` + 1,
-    …; ``rejected`` marks inputs the implementation raised on. One compiled pass over the block
-    (``scan``) counts the correctly rounded results, sums their own errors and finds the others;
-    the special values, signatures, histogram, worst inputs and errors of the mean are worked out on
-    those others alone, in the block (gathered over a whole shard instead, a sweep with many of them
-    judged them out of cache: 1.6 times as long)."""
+    …; ``rejected`` marks inputs the implementation raised on; ``shared`` is ``scan``'s dict kept with
+    ``ref`` (what every result judged on the same reference can share). ``scan`` counts the correctly
+    rounded results, sums their own errors and finds the others; the special values, signatures,
+    histogram, worst inputs and errors of the mean are worked out on those others alone, in the block
+    (gathered over a whole shard instead, a sweep with many of them judged them out of cache: 1.6
+    times as long)."""
     rejected = np.zeros(got.shape, dtype=bool) if rejected is None else rejected
-    correct, own_sum, zero_sign, suspects = scan(got, ref.rounded, ref.exact, ref.exact_lo, rejected, fmt)
+    correct, own_sum, zero_sign, suspects = scan(got, ref.rounded, ref.exact, ref.exact_lo, rejected, fmt, shared)
     zero_signs = {"zero-sign": zero_sign} if zero_sign else {}
     if not suspects.size:  # every result correctly rounded, as in most blocks
         return Stats(total=int(got.size), correct=correct, mismatches=zero_signs, mpmath_count=ref.mpmath_count,

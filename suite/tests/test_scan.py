@@ -57,12 +57,10 @@ def test_the_scan_counts_and_sums_what_numpy_does(dtype):
 
 @pytest.mark.skipif(not scan.COMPILED, reason="Numba is not installed: the scan runs interpreted only")
 @pytest.mark.parametrize("dtype", ["bfloat16", "float32"])
-def test_the_compiled_scan_is_the_interpreted_one(dtype):
-    got, ref, rejected, fmt = block(dtype)
-    args = (got.astype(np.float32), ref.rounded.astype(np.float32), ref.exact, ref.exact_lo, rejected,
-            scan.spacings(fmt), fmt.emin)
-    compiled, interpreted = scan._kernel()(*args), scan._scan(*args)
-    assert compiled[:3] == interpreted[:3] and np.array_equal(compiled[3], interpreted[3])
+def test_the_compiled_sum_is_the_interpreted_one(dtype):
+    _, ref, rejected, fmt = block(dtype)
+    args = (ref.rounded.astype(np.float32), ref.exact, ref.exact_lo, ~rejected, scan.spacings(fmt), fmt.emin)
+    assert scan._kernel()(*args) == scan._own_units(*args) > 0
 
 
 @pytest.mark.skipif(not scan.COMPILED, reason="Numba is not installed: the scan runs interpreted only")
@@ -72,10 +70,57 @@ def test_the_scan_compiles_where_nothing_can_hold_its_cache(monkeypatch):
 
     monkeypatch.setattr(caching.CacheImpl, "_locator_classes", [])
     kernel = scan._kernel.__wrapped__()  # what the functools.cache of an earlier call would hide
-    assert kernel.py_func is scan._scan  # compiled, not interpreted
+    assert kernel.py_func is scan._own_units  # compiled, not interpreted
     monkeypatch.setattr(scan, "_kernel", lambda: kernel)
     got, ref, rejected, fmt = block("float16")
     correct, own, zero_sign, suspects = scan.scan(got, ref.rounded, ref.exact, ref.exact_lo, rejected, fmt)
     want_correct, want_own, want_zero_sign, want_suspects = numpy_statement(got, ref, rejected, fmt)
     assert (correct, zero_sign) == (want_correct, want_zero_sign) and np.array_equal(suspects, want_suspects)
     assert own == pytest.approx(want_own, rel=1e-12)
+
+
+def sparse(got, ref, rejected):
+    """The block's faults in its first 32nd and at one zero in 16 only: results that differ from r
+    are few (the scan gathers them instead of looking at the whole block)."""
+    index = np.arange(got.size)
+    kept = (index < got.size // 32) | ((ref.rounded == 0) & (index % 16 == 0))
+    return np.where(kept, got, ref.rounded), kept & rejected
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
+def test_the_scan_counts_and_sums_what_numpy_does_where_few_results_differ(dtype):
+    got, ref, rejected, fmt = block(dtype)
+    got, rejected = sparse(got, ref, rejected)
+    correct, own, zero_sign, suspects = scan.scan(got, ref.rounded, ref.exact, ref.exact_lo, rejected, fmt)
+    want_correct, want_own, want_zero_sign, want_suspects = numpy_statement(got, ref, rejected, fmt)
+    assert (correct, zero_sign) == (want_correct, want_zero_sign) and np.array_equal(suspects, want_suspects)
+    differ = np.count_nonzero(got.view(f"u{got.itemsize}") != ref.rounded.view(f"u{got.itemsize}"))
+    assert 0 < zero_sign and 0 < suspects.size <= differ <= got.size // scan.FEW
+    assert own == pytest.approx(want_own, rel=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+def test_own_errors_sum_exactly_in_any_split_and_a_shared_total_serves_every_result(dtype):
+    """The own-error total of a block is its parts' totals added (a sum in units, order-free), so the
+    correctly rounded elements' sum is the block's total less the suspects' own; the total kept in
+    ``shared`` by one result's judgement (as a sweep keeps it for the implementations of one chunk)
+    gives the next result the answer it gets alone."""
+    got, ref, rejected, fmt = block(dtype)
+    whole = scan.own_error_units(ref.rounded, ref.exact, ref.exact_lo, fmt)
+    odd, even = slice(1, None, 2), slice(0, None, 2)
+    parts = [scan.own_error_units(ref.rounded[s], ref.exact[s], ref.exact_lo[s], fmt) for s in (odd, even)]
+    assert whole == sum(parts) and min(parts) > 0
+    shared: dict = {}
+    first = sparse(ref.rounded, ref, rejected)  # only the rejected inputs differ
+    scan.scan(*first[:1], ref.rounded, ref.exact, ref.exact_lo, first[1], fmt, shared)
+    assert shared == {"own_total": whole}
+    got, rejected = sparse(got, ref, rejected)
+    alone = scan.scan(got, ref.rounded, ref.exact, ref.exact_lo, rejected, fmt)
+    after = scan.scan(got, ref.rounded, ref.exact, ref.exact_lo, rejected, fmt, shared)
+    assert alone[:3] == after[:3] and np.array_equal(alone[3], after[3])
+
+
+def test_results_in_another_dtype_than_the_reference_are_refused():
+    got, ref, rejected, fmt = block("float16")
+    with pytest.raises(ValueError, match="float32 judged against a reference in float16"):
+        scan.scan(got.astype(np.float32), ref.rounded, ref.exact, ref.exact_lo, rejected, fmt)
