@@ -288,7 +288,7 @@ def load_user_function(spec: str) -> Callable:
         module = importlib.util.module_from_spec(location)
         try:
             folder = Path(target).resolve().parent
-            with _first_on_path(folder), _own_modules(folder):  # the modules beside it, as a script imports them
+            with _first_on_path(folder), _own_modules(folder) as own:  # the modules beside it, as a script imports them
                 location.loader.exec_module(module)
         except FileNotFoundError:
             raise ValueError(f"--impl {spec!r}: no such file {target}") from None
@@ -310,7 +310,7 @@ def load_user_function(spec: str) -> Callable:
     function = getattr(module, function_name, None)
     if not callable(function):
         raise ValueError(f"--impl {spec!r}: {target} has no function {function_name!r}")
-    return function
+    return _beside_its_modules(function, folder, own) if target.endswith(".py") and own.held else function
 
 
 @contextlib.contextmanager
@@ -328,6 +328,15 @@ def _first_on_path(folder: Path):
             sys.path.remove(entry)
 
 
+@dataclass
+class _Own:
+    """The top-level names a user's folder holds, and the modules of those names its file got from
+    it (what ``sys.modules`` held when the file had loaded; added to when its function imports one)."""
+
+    held: set[str]
+    modules: dict = field(default_factory=dict)
+
+
 @contextlib.contextmanager
 def _own_modules(folder: Path):
     """The modules ``folder`` holds imported from it while a user's file of that folder loads, as a
@@ -335,16 +344,50 @@ def _own_modules(folder: Path):
     folder of a project (another declared file's helpers.py, or the caller's own) is set aside
     meanwhile, and put back after, so that the caller's modules are its own again. An installed
     module (the standard library's, a site-packages') stays: the file gets it as before, and a
-    framework imported a second time would not load."""
-    held = _modules_in(folder)
+    framework imported a second time would not load. Yields the ``_Own`` of the folder."""
+    own = _Own(_modules_in(folder))
     aside = {name: module for name, module in list(sys.modules.items())
-             if name.partition(".")[0] in held and _from_another_project_folder(module, folder)}
+             if name.partition(".")[0] in own.held and _from_another_project_folder(module, folder)}
     for name in aside:
         del sys.modules[name]
     try:
-        yield
+        yield own
     finally:
+        own.modules = {name: sys.modules[name] for name in own.held
+                       if name in sys.modules and _loaded_from(sys.modules[name], folder)}
         sys.modules.update(aside)
+
+
+def _beside_its_modules(function: Callable, folder: Path, own: _Own) -> Callable:
+    """``function``, called with its folder first on the import path and each top-level name the
+    folder holds bound to the module the file got from it: a module the function imports when it runs
+    (``import helpers`` in its body) is its folder's, not one of that name that another declared file
+    or the caller imported meanwhile. Installed modules stay as they are; the process's path and
+    modules are the caller's again after each call."""
+
+    @functools.wraps(function)
+    def call(*args, **kwargs):
+        replaced = {}
+        for name in own.held:
+            current = sys.modules.get(name)
+            if current is None or current is own.modules.get(name) or not _from_another_project_folder(current, folder):
+                continue
+            replaced[name] = current
+            if name in own.modules:
+                sys.modules[name] = own.modules[name]
+            else:  # its first import of that name: from the folder, first on the path
+                del sys.modules[name]
+        try:
+            with _first_on_path(folder):
+                return function(*args, **kwargs)
+        finally:
+            for name, module in replaced.items():
+                mine = sys.modules.get(name)
+                if mine is not None and _loaded_from(mine, folder):
+                    own.modules[name] = mine
+                sys.modules[name] = module
+
+    return call
 
 
 def _modules_in(folder: Path) -> set[str]:
@@ -361,10 +404,22 @@ def _from_another_project_folder(module, folder: Path) -> bool:
     """Whether the cached ``module`` was loaded from a file outside ``folder`` and outside the
     installed packages and the standard library (a built-in module has no file: it stays)."""
     origin = getattr(module, "__file__", None)
-    if not origin:
-        return False
-    origin = Path(origin).resolve()
-    return not any(origin.is_relative_to(root) for root in (folder.resolve(), *_installed_roots()))
+    return bool(origin) and _where(origin, folder) == "elsewhere"
+
+
+def _loaded_from(module, folder: Path) -> bool:
+    origin = getattr(module, "__file__", None)
+    return bool(origin) and _where(origin, folder) == "folder"
+
+
+@functools.lru_cache(maxsize=1024)
+def _where(origin: str, folder: Path) -> str:
+    """'folder' for a file inside ``folder``, 'installed' inside an installed root, else 'elsewhere'
+    (kept: a user's function asks at each call)."""
+    path = Path(origin).resolve()
+    if path.is_relative_to(folder.resolve()):
+        return "folder"
+    return "installed" if any(path.is_relative_to(root) for root in _installed_roots()) else "elsewhere"
 
 
 @functools.cache
