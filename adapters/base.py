@@ -353,8 +353,8 @@ def _own_modules(folder: Path):
     try:
         yield own
     finally:
-        own.modules = {name: sys.modules[name] for name in own.held
-                       if name in sys.modules and _loaded_from(sys.modules[name], folder)}
+        own.modules = {name: module for name, module in list(sys.modules.items())
+                       if name.partition(".")[0] in own.held and _loaded_from(module, folder)}
         sys.modules.update(aside)
 
 
@@ -367,27 +367,27 @@ def _beside_its_modules(function: Callable, folder: Path, own: _Own) -> Callable
 
     @functools.wraps(function)
     def call(*args, **kwargs):
-        replaced = {}
-        for name in own.held:
-            current = sys.modules.get(name)
-            if current is None or current is own.modules.get(name) or not _from_another_project_folder(current, folder):
-                continue
-            replaced[name] = current
-            if name in own.modules:
-                sys.modules[name] = own.modules[name]
-            else:  # its first import of that name: from the folder, first on the path
-                del sys.modules[name]
+        names = {name for name in own.held if _from_another_project_folder(sys.modules.get(name), folder)}
+        theirs = _bind(names, own.modules) if names else {}
         try:
             with _first_on_path(folder):
                 return function(*args, **kwargs)
         finally:
-            for name, module in replaced.items():
-                mine = sys.modules.get(name)
-                if mine is not None and _loaded_from(mine, folder):
-                    own.modules[name] = mine
-                sys.modules[name] = module
+            if names:
+                mine = _bind(names, theirs)
+                own.modules.update({name: module for name, module in mine.items() if _loaded_from(module, folder)})
 
     return call
+
+
+def _bind(names: set[str], modules: dict) -> dict:
+    """``modules`` cached in place of every module of the top-level ``names`` (and their submodules);
+    returns those it replaced."""
+    replaced = {name: module for name, module in list(sys.modules.items()) if name.partition(".")[0] in names}
+    for name in replaced:
+        del sys.modules[name]
+    sys.modules.update({name: module for name, module in modules.items() if name.partition(".")[0] in names})
+    return replaced
 
 
 def _modules_in(folder: Path) -> set[str]:

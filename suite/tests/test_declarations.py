@@ -95,18 +95,25 @@ def test_two_declared_files_each_import_the_module_beside_them(tmp_path):
     assert failing and all("/user:b/loss.py:bce/" in line for line in failing), failing
 
 
-@pytest.mark.parametrize("first", ["at its load", "when it runs"])
+@pytest.mark.parametrize("first", ["at its load", "when it runs", "a package's module"])
 def test_a_declared_function_imports_the_module_beside_it_when_it_runs(tmp_path, first):
     """b's function runs ``import helpers`` in its body, when the checks call it: it crashed (its
     folder was on the import path only while its file loaded), and where a's file had imported a's
-    helpers first, b's got a's and a wrong loss passed the gate. Each gets its own either way."""
+    helpers first, b's got a's and a wrong loss passed the gate. Each gets its own either way, a
+    package's module too (``helpers/losses.py`` beside each)."""
     planted = "from bcebench.suite.tests.planted import"
-    lazy = "def bce(z, y):\n    import helpers  # when the loss runs\n\n    return helpers.bce(z, y)\n"
-    loads = {"a": "from helpers import bce  # the module beside this file\n" if first == "at its load" else lazy,
+    module = "helpers.losses" if first == "a package's module" else "helpers"
+    lazy = f"def bce(z, y):\n    import {module}  # when the loss runs\n\n    return {module}.bce(z, y)\n"
+    loads = {"a": f"from {module} import bce  # the module beside this file\n" if first != "when it runs" else lazy,
              "b": lazy}
     for folder, function in (("a", "correct"), ("b", "focal_loss_off_by_a_part_in_a_thousand")):
         (tmp_path / folder).mkdir()
-        (tmp_path / folder / "helpers.py").write_text(f"{planted} {function} as bce\n")
+        source = tmp_path / folder / "helpers.py"
+        if first == "a package's module":
+            (tmp_path / folder / "helpers").mkdir()
+            (tmp_path / folder / "helpers" / "__init__.py").write_text("")
+            source = tmp_path / folder / "helpers" / "losses.py"
+        source.write_text(f"{planted} {function} as bce\n")
         (tmp_path / folder / "loss.py").write_text(loads[folder])
     (tmp_path / "bcebench.toml").write_text("".join(f'[[implementation]]\nimpl = "{folder}/loss.py:bce"\n'
                                                     'framework = "numpy"\nform = "logits"\n\n' for folder in "ab"))
