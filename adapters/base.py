@@ -281,6 +281,7 @@ def load_user_function(spec: str) -> Callable:
     target, _, function_name = spec.rpartition(":")
     if not target or not function_name:
         raise ValueError(f"--impl {spec!r}: expected path/to/file.py:function or package.module:function")
+    own = None  # a file's folder and its modules
     if target.endswith(".py"):
         location = importlib.util.spec_from_file_location(f"bcebench_user_{abs(hash(target))}", target)
         if location is None or location.loader is None:
@@ -310,7 +311,7 @@ def load_user_function(spec: str) -> Callable:
     function = getattr(module, function_name, None)
     if not callable(function):
         raise ValueError(f"--impl {spec!r}: {target} has no function {function_name!r}")
-    return _beside_its_modules(function, folder, own) if target.endswith(".py") and own.held else function
+    return _beside_its_modules(function, own) if own is not None and own.held else function
 
 
 @contextlib.contextmanager
@@ -330,9 +331,11 @@ def _first_on_path(folder: Path):
 
 @dataclass
 class _Own:
-    """The top-level names a user's folder holds, and the modules of those names its file got from
-    it (what ``sys.modules`` held when the file had loaded; added to when its function imports one)."""
+    """A user's file's folder, the top-level names it holds, and the modules of those names the file
+    got from it (what ``sys.modules`` held when the file had loaded; added to when its function
+    imports one)."""
 
+    folder: Path
     held: set[str]
     modules: dict = field(default_factory=dict)
 
@@ -345,25 +348,24 @@ def _own_modules(folder: Path):
     meanwhile, and put back after, so that the caller's modules are its own again. An installed
     module (the standard library's, a site-packages') stays: the file gets it as before, and a
     framework imported a second time would not load. Yields the ``_Own`` of the folder."""
-    own = _Own(_modules_in(folder))
-    aside = {name: module for name, module in list(sys.modules.items())
-             if name.partition(".")[0] in own.held and _from_another_project_folder(module, folder)}
+    own = _Own(folder, _modules_in(folder))
+    aside = {name: module for name, module in _cached(own.held).items() if _from_another_project_folder(module, folder)}
     for name in aside:
         del sys.modules[name]
     try:
         yield own
     finally:
-        own.modules = {name: module for name, module in list(sys.modules.items())
-                       if name.partition(".")[0] in own.held and _loaded_from(module, folder)}
+        own.modules = {name: module for name, module in _cached(own.held).items() if _loaded_from(module, folder)}
         sys.modules.update(aside)
 
 
-def _beside_its_modules(function: Callable, folder: Path, own: _Own) -> Callable:
+def _beside_its_modules(function: Callable, own: _Own) -> Callable:
     """``function``, called with its folder first on the import path and each top-level name the
     folder holds bound to the module the file got from it: a module the function imports when it runs
     (``import helpers`` in its body) is its folder's, not one of that name that another declared file
     or the caller imported meanwhile. Installed modules stay as they are; the process's path and
     modules are the caller's again after each call."""
+    folder = own.folder
 
     @functools.wraps(function)
     def call(*args, **kwargs):
@@ -383,11 +385,16 @@ def _beside_its_modules(function: Callable, folder: Path, own: _Own) -> Callable
 def _bind(names: set[str], modules: dict) -> dict:
     """``modules`` cached in place of every module of the top-level ``names`` (and their submodules);
     returns those it replaced."""
-    replaced = {name: module for name, module in list(sys.modules.items()) if name.partition(".")[0] in names}
+    replaced = _cached(names)
     for name in replaced:
         del sys.modules[name]
     sys.modules.update({name: module for name, module in modules.items() if name.partition(".")[0] in names})
     return replaced
+
+
+def _cached(names: set[str]) -> dict:
+    """The cached modules of the top-level ``names`` and their submodules."""
+    return {name: module for name, module in list(sys.modules.items()) if name.partition(".")[0] in names}
 
 
 def _modules_in(folder: Path) -> set[str]:
